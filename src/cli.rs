@@ -1,0 +1,82 @@
+//! The command line: global options and the subcommand tree.
+//!
+//! Doc comments here are the help text users read in `--help` and the man pages.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser};
+
+use crate::commands::Command;
+
+/// Share a file with one command: upload it to file.io or a compatible service and get a link;
+/// download a link; or run your own file.io-compatible server.
+#[derive(Debug, Parser)]
+#[command(
+    name = "fileio",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(after_help = crate::cli::EXIT_CODES_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// Parses the process's arguments, exiting with 2 on a usage error.
+    pub fn parse_args() -> Self {
+        Cli::parse()
+    }
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Service to talk to: fileio (file.io and compatible servers)
+    #[arg(long, global = true, env = "FILEIO_SERVICE", value_name = "NAME")]
+    pub service: Option<String>,
+
+    /// Base URL of a compatible server, e.g. http://127.0.0.1:8080 for `fileio serve`
+    #[arg(long, global = true, env = "FILEIO_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+
+    /// Print results as JSON (one object per line)
+    #[arg(long, global = true, env = "FILEIO_JSON")]
+    pub json: bool,
+
+    /// Print only the result: no summary, hints or progress
+    #[arg(short, long, global = true, env = "FILEIO_QUIET")]
+    pub quiet: bool,
+
+    /// Log requests and responses on stderr, secrets redacted
+    #[arg(short, long, global = true, env = "FILEIO_VERBOSE")]
+    pub verbose: bool,
+
+    /// Never draw progress bars
+    #[arg(long, global = true, env = "FILEIO_NO_PROGRESS")]
+    pub no_progress: bool,
+
+    /// Give up on a request that makes no progress for this many seconds [default: 30]
+    #[arg(long, global = true, env = "FILEIO_TIMEOUT", value_name = "SECS")]
+    pub timeout: Option<u64>,
+
+    /// Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]
+    #[arg(long, global = true, env = "FILEIO_RETRIES", value_name = "N")]
+    pub retries: Option<u32>,
+
+    /// Read settings from this TOML file instead of the default config file
+    #[arg(long, global = true, env = "FILEIO_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+/// The exit codes, appended to `fileio --help`.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0 success · 1 other failure · 2 usage · 3 authentication or permission
+  4 not found, expired or already downloaded · 5 too large or over quota
+  6 rate limited after retries · 7 network · 8 unexpected answer from the server
+  9 local file problem · 130 interrupted";

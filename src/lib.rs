@@ -1,0 +1,18 @@
+//! fileio: a client for file.io-style file-sharing services, and a file.io-compatible server.
+//!
+//! The binary is a thin shell around [`run`]; everything lives here so tests and the
+//! generators of completions and man pages can reach [`cli::Cli`].
+
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod expires;
+pub mod server;
+pub mod size;
+
+use anyhow::Result;
+
+/// Runs one parsed command line to completion.
+pub fn run(cli: cli::Cli) -> Result<()> {
+    commands::run(cli)
+}

@@ -1,0 +1,1 @@
+//! The file.io-compatible server behind `fileio serve`.

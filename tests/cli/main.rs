@@ -1,0 +1,5 @@
+//! Integration tests: the real `fileio` binary over real HTTP on 127.0.0.1.
+//!
+//! One test crate (one link step) with a module per area, as ripgrep and xh do.
+
+mod support;
