@@ -3,11 +3,20 @@
 //! The binary is a thin shell around [`run`]; everything lives here so tests and the
 //! generators of completions and man pages can reach [`cli::Cli`].
 
+pub mod activity;
 pub mod cli;
 pub mod commands;
+pub mod config;
+pub mod credentials;
+pub mod dirs;
 pub mod error;
 pub mod expires;
+pub mod filename;
+pub mod http;
+pub mod progress;
+pub mod secret;
 pub mod server;
+pub mod services;
 pub mod size;
 
 use anyhow::Result;

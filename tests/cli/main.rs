@@ -2,4 +2,6 @@
 //!
 //! One test crate (one link step) with a module per area, as ripgrep and xh do.
 
+mod download;
 mod support;
+mod upload;

@@ -205,3 +205,192 @@ fn rand_suffix() -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// One request as a canned server saw it.
+#[derive(Debug, Clone)]
+pub struct SeenRequest {
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl SeenRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// What a canned server does with a request.
+pub enum Reply {
+    /// Sends these bytes as they are (a whole HTTP response, or a broken one), then closes.
+    Raw(Vec<u8>),
+    /// Reads the request, then says nothing for this long before closing.
+    Hang(std::time::Duration),
+    /// Closes the connection after reading the request head, without reading the body.
+    DropAfterHead,
+}
+
+/// A full HTTP/1.1 response with a Content-Length, for `Reply::Raw`.
+pub fn response(status: &str, headers: &[(&str, &str)], body: impl AsRef<[u8]>) -> Reply {
+    let body = body.as_ref();
+    let mut out = format!("HTTP/1.1 {status}\r\nConnection: close\r\n");
+    let has_len = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-length"));
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !has_len {
+        out.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    out.push_str("\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    Reply::Raw(bytes)
+}
+
+/// A JSON 200 response.
+pub fn json(body: &str) -> Reply {
+    response("200 OK", &[("Content-Type", "application/json")], body)
+}
+
+type Handler = dyn Fn(&SeenRequest, usize) -> Reply + Send + Sync;
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 that answers each request as a test scripts it: the
+/// hostile servers (HTML, redirects, short bodies, stalls, drops) the client must survive.
+pub struct Canned {
+    pub url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<SeenRequest>>>,
+}
+
+impl Canned {
+    /// `handler` gets each request and its index (0 for the first).
+    pub fn start(handler: impl Fn(&SeenRequest, usize) -> Reply + Send + Sync + 'static) -> Canned {
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let handler: Arc<Handler> = Arc::new(handler);
+        let seen2 = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (seen, handler) = (seen2.clone(), handler.clone());
+                std::thread::spawn(move || serve_one(stream, &seen, &*handler));
+            }
+        });
+        Canned { url, seen }
+    }
+
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn serve_one(
+    mut stream: std::net::TcpStream,
+    seen: &std::sync::Mutex<Vec<SeenRequest>>,
+    handler: &Handler,
+) {
+    use std::io::{Read, Write};
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let target = parts.next().unwrap_or("").to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = h.trim_end().split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let mut req = SeenRequest {
+        method,
+        target,
+        headers,
+        body: Vec::new(),
+    };
+    let index = {
+        let s = seen.lock().unwrap();
+        s.len()
+    };
+    let reply = handler(&req, index);
+    if !matches!(reply, Reply::DropAfterHead) {
+        if let Some(len) = req
+            .header("content-length")
+            .and_then(|v| v.parse::<usize>().ok())
+        {
+            let mut body = vec![0; len];
+            let _ = reader.read_exact(&mut body);
+            req.body = body;
+        } else if req
+            .header("transfer-encoding")
+            .is_some_and(|v| v.contains("chunked"))
+        {
+            req.body = read_chunked(&mut reader);
+        }
+    }
+    seen.lock().unwrap().push(req);
+    match reply {
+        Reply::Raw(bytes) => {
+            let _ = stream.write_all(&bytes);
+            let _ = stream.flush();
+        }
+        Reply::Hang(d) => std::thread::sleep(d),
+        Reply::DropAfterHead => {}
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+fn read_chunked(reader: &mut impl BufRead) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let mut size = String::new();
+        if reader.read_line(&mut size).unwrap_or(0) == 0 {
+            break;
+        }
+        let n =
+            usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+        if n == 0 {
+            let mut end = String::new();
+            let _ = reader.read_line(&mut end);
+            break;
+        }
+        let mut chunk = vec![0; n + 2];
+        if reader.read_exact(&mut chunk).is_err() {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    body
+}
+
+/// A v2 FileDetails answer as file.io gives it.
+pub fn file_details(key: &str, base: &str, name: &str, size: u64) -> String {
+    format!(
+        r#"{{"success":true,"status":200,"id":"{key}","key":"{key}","path":"/","nodeType":"file","name":"{name}","title":"{name}","description":"","link":"{base}/{key}","private":false,"expires":"2026-12-06T10:00:00.000Z","expiry":"14 days","downloads":0,"maxDownloads":1,"autoDelete":true,"size":{size},"mimeType":"application/octet-stream","screeningStatus":"ok","created":"2026-11-22T10:00:00.000Z","modified":"2026-11-22T10:00:00.000Z"}}"#
+    )
+}
+
+/// The text of a multipart body's field `name` (not for file parts).
+pub fn form_field(body: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\"\r\n\r\n");
+    let start = body.find(&marker)? + marker.len();
+    let end = body[start..].find("\r\n")? + start;
+    Some(body[start..end].to_string())
+}

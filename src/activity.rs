@@ -1,0 +1,65 @@
+//! Stall detection: a transfer that makes no progress for the timeout is given up, even where
+//! no socket read is pending (a server that stops reading an upload).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::{Failure, Kind};
+
+/// Shared "last moment something moved", updated from the body streams.
+#[derive(Clone)]
+pub struct Activity {
+    start: Instant,
+    last_ms: Arc<AtomicU64>,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            start: Instant::now(),
+            last_ms: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Activity {
+    pub fn touch(&self) {
+        self.last_ms
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn idle(&self) -> Duration {
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(last)
+    }
+
+    /// Runs `fut`, failing with a network error once nothing has moved for `timeout`.
+    pub async fn guard<F: Future>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        fut: F,
+    ) -> anyhow::Result<F::Output> {
+        self.touch();
+        let watchdog = async {
+            loop {
+                let idle = self.idle();
+                if idle >= timeout {
+                    return;
+                }
+                tokio::time::sleep(timeout - idle).await;
+            }
+        };
+        tokio::select! {
+            out = fut => Ok(out),
+            () = watchdog => Err(Failure::new(
+                Kind::Network,
+                format!("{what} failed: no progress for {}s", timeout.as_secs()),
+            )
+            .hint("raise --timeout if the server is just slow")
+            .into()),
+        }
+    }
+}

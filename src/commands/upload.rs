@@ -1,0 +1,338 @@
+//! `fileio upload`: send files (or standard input) and print one link per file.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use futures_util::{StreamExt, TryStreamExt};
+use indicatif::ProgressBar;
+use reqwest::Body;
+use tokio::io::AsyncRead;
+use tokio_util::io::ReaderStream;
+
+use crate::activity::Activity;
+use crate::config::Settings;
+use crate::error::{Failure, Kind, failure_of};
+use crate::expires::Expires;
+use crate::http::{self, Http};
+use crate::progress::Progress;
+use crate::services::FileRecord;
+use crate::services::fileio::{self, UploadOptions};
+
+/// How much is read from a file at a time. Large reads keep the per-chunk overhead of the
+/// multipart stream low; measured in BENCHMARKS.md.
+pub const READ_CHUNK: usize = 256 * 1024;
+
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// Files to upload; `-` reads standard input, as does no file at all when input is piped
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// When the file expires: a period (30m, 12h, 7d, 2w, 6M, 1y) or an ISO 8601 date
+    #[arg(long, value_name = "WHEN", env = "FILEIO_EXPIRES")]
+    pub expires: Option<Expires>,
+
+    /// How many downloads the link allows before the file is gone
+    #[arg(long, value_name = "N", env = "FILEIO_MAX_DOWNLOADS",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_downloads: Option<u32>,
+
+    /// Keep the file (listed, revivable by `update`) after its last download or expiry
+    #[arg(long)]
+    pub no_auto_delete: bool,
+
+    /// Name the file on the server (a single upload only; standard input is called "stdin")
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// How many files to upload at once [default: 4]
+    #[arg(short, long, value_name = "N", env = "FILEIO_JOBS",
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+}
+
+/// One thing to upload.
+#[derive(Debug)]
+enum Source {
+    File(PathBuf),
+    Stdin,
+}
+
+impl Source {
+    fn label(&self) -> String {
+        match self {
+            Source::File(p) => p.display().to_string(),
+            Source::Stdin => "standard input".into(),
+        }
+    }
+}
+
+pub async fn run(args: UploadArgs, settings: &Settings) -> Result<()> {
+    let sources = sources(&args)?;
+    if args.name.is_some() && sources.len() > 1 {
+        return Err(Failure::new(
+            Kind::Usage,
+            "--name names a single upload, but several files were given",
+        )
+        .hint("upload the files one at a time to name each")
+        .into());
+    }
+    let opts = options(&args, settings)?;
+    let http = Http::new(settings)?;
+    let progress = Progress::new(settings.progress);
+    let total = (sources.len() > 1).then(|| progress.bar("total", total_len(&sources)));
+    let jobs = args
+        .jobs
+        .map(usize::from)
+        .or(settings.default_jobs)
+        .unwrap_or(4)
+        .max(1);
+
+    let results: Vec<Result<FileRecord>> = futures_util::stream::iter(sources.iter())
+        .map(|source| {
+            upload_one(
+                &http,
+                settings,
+                &opts,
+                args.name.as_deref(),
+                source,
+                &progress,
+                total.as_ref(),
+            )
+        })
+        .buffered(jobs)
+        .collect()
+        .await;
+    if let Some(t) = &total {
+        t.finish_and_clear();
+    }
+
+    let mut failures = Vec::new();
+    for (source, result) in sources.iter().zip(results) {
+        match result {
+            Ok(record) => print_record(&record, settings)?,
+            Err(e) => failures.push((source, e)),
+        }
+    }
+    match failures.len() {
+        0 => Ok(()),
+        1 if sources.len() == 1 => Err(failures.pop().expect("one failure").1),
+        n => {
+            for (source, e) in &failures {
+                eprintln!("fileio: error: {}: {e:#}", source.label());
+                for hint in failure_of(e)
+                    .map(|f| f.hints.as_slice())
+                    .unwrap_or_default()
+                {
+                    eprintln!("hint: {hint}");
+                }
+            }
+            let kind = failure_of(&failures[0].1).map_or(Kind::Other, |f| f.kind);
+            Err(Failure::new(kind, format!("{n} of {} uploads failed", sources.len())).into())
+        }
+    }
+}
+
+fn sources(args: &UploadArgs) -> Result<Vec<Source>> {
+    if args.files.is_empty() {
+        if std::io::stdin().is_terminal() {
+            return Err(Failure::new(
+                Kind::Usage,
+                "nothing to upload: name a file, or pipe data in",
+            )
+            .hint("fileio upload FILE… or: tar cz dir | fileio upload -")
+            .into());
+        }
+        return Ok(vec![Source::Stdin]);
+    }
+    let stdin_count = args.files.iter().filter(|p| p.as_os_str() == "-").count();
+    if stdin_count > 1 {
+        return Err(
+            Failure::new(Kind::Usage, "standard input (-) can be uploaded only once").into(),
+        );
+    }
+    Ok(args
+        .files
+        .iter()
+        .map(|p| {
+            if p.as_os_str() == "-" {
+                Source::Stdin
+            } else {
+                Source::File(p.clone())
+            }
+        })
+        .collect())
+}
+
+fn options(args: &UploadArgs, settings: &Settings) -> Result<UploadOptions> {
+    let expires = args.expires.or(settings.default_expires);
+    if let Some(e) = &expires {
+        let now = chrono::Utc::now();
+        match e.resolve(now) {
+            Some(t) if t > now => {}
+            _ => {
+                return Err(Failure::new(
+                    Kind::Usage,
+                    format!("--expires {e} is not in the future"),
+                )
+                .hint("give a period such as 7d, or a date still to come")
+                .into());
+            }
+        }
+    }
+    Ok(UploadOptions {
+        expires,
+        max_downloads: args.max_downloads.or(settings.default_max_downloads),
+        auto_delete: args.no_auto_delete.then_some(false),
+    })
+}
+
+fn total_len(sources: &[Source]) -> Option<u64> {
+    sources.iter().try_fold(0u64, |acc, s| match s {
+        Source::File(p) => std::fs::metadata(p).ok().map(|m| acc + m.len()),
+        Source::Stdin => None,
+    })
+}
+
+async fn upload_one(
+    http: &Http,
+    settings: &Settings,
+    opts: &UploadOptions,
+    name: Option<&str>,
+    source: &Source,
+    progress: &Progress,
+    total: Option<&ProgressBar>,
+) -> Result<FileRecord> {
+    let key = crate::credentials::lookup();
+    let activity = Activity::default();
+    let what = format!("uploading {}", source.label());
+    let (len, name) = match source {
+        Source::File(path) => {
+            let meta = std::fs::metadata(path).map_err(|e| local_error(path, &e))?;
+            if !meta.is_file() {
+                return Err(Failure::new(Kind::LocalFile, format!("{} is not a regular file", path.display()))
+                    .hint("upload files one by one, or pack a directory first: tar cz DIR | fileio upload - --name DIR.tgz")
+                    .into());
+            }
+            // Opening now reports an unreadable file before anything is sent.
+            std::fs::File::open(path).map_err(|e| local_error(path, &e))?;
+            let default = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "file".into());
+            (Some(meta.len()), name.map(str::to_owned).unwrap_or(default))
+        }
+        Source::Stdin => (None, name.unwrap_or("stdin").to_string()),
+    };
+    let bar = progress.bar(&name, len);
+    let mut stdin_taken = false;
+    let make = || -> Result<reqwest::RequestBuilder> {
+        bar.set_position(0);
+        let body = match source {
+            Source::File(path) => {
+                let file = std::fs::File::open(path).map_err(|e| local_error(path, &e))?;
+                counted_body(tokio::fs::File::from_std(file), &bar, total, &activity)
+            }
+            Source::Stdin => {
+                assert!(!stdin_taken, "standard input is never sent twice");
+                stdin_taken = true;
+                counted_body(tokio::io::stdin(), &bar, total, &activity)
+            }
+        };
+        let form = fileio::upload_form(opts, &name, body, len);
+        let mut req = fileio::upload_request(&http.client, &settings.server, form);
+        if let Some(k) = &key {
+            req = req.bearer_auth(k.expose());
+        }
+        Ok(req)
+    };
+    // Standard input cannot be read twice, so only a file's upload is retried.
+    let replayable = matches!(source, Source::File(_));
+    let resp = http.send(&what, replayable, Some(&activity), make).await?;
+    bar.finish_and_clear();
+    if !resp.status().is_success() {
+        return Err(http::error_from_response(&what, resp).await.into());
+    }
+    let value = http::read_json(&what, resp).await?;
+    fileio::parse_file(&value, &what)
+}
+
+/// A body that reads in large chunks and counts what it sends on the bars.
+fn counted_body<R: AsyncRead + Send + 'static>(
+    reader: R,
+    bar: &ProgressBar,
+    total: Option<&ProgressBar>,
+    activity: &Activity,
+) -> Body {
+    let (bar, total, activity) = (bar.clone(), total.cloned(), activity.clone());
+    let stream = ReaderStream::with_capacity(reader, READ_CHUNK).inspect_ok(move |chunk| {
+        let n = chunk.len() as u64;
+        bar.inc(n);
+        if let Some(t) = &total {
+            t.inc(n);
+        }
+        activity.touch();
+    });
+    Body::wrap_stream(stream)
+}
+
+fn local_error(path: &std::path::Path, e: &std::io::Error) -> anyhow::Error {
+    let why = match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    };
+    Failure::new(
+        Kind::LocalFile,
+        format!("cannot read {}: {why}", path.display()),
+    )
+    .into()
+}
+
+fn print_record(record: &FileRecord, settings: &Settings) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if settings.json {
+        writeln!(out, "{}", serde_json::to_string(record)?)?;
+    } else {
+        writeln!(out, "{}", record.link)?;
+    }
+    out.flush()?;
+    if settings.chatty() && std::io::stderr().is_terminal() {
+        eprintln!("{}", summary(record));
+    }
+    Ok(())
+}
+
+/// A short line for people: what was uploaded and how long the link lives.
+fn summary(r: &FileRecord) -> String {
+    let mut parts = Vec::new();
+    if let Some(e) = r
+        .expires
+        .as_deref()
+        .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+    {
+        let left = e.with_timezone(&chrono::Utc) - chrono::Utc::now();
+        parts.push(format!(
+            "expires {} (in {})",
+            e.format("%Y-%m-%d %H:%M UTC"),
+            crate::expires::describe(left)
+        ));
+    }
+    match (r.max_downloads, r.auto_delete) {
+        (Some(1), _) => parts.push("1 download allowed".into()),
+        (Some(n), _) => parts.push(format!("{n} downloads allowed")),
+        _ => {}
+    }
+    if r.auto_delete == Some(false) {
+        parts.push("kept after that (--no-auto-delete)".into());
+    }
+    let name = r.name.as_deref().unwrap_or(&r.key);
+    if parts.is_empty() {
+        format!("{name}: uploaded")
+    } else {
+        format!("{name}: {}", parts.join(", "))
+    }
+}

@@ -1,0 +1,498 @@
+//! The one HTTP client every command shares: timeouts, retries with backoff, verbose logging
+//! with secrets redacted, and turning a server's unhelpful answer into a clear [`Failure`].
+
+use std::time::Duration;
+
+use anyhow::Result;
+use rand::Rng;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
+
+use crate::activity::Activity;
+use crate::config::Settings;
+use crate::error::{Failure, Kind};
+
+/// Header names whose values are never logged.
+const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "x-api-key",
+    "x-token",
+    "cookie",
+    "set-cookie",
+];
+
+/// The longest `Retry-After` we wait for before giving up and telling the user instead.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+pub struct Http {
+    pub client: Client,
+    retries: u32,
+    verbose: bool,
+    quiet: bool,
+    pub timeout: Duration,
+}
+
+impl Http {
+    pub fn new(settings: &Settings) -> Result<Http> {
+        // reqwest is built without a default crypto provider (ring builds far faster than
+        // aws-lc); install ours once. A second install fails harmlessly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = Client::builder()
+            .user_agent(concat!("fileio/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(settings.timeout)
+            .read_timeout(settings.timeout)
+            // Redirects are looked at, not followed blindly: a moved API is news for the user.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Failure::new(Kind::Other, format!("cannot set up HTTP: {e}")))?;
+        Ok(Http {
+            client,
+            retries: settings.retries,
+            verbose: settings.verbose,
+            quiet: settings.quiet,
+            timeout: settings.timeout,
+        })
+    }
+
+    /// Sends a request built by `make`, retrying transient failures (connect errors, dropped
+    /// connections, timeouts, 429, 502, 503, 504) with exponential backoff and jitter when `replayable`; `make` is called again
+    /// for each try so that a file body is re-read from its start.
+    ///
+    /// With an `activity`, a request whose body stops moving for the timeout is abandoned too
+    /// (a server that stops reading an upload never trips a read timeout).
+    pub async fn send<F>(
+        &self,
+        what: &str,
+        replayable: bool,
+        activity: Option<&Activity>,
+        mut make: F,
+    ) -> Result<Response>
+    where
+        F: FnMut() -> Result<RequestBuilder>,
+    {
+        let mut attempt = 0u32;
+        loop {
+            let request = make()?.build().map_err(|e| {
+                Failure::new(
+                    Kind::Usage,
+                    format!("cannot build the request for {what}: {e}"),
+                )
+            })?;
+            if self.verbose {
+                log_request(&request);
+            }
+            let can_retry = replayable && attempt < self.retries;
+            let result = match activity {
+                Some(a) => match a
+                    .guard(what, self.timeout, self.client.execute(request))
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(stalled) if !can_retry => return Err(stalled),
+                    Err(_) => {
+                        let wait = backoff(attempt);
+                        let why = format!("no progress for {}s", self.timeout.as_secs());
+                        self.note_retry(&why, wait, attempt);
+                        tokio::time::sleep(wait).await;
+                        attempt += 1;
+                        continue;
+                    }
+                },
+                None => self.client.execute(request).await,
+            };
+            match result {
+                Ok(resp) => {
+                    if self.verbose {
+                        log_response(&resp);
+                    }
+                    let status = resp.status();
+                    let transient = matches!(status.as_u16(), 429 | 502 | 503 | 504);
+                    if !transient || !can_retry {
+                        return Ok(resp);
+                    }
+                    let wait = match retry_after(resp.headers()) {
+                        Some(w) if w > MAX_RETRY_AFTER => return Ok(resp),
+                        Some(w) => w,
+                        None => backoff(attempt),
+                    };
+                    self.note_retry(&format!("the server answered {status}"), wait, attempt);
+                    tokio::time::sleep(wait).await;
+                }
+                Err(err) => {
+                    // A dropped connection is retried too: the server never completed the request.
+                    let transient =
+                        err.is_connect() || err.is_timeout() || err.is_request() || err.is_body();
+                    if !can_retry || !transient {
+                        return Err(network_failure(what, &err, self.timeout).into());
+                    }
+                    let wait = backoff(attempt);
+                    self.note_retry(&describe_reqwest(&err, self.timeout), wait, attempt);
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            attempt += 1;
+        }
+    }
+
+    fn note_retry(&self, why: &str, wait: Duration, attempt: u32) {
+        if !self.quiet {
+            eprintln!(
+                "fileio: warning: {why}; retrying in {:.1}s (retry {} of {})",
+                wait.as_secs_f64(),
+                attempt + 1,
+                self.retries
+            );
+        }
+    }
+}
+
+/// 250 ms, doubling each try, capped at 8 s, with up to 50% jitter so that many clients
+/// retrying at once spread out.
+fn backoff(attempt: u32) -> Duration {
+    let base = Duration::from_millis(250).saturating_mul(1 << attempt.min(5));
+    let base = base.min(Duration::from_secs(8));
+    let jitter = rand::rng().random_range(0.0..0.5);
+    base.mul_f64(1.0 + jitter)
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let secs = (when.timestamp() - chrono::Utc::now().timestamp()).max(0);
+    Some(Duration::from_secs(secs as u64))
+}
+
+/// A transport error as one sentence, with exit code 7.
+pub fn network_failure(what: &str, err: &reqwest::Error, timeout: Duration) -> Failure {
+    let url = err
+        .url()
+        .map(|u| redact_url(u.as_str()))
+        .unwrap_or_default();
+    let mut f = Failure::new(
+        Kind::Network,
+        format!("{what} failed: {}", describe_reqwest(err, timeout)),
+    );
+    if err.is_connect() && !url.is_empty() {
+        f = f.hint(format!(
+            "check that {url} is reachable, or point --server at another server"
+        ));
+    } else if err.is_timeout() {
+        f = f.hint("raise --timeout if the server is just slow");
+    }
+    f
+}
+
+fn describe_reqwest(err: &reqwest::Error, timeout: Duration) -> String {
+    if err.is_timeout() {
+        return format!("no answer within {}s", timeout.as_secs());
+    }
+    // The innermost cause says most (connection refused, dns error, …).
+    let mut cause: &dyn std::error::Error = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let root = cause.to_string();
+    if err.is_connect() {
+        format!("cannot connect ({root})")
+    } else if err.is_body() || err.is_request() {
+        format!("the connection broke ({root})")
+    } else {
+        root
+    }
+}
+
+/// Reads an error answer (status ≥ 300) and turns it into a [`Failure`]: the server's own
+/// message where it gave one in JSON, otherwise what came back and what to try.
+pub async fn error_from_response(what: &str, resp: Response) -> Failure {
+    let status = resp.status();
+    let content_type = content_type(resp.headers());
+    let location = resp
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let retry = retry_after(resp.headers());
+    // Error bodies are small; read at most 64 KiB of one.
+    let body = read_capped(resp, 64 * 1024).await;
+    let server_msg = json_message(&body);
+
+    if status.is_redirection() {
+        let to = location.unwrap_or_else(|| "elsewhere".into());
+        return Failure::new(
+            Kind::BadAnswer,
+            format!("{what}: the server redirected to {to} instead of answering the API ({status}); the service may have changed"),
+        )
+        .hint("point --server at a compatible server (for example one started with `fileio serve`), or pick another --service");
+    }
+    if server_msg.is_none()
+        && looks_like_html(&content_type, &body)
+        && status != StatusCode::NOT_FOUND
+    {
+        return html_failure(what, status, &content_type);
+    }
+    let detail = server_msg.unwrap_or_else(|| first_line(&body));
+    let detail = if detail.is_empty() {
+        status.to_string()
+    } else {
+        detail
+    };
+    let kind = match status.as_u16() {
+        400 | 422 => Kind::Usage,
+        401 | 403 => Kind::Auth,
+        404 | 410 => Kind::NotFound,
+        413 => Kind::TooLarge,
+        429 => Kind::RateLimited,
+        _ => Kind::BadAnswer,
+    };
+    let mut f = Failure::new(kind, format!("{what}: {detail} ({status})"));
+    match kind {
+        Kind::Auth => f = f.hint("set FILEIO_API_KEY to a valid API key for this server"),
+        Kind::RateLimited => {
+            let wait = retry
+                .map(|d| format!(" in {}s", d.as_secs()))
+                .unwrap_or_default();
+            f = f.hint(format!(
+                "the server is rate limiting; try again{wait}, or raise --retries"
+            ));
+        }
+        Kind::BadAnswer if status.is_server_error() => {
+            f = f.hint("the server failed; try again later")
+        }
+        _ => {}
+    }
+    f
+}
+
+/// The answer was a web page, not the API: say so, and what to try.
+pub fn html_failure(what: &str, status: StatusCode, content_type: &str) -> Failure {
+    let ct = if content_type.is_empty() {
+        "no content type".into()
+    } else {
+        content_type.to_string()
+    };
+    Failure::new(
+        Kind::BadAnswer,
+        format!("{what}: the server answered {status} with a web page ({ct}) instead of the API; the service may have changed"),
+    )
+    .hint("point --server at a compatible server (for example one started with `fileio serve`), or pick another --service")
+}
+
+pub fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+pub fn looks_like_html(content_type: &str, body: &str) -> bool {
+    let start = body
+        .trim_start()
+        .get(..15)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    content_type.contains("text/html")
+        || start.starts_with("<!doctype")
+        || start.starts_with("<html")
+}
+
+/// The `message` (v2, classic, or `error` string) of a JSON error body.
+fn json_message(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let msg = v
+        .get("message")
+        .and_then(|m| m.as_str())
+        .or_else(|| v.get("error").and_then(|m| m.as_str()))?;
+    Some(msg.trim().trim_end_matches('.').to_string())
+}
+
+fn first_line(body: &str) -> String {
+    let line = body
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    line.chars().take(200).filter(|c| !c.is_control()).collect()
+}
+
+/// Reads up to `cap` bytes of a body as text, never more.
+pub async fn read_capped(mut resp: Response, cap: usize) -> String {
+    let mut buf = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        let room = cap - buf.len();
+        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if buf.len() >= cap {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Reads a JSON answer that is expected to be small (at most 16 MiB), reporting HTML, a
+/// truncated body or malformed JSON as an unexpected answer rather than a parse error.
+pub async fn read_json(what: &str, resp: Response) -> Result<serde_json::Value> {
+    const CAP: usize = 16 << 20;
+    let status = resp.status();
+    let ct = content_type(resp.headers());
+    let mut resp = resp;
+    let mut buf = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if buf.len() + chunk.len() > CAP {
+                    return Err(Failure::new(
+                        Kind::BadAnswer,
+                        format!("{what}: the answer is larger than 16 MiB; this is not the API"),
+                    )
+                    .into());
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return Err(Failure::new(
+                    Kind::Network,
+                    format!(
+                        "{what}: the connection broke while reading the answer ({})",
+                        root_cause(&e)
+                    ),
+                )
+                .into());
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&buf);
+    if looks_like_html(&ct, &text) {
+        return Err(html_failure(what, status, &ct).into());
+    }
+    serde_json::from_slice(&buf).map_err(|_| {
+        let ct = if ct.is_empty() {
+            "no content type".into()
+        } else {
+            ct
+        };
+        Failure::new(
+            Kind::BadAnswer,
+            format!(
+                "{what}: the server's answer is not the JSON the API gives ({status}, {ct}): {}",
+                first_line(&text)
+            ),
+        )
+        .hint("check that --server and --service name a compatible server")
+        .into()
+    })
+}
+
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+fn log_request(req: &reqwest::Request) {
+    eprintln!("> {} {}", req.method(), redact_url(req.url().as_str()));
+    log_headers('>', req.headers());
+}
+
+fn log_response(resp: &Response) {
+    eprintln!("< {:?} {}", resp.version(), resp.status());
+    log_headers('<', resp.headers());
+}
+
+fn log_headers(dir: char, headers: &HeaderMap) {
+    for (name, value) in headers {
+        eprintln!("{dir} {}: {}", name, redact_header(name.as_str(), value));
+    }
+}
+
+fn redact_header(name: &str, value: &HeaderValue) -> String {
+    if SECRET_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+        || name == AUTHORIZATION.as_str()
+    {
+        let scheme = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .map(|(s, _)| s);
+        return match scheme {
+            Some(s) => format!("{s} (redacted)"),
+            None => "(redacted)".into(),
+        };
+    }
+    String::from_utf8_lossy(value.as_bytes()).into_owned()
+}
+
+/// A URL with any `key=`/`token=` query value and user info removed, for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    let Ok(mut u) = reqwest::Url::parse(url) else {
+        return url.to_string();
+    };
+    let _ = u.set_password(None);
+    let _ = u.set_username("");
+    if u.query().is_some() {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let secret = matches!(
+                    k.to_ascii_lowercase().as_str(),
+                    "key" | "token" | "api_key" | "apikey"
+                );
+                (
+                    k.into_owned(),
+                    if secret {
+                        "(redacted)".into()
+                    } else {
+                        v.into_owned()
+                    },
+                )
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_keys_in_urls_and_headers() {
+        assert_eq!(
+            redact_url("https://u:p@x.test/a?key=fii_secret&page=2"),
+            "https://x.test/a?key=%28redacted%29&page=2"
+        );
+        let v = HeaderValue::from_static("Bearer abc.def");
+        assert_eq!(redact_header("authorization", &v), "Bearer (redacted)");
+        assert_eq!(
+            redact_header("x-api-key", &HeaderValue::from_static("k")),
+            "(redacted)"
+        );
+    }
+
+    #[test]
+    fn reads_retry_after_in_both_forms() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(
+            backoff(0) >= Duration::from_millis(250) && backoff(0) < Duration::from_millis(400)
+        );
+        assert!(backoff(10) <= Duration::from_secs(12));
+    }
+}

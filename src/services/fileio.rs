@@ -1,0 +1,159 @@
+//! The file.io dialect (v2, tolerating classic answers), spoken by file.io and every
+//! compatible server such as `fileio serve`.
+
+use anyhow::Result;
+use reqwest::multipart::{Form, Part};
+use reqwest::{Body, RequestBuilder, Url};
+use serde_json::Value;
+
+use super::{FileRecord, normalize_time};
+use crate::error::{Failure, Kind};
+use crate::expires::Expires;
+
+pub const DEFAULT_BASE_URL: &str = "https://file.io";
+
+/// What an upload asks of the service besides the bytes.
+#[derive(Debug, Clone, Default)]
+pub struct UploadOptions {
+    pub expires: Option<Expires>,
+    pub max_downloads: Option<u32>,
+    pub auto_delete: Option<bool>,
+}
+
+/// The multipart form of an upload. Fields come before the file so a server can check them
+/// before it reads the bytes.
+pub fn upload_form(opts: &UploadOptions, name: &str, body: Body, len: Option<u64>) -> Form {
+    let mut form = Form::new();
+    if let Some(e) = &opts.expires {
+        form = form.text("expires", e.to_fileio_param());
+    }
+    if let Some(n) = opts.max_downloads {
+        form = form.text("maxDownloads", n.to_string());
+    }
+    if let Some(a) = opts.auto_delete {
+        form = form.text("autoDelete", a.to_string());
+    }
+    let part = match len {
+        // With a length the whole body gets a Content-Length, which many servers require.
+        Some(len) => Part::stream_with_length(body, len),
+        None => Part::stream(body),
+    };
+    let part = part
+        .file_name(name.to_string())
+        .mime_str("application/octet-stream")
+        .expect("valid mime");
+    form.part("file", part)
+}
+
+pub fn upload_request(client: &reqwest::Client, base: &str, form: Form) -> RequestBuilder {
+    client
+        .post(format!("{base}/"))
+        .header("Accept", "application/json")
+        .multipart(form)
+}
+
+/// Reads a v2 FileDetails (or a classic `{success,key,link,expiry}`) answer.
+pub fn parse_file(v: &Value, what: &str) -> Result<FileRecord> {
+    if v.get("success").and_then(Value::as_bool) == Some(false) {
+        let msg = v
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("the server reported a failure");
+        return Err(Failure::new(Kind::BadAnswer, format!("{what}: {msg}")).into());
+    }
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    let n = |k: &str| v.get(k).and_then(Value::as_u64);
+    let (Some(key), Some(link)) = (s("key"), s("link")) else {
+        return Err(Failure::new(
+            Kind::BadAnswer,
+            format!("{what}: the server's answer has no key or link; it does not look like the file.io API"),
+        )
+        .hint("check that --server and --service name a compatible server")
+        .into());
+    };
+    Ok(FileRecord {
+        service: "fileio",
+        key,
+        link,
+        name: s("name"),
+        size: n("size"),
+        expires: s("expires").as_deref().and_then(normalize_time),
+        downloads: n("downloads"),
+        max_downloads: n("maxDownloads"),
+        auto_delete: v.get("autoDelete").and_then(Value::as_bool),
+        created: s("created").as_deref().and_then(normalize_time),
+    })
+}
+
+/// The URL of a key or of a link the service handed out.
+pub fn download_url(base: &str, target: &str) -> Result<Url> {
+    if target.starts_with("http://") || target.starts_with("https://") {
+        return Url::parse(target).map_err(|e| {
+            Failure::new(Kind::Usage, format!("invalid link '{target}': {e}")).into()
+        });
+    }
+    if target.is_empty()
+        || !target
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(Failure::new(
+            Kind::Usage,
+            format!("'{target}' is neither a key nor a link"),
+        )
+        .hint("give the key (like Vv7QtVfMVBr2) or the whole link the upload printed")
+        .into());
+    }
+    Url::parse(&format!("{base}/{target}"))
+        .map_err(|e| Failure::new(Kind::Usage, format!("invalid server URL: {e}")).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_v2_and_classic_answers() {
+        let v2: Value = serde_json::from_str(
+            r#"{"success":true,"status":200,"key":"Vv7QtVfMVBr2","link":"https://file.io/Vv7QtVfMVBr2",
+            "name":"r.pdf","size":245810,"expires":"2026-12-06T10:00:00.000Z","downloads":0,
+            "maxDownloads":1,"autoDelete":true,"created":"2026-11-22T10:00:00.000Z"}"#,
+        )
+        .unwrap();
+        let r = parse_file(&v2, "upload").unwrap();
+        assert_eq!(r.expires.as_deref(), Some("2026-12-06T10:00:00Z"));
+        assert_eq!(
+            (r.size, r.max_downloads, r.auto_delete),
+            (Some(245810), Some(1), Some(true))
+        );
+        let classic: Value = serde_json::from_str(
+            r#"{"success":true,"key":"2ojE41","link":"https://file.io/2ojE41","expiry":"14 days"}"#,
+        )
+        .unwrap();
+        let r = parse_file(&classic, "upload").unwrap();
+        assert_eq!((r.key.as_str(), r.expires), ("2ojE41", None));
+        let failed: Value = serde_json::from_str(r#"{"success":false,"message":"nope"}"#).unwrap();
+        assert!(
+            parse_file(&failed, "upload")
+                .unwrap_err()
+                .to_string()
+                .contains("nope")
+        );
+    }
+
+    #[test]
+    fn keys_and_links() {
+        assert_eq!(
+            download_url("http://h:1", "abc123").unwrap().as_str(),
+            "http://h:1/abc123"
+        );
+        assert_eq!(
+            download_url("http://h:1", "https://x.test/k")
+                .unwrap()
+                .as_str(),
+            "https://x.test/k"
+        );
+        assert!(download_url("http://h:1", "../etc/passwd").is_err());
+        assert!(download_url("http://h:1", "").is_err());
+    }
+}

@@ -1,0 +1,323 @@
+//! `fileio download` against canned servers: where files land, and that nothing is lost,
+//! clobbered or left half-written.
+
+use std::path::Path;
+
+use crate::support::*;
+
+fn file_server(name: &'static str, body: &'static str) -> Canned {
+    Canned::start(move |_, _| {
+        response(
+            "200 OK",
+            &[
+                ("Content-Type", "text/plain"),
+                (
+                    "Content-Disposition",
+                    &format!("attachment; filename=\"{name}\""),
+                ),
+            ],
+            body,
+        )
+    })
+}
+
+/// Every entry of a directory, hidden ones included, sorted.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn saves_under_the_servers_name_and_prints_the_path() {
+    let env = Env::new();
+    let server = file_server("report.txt", "contents");
+    env.cmd()
+        .args(["--server", &server.url, "download", "AbC123"])
+        .assert()
+        .success()
+        .stdout("report.txt\n")
+        .stderr("");
+    assert_eq!(
+        std::fs::read_to_string(env.work().join("report.txt")).unwrap(),
+        "contents"
+    );
+    let reqs = server.requests();
+    let seen: Vec<_> = reqs
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.target))
+        .collect();
+    assert_eq!(seen, ["HEAD /AbC123", "GET /AbC123"]);
+    assert_eq!(entries(&env.work()), ["report.txt"]);
+}
+
+#[test]
+fn accepts_a_whole_link_and_an_explicit_file_or_directory() {
+    let env = Env::new();
+    let server = file_server("report.txt", "contents");
+    let link = format!("{}/AbC123", server.url);
+    env.cmd()
+        .args(["download", &link, "-o", "mine.txt"])
+        .assert()
+        .success()
+        .stdout("mine.txt\n");
+    assert_eq!(
+        std::fs::read_to_string(env.work().join("mine.txt")).unwrap(),
+        "contents"
+    );
+    std::fs::create_dir(env.work().join("out")).unwrap();
+    env.cmd()
+        .args(["download", &link, "-o", "out/"])
+        .assert()
+        .success()
+        .stdout("out/report.txt\n");
+    env.cmd()
+        .args(["download", &link, "-o", "out/"])
+        .assert()
+        .code(9);
+    env.cmd()
+        .args(["download", &link, "-o", "nowhere/"])
+        .assert()
+        .code(9)
+        .stderr("fileio: error: directory nowhere/ does not exist\nhint: create it first: mkdir -p nowhere/\n");
+}
+
+#[test]
+fn streams_to_standard_output() {
+    let env = Env::new();
+    let server = file_server("report.txt", "contents");
+    env.cmd()
+        .args(["--server", &server.url, "download", "K", "-o", "-"])
+        .assert()
+        .success()
+        .stdout("contents");
+    assert_eq!(server.requests().len(), 1, "no HEAD is needed for stdout");
+    assert_eq!(entries(&env.work()), Vec::<String>::new());
+}
+
+#[test]
+fn an_existing_file_is_refused_before_any_request() {
+    let env = Env::new();
+    let server = file_server("report.txt", "new");
+    env.write("mine.txt", "old");
+    env.cmd()
+        .args(["--server", &server.url, "download", "K", "-o", "mine.txt"])
+        .assert()
+        .code(9)
+        .stdout("")
+        .stderr("fileio: error: mine.txt already exists\nhint: use --force to overwrite it, or -o to save elsewhere\n");
+    assert!(
+        server.requests().is_empty(),
+        "a refusal must not spend a one-time link"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.work().join("mine.txt")).unwrap(),
+        "old"
+    );
+
+    // Saving under the server's name learns it with HEAD, which never counts, and stops there.
+    env.write("report.txt", "old");
+    env.cmd()
+        .args(["--server", &server.url, "download", "K"])
+        .assert()
+        .code(9);
+    let methods: Vec<_> = server.requests().iter().map(|r| r.method.clone()).collect();
+    assert_eq!(methods, ["HEAD"]);
+
+    env.cmd()
+        .args([
+            "--server",
+            &server.url,
+            "download",
+            "K",
+            "-o",
+            "mine.txt",
+            "--force",
+        ])
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(env.work().join("mine.txt")).unwrap(),
+        "new"
+    );
+}
+
+#[test]
+fn a_hostile_file_name_stays_in_the_target_directory() {
+    let env = Env::new();
+    let server = file_server("../../escape.sh", "#!/bin/sh");
+    std::fs::create_dir(env.work().join("inbox")).unwrap();
+    env.cmd()
+        .args(["--server", &server.url, "download", "K", "-o", "inbox/"])
+        .assert()
+        .success()
+        .stdout("inbox/escape.sh\n");
+    assert_eq!(entries(&env.work().join("inbox")), ["escape.sh"]);
+    assert_eq!(entries(&env.work()), ["inbox"]);
+    assert!(!env.path("escape.sh").exists());
+
+    let dotted = file_server(".bashrc", "x");
+    env.cmd()
+        .args(["--server", &dotted.url, "download", "K", "-o", "inbox/"])
+        .assert()
+        .success()
+        .stdout("inbox/bashrc\n");
+}
+
+#[test]
+fn the_key_names_the_file_when_the_server_gives_no_name() {
+    let env = Env::new();
+    let server = Canned::start(|_, _| {
+        response(
+            "200 OK",
+            &[("Content-Type", "application/octet-stream")],
+            "raw",
+        )
+    });
+    env.cmd()
+        .args(["--server", &server.url, "download", "Key42"])
+        .assert()
+        .success()
+        .stdout("Key42\n");
+}
+
+#[test]
+fn a_short_body_leaves_nothing_behind() {
+    let env = Env::new();
+    let server = Canned::start(|req, _| {
+        let head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nContent-Disposition: attachment; filename=\"f.bin\"\r\nConnection: close\r\n\r\n";
+        if req.method == "HEAD" {
+            Reply::Raw(head.into())
+        } else {
+            Reply::Raw(format!("{head}only part").into_bytes())
+        }
+    });
+    env.cmd()
+        .args(["--server", &server.url, "download", "K"])
+        .assert()
+        .code(7)
+        .stdout("")
+        .stderr(predicates::str::starts_with(
+            "fileio: error: the download broke off after 9 of 1000 bytes",
+        ));
+    assert_eq!(
+        entries(&env.work()),
+        Vec::<String>::new(),
+        "no partial file, no temporary file"
+    );
+    assert_eq!(
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET")
+            .count(),
+        1,
+        "never retried once bytes arrived"
+    );
+}
+
+#[test]
+fn a_missing_file_is_exit_4_with_a_hint() {
+    let env = Env::new();
+    let server = Canned::start(|_, _| {
+        response(
+            "404 Not Found",
+            &[("Content-Type", "application/json")],
+            r#"{"success":false,"status":404,"code":"FILE_NOT_FOUND","message":"File not found","key":null}"#,
+        )
+    });
+    env.cmd()
+        .args(["--server", &server.url, "download", "Gone1", "-o", "x"])
+        .assert()
+        .code(4)
+        .stderr(
+            "fileio: error: downloading Gone1: File not found (404 Not Found)\n\
+             hint: the link may have expired, or been used up: a one-time link is gone after one download\n",
+        );
+    assert!(!env.work().join("x").exists());
+}
+
+#[test]
+fn a_redirect_to_a_landing_page_is_said_plainly() {
+    let env = Env::new();
+    let server = Canned::start(|req, _| {
+        if req.target == "/K" {
+            response("302 Found", &[("Location", "/landing")], "")
+        } else {
+            response(
+                "200 OK",
+                &[("Content-Type", "text/html")],
+                "<html>download here</html>",
+            )
+        }
+    });
+    env.cmd()
+        .args(["--server", &server.url, "download", "K", "-o", "out.bin"])
+        .assert()
+        .code(8)
+        .stderr(predicates::str::starts_with(format!(
+            "fileio: error: downloading K: the link led to a web page ({}/landing), not to the file",
+            server.url
+        )));
+    assert!(!env.work().join("out.bin").exists());
+}
+
+#[test]
+fn a_redirect_to_the_bytes_is_followed() {
+    let env = Env::new();
+    let server = Canned::start(|req, _| {
+        if req.target == "/K" {
+            response("302 Found", &[("Location", "/cdn/blob")], "")
+        } else {
+            response(
+                "200 OK",
+                &[("Content-Disposition", "attachment; filename=\"b.bin\"")],
+                "blob",
+            )
+        }
+    });
+    env.cmd()
+        .args(["--server", &server.url, "download", "K", "-o", "-"])
+        .assert()
+        .success()
+        .stdout("blob");
+}
+
+#[test]
+fn unavailable_is_retried_before_the_body_starts() {
+    let env = Env::new();
+    let server = Canned::start(|_, i| {
+        if i == 0 {
+            response("503 Service Unavailable", &[("Retry-After", "0")], "")
+        } else {
+            response("200 OK", &[], "ok")
+        }
+    });
+    env.cmd()
+        .args(["--server", &server.url, "-q", "download", "K", "-o", "-"])
+        .assert()
+        .success()
+        .stdout("ok")
+        .stderr("");
+}
+
+#[test]
+fn not_a_key_is_a_usage_error() {
+    let env = Env::new();
+    env.cmd()
+        .args([
+            "--server",
+            "http://127.0.0.1:9",
+            "download",
+            "../etc/passwd",
+        ])
+        .assert()
+        .code(2)
+        .stderr(
+            "fileio: error: '../etc/passwd' is neither a key nor a link\n\
+             hint: give the key (like Vv7QtVfMVBr2) or the whole link the upload printed\n",
+        );
+}
