@@ -68,6 +68,14 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "FILEIO_RETRIES", value_name = "N")]
     pub retries: Option<u32>,
 
+    /// Read the API key from this file (a CI secret file) instead of the keyring
+    #[arg(long, global = true, env = "FILEIO_API_KEY_FILE", value_name = "PATH")]
+    pub api_key_file: Option<PathBuf>,
+
+    /// Do not record uploads in the local history
+    #[arg(long, global = true, env = "FILEIO_NO_HISTORY")]
+    pub no_history: bool,
+
     /// Read settings from this TOML file instead of the default config file
     #[arg(long, global = true, env = "FILEIO_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,

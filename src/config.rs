@@ -8,8 +8,10 @@ use anyhow::Result;
 use serde::Deserialize;
 
 use crate::cli::GlobalArgs;
+use crate::credentials::{self, KeySource, StoreChoice};
 use crate::error::{Failure, Kind};
 use crate::expires::Expires;
+use crate::secret::Secret;
 use crate::services::ServiceKind;
 
 /// The config file's keys. Unknown keys are refused so that a typo is noticed.
@@ -23,6 +25,8 @@ pub struct ConfigFile {
     pub timeout: Option<u64>,
     pub retries: Option<u32>,
     pub jobs: Option<usize>,
+    pub credential_store: Option<String>,
+    pub history: Option<bool>,
 }
 
 /// Where the config file lives when `--config` is not given.
@@ -64,7 +68,7 @@ impl ConfigFile {
                 Kind::Usage,
                 format!("config file {} is invalid: {first}", path.display()),
             )
-            .hint("keys: service, server, expires, max-downloads, timeout, retries, jobs")
+            .hint("keys: service, server, expires, max-downloads, timeout, retries, jobs, credential-store, history")
             .into()
         })
     }
@@ -85,6 +89,9 @@ pub struct Settings {
     pub default_expires: Option<Expires>,
     pub default_max_downloads: Option<u32>,
     pub default_jobs: Option<usize>,
+    pub api_key_file: Option<PathBuf>,
+    pub credential_store: StoreChoice,
+    pub history: bool,
 }
 
 impl Settings {
@@ -114,6 +121,13 @@ impl Settings {
                 Failure::new(Kind::Usage, "config file: max-downloads must be at least 1").into(),
             );
         }
+        let store = std::env::var("FILEIO_CREDENTIAL_STORE")
+            .ok()
+            .or(file.credential_store.clone());
+        let credential_store = match store {
+            Some(s) => s.parse::<StoreChoice>()?,
+            None => StoreChoice::default(),
+        };
         let stderr_tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
         Ok(Settings {
             service,
@@ -127,7 +141,32 @@ impl Settings {
             default_expires,
             default_max_downloads: file.max_downloads,
             default_jobs: file.jobs,
+            api_key_file: global.api_key_file.clone(),
+            credential_store,
+            history: !global.no_history && file.history.unwrap_or(true),
         })
+    }
+
+    /// The keyring account of this service and server.
+    pub fn account(&self) -> String {
+        credentials::account(self.service.name(), &self.server)
+    }
+
+    /// The API key in use and where it came from, if there is one.
+    pub fn api_key(&self) -> Result<Option<(Secret, KeySource)>> {
+        credentials::lookup(
+            self.api_key_file.as_deref(),
+            self.credential_store,
+            &self.account(),
+        )
+    }
+
+    /// The API key, for a command that cannot work without one (exit 3 when missing).
+    pub fn require_api_key(&self) -> Result<Secret> {
+        match self.api_key()? {
+            Some((k, _)) => Ok(k),
+            None => Err(credentials::missing_key(&self.server).into()),
+        }
     }
 
     /// Whether human-oriented notes (summaries, hints) go to stderr.

@@ -134,6 +134,25 @@ impl Http {
         }
     }
 
+    /// [`Http::send`], then the answer as JSON: an error status or a non-JSON answer becomes
+    /// the matching [`Failure`].
+    pub async fn send_json<F>(
+        &self,
+        what: &str,
+        replayable: bool,
+        activity: Option<&Activity>,
+        make: F,
+    ) -> Result<serde_json::Value>
+    where
+        F: FnMut() -> Result<RequestBuilder>,
+    {
+        let resp = self.send(what, replayable, activity, make).await?;
+        if !resp.status().is_success() {
+            return Err(error_from_response(what, resp).await.into());
+        }
+        read_json(what, resp).await
+    }
+
     fn note_retry(&self, why: &str, wait: Duration, attempt: u32) {
         if !self.quiet {
             eprintln!(

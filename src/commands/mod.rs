@@ -1,7 +1,13 @@
 //! One module per subcommand, each with its clap arguments and a `run` function.
 
+pub mod auth;
+pub mod delete;
 pub mod download;
+pub mod history;
+pub mod list;
+pub mod me;
 pub mod serve;
+pub mod update;
 pub mod upload;
 
 use anyhow::Result;
@@ -16,6 +22,18 @@ pub enum Command {
     Upload(upload::UploadArgs),
     /// Download a key or link to a file, a directory or standard output
     Download(download::DownloadArgs),
+    /// List your files on the service
+    List(list::ListArgs),
+    /// Show your account: plan, storage used, limits
+    Me,
+    /// Change a file's expiry, download limit or contents
+    Update(update::UpdateArgs),
+    /// Delete files from the service
+    Delete(delete::DeleteArgs),
+    /// Log in with an API key, check it, or log out
+    Auth(auth::AuthArgs),
+    /// List the uploads made from this machine
+    History(history::HistoryArgs),
     /// Run a file.io-compatible server: self-host, try the client offline, test against it
     Serve(serve::ServeArgs),
 }
@@ -41,6 +59,12 @@ pub fn run(cli: Cli) -> Result<()> {
                 match command {
                     Command::Upload(args) => upload::run(args, &settings).await,
                     Command::Download(args) => download::run(args, &settings).await,
+                    Command::List(args) => list::run(args, &settings).await,
+                    Command::Me => me::run(&settings).await,
+                    Command::Update(args) => update::run(args, &settings).await,
+                    Command::Delete(args) => delete::run(args, &settings).await,
+                    Command::Auth(args) => auth::run(args, &settings).await,
+                    Command::History(args) => history::run(args, &settings),
                     Command::Serve(_) => unreachable!("handled above"),
                 }
             })

@@ -15,8 +15,10 @@ use crate::activity::Activity;
 use crate::config::Settings;
 use crate::error::{Failure, Kind, failure_of};
 use crate::expires::Expires;
+use crate::history::{Entry as HistoryEntry, History};
 use crate::http::{self, Http};
 use crate::progress::Progress;
+use crate::secret::Secret;
 use crate::services::FileRecord;
 use crate::services::fileio::{self, UploadOptions};
 
@@ -80,6 +82,7 @@ pub async fn run(args: UploadArgs, settings: &Settings) -> Result<()> {
         .into());
     }
     let opts = options(&args, settings)?;
+    let key = settings.api_key()?.map(|(k, _)| k);
     let http = Http::new(settings)?;
     let progress = Progress::new(settings.progress);
     let total = (sources.len() > 1).then(|| progress.bar("total", total_len(&sources)));
@@ -92,15 +95,15 @@ pub async fn run(args: UploadArgs, settings: &Settings) -> Result<()> {
 
     let results: Vec<Result<FileRecord>> = futures_util::stream::iter(sources.iter())
         .map(|source| {
-            upload_one(
-                &http,
+            let ctx = Ctx {
+                http: &http,
                 settings,
-                &opts,
-                args.name.as_deref(),
-                source,
-                &progress,
-                total.as_ref(),
-            )
+                opts: &opts,
+                key: key.as_ref(),
+                progress: &progress,
+                total: total.as_ref(),
+            };
+            upload_one(ctx, args.name.as_deref(), source)
         })
         .buffered(jobs)
         .collect()
@@ -109,10 +112,20 @@ pub async fn run(args: UploadArgs, settings: &Settings) -> Result<()> {
         t.finish_and_clear();
     }
 
+    let history = if settings.history {
+        open_history(settings)
+    } else {
+        None
+    };
     let mut failures = Vec::new();
     for (source, result) in sources.iter().zip(results) {
         match result {
-            Ok(record) => print_record(&record, settings)?,
+            Ok(record) => {
+                print_record(&record, settings)?;
+                if let Some(h) = &history {
+                    remember(h, &record, settings);
+                }
+            }
             Err(e) => failures.push((source, e)),
         }
     }
@@ -166,9 +179,36 @@ fn sources(args: &UploadArgs) -> Result<Vec<Source>> {
         .collect())
 }
 
-fn options(args: &UploadArgs, settings: &Settings) -> Result<UploadOptions> {
-    let expires = args.expires.or(settings.default_expires);
-    if let Some(e) = &expires {
+/// Opens the history, or says why it cannot and goes on: history never fails an upload.
+pub fn open_history(settings: &Settings) -> Option<History> {
+    match History::open_default() {
+        Ok(h) => Some(h),
+        Err(e) => {
+            if !settings.quiet {
+                eprintln!(
+                    "fileio: warning: the upload history is unusable ({e:#}); uploads go on unrecorded"
+                );
+            }
+            None
+        }
+    }
+}
+
+/// Records an upload in the history, warning (never failing) when that does not work.
+pub fn remember(history: &History, record: &FileRecord, settings: &Settings) {
+    if let Err(e) = history.record(&HistoryEntry::from_record(record, &settings.server, None)) {
+        if !settings.quiet {
+            eprintln!(
+                "fileio: warning: could not record {} in the history: {e:#}",
+                record.key
+            );
+        }
+    }
+}
+
+/// Refuses an expiry that is already past, before anything is sent.
+pub fn check_future(expires: Option<&Expires>) -> Result<()> {
+    if let Some(e) = expires {
         let now = chrono::Utc::now();
         match e.resolve(now) {
             Some(t) if t > now => {}
@@ -182,6 +222,12 @@ fn options(args: &UploadArgs, settings: &Settings) -> Result<UploadOptions> {
             }
         }
     }
+    Ok(())
+}
+
+fn options(args: &UploadArgs, settings: &Settings) -> Result<UploadOptions> {
+    let expires = args.expires.or(settings.default_expires);
+    check_future(expires.as_ref())?;
     Ok(UploadOptions {
         expires,
         max_downloads: args.max_downloads.or(settings.default_max_downloads),
@@ -196,16 +242,26 @@ fn total_len(sources: &[Source]) -> Option<u64> {
     })
 }
 
-async fn upload_one(
-    http: &Http,
-    settings: &Settings,
-    opts: &UploadOptions,
-    name: Option<&str>,
-    source: &Source,
-    progress: &Progress,
-    total: Option<&ProgressBar>,
-) -> Result<FileRecord> {
-    let key = crate::credentials::lookup();
+/// What every upload of one run shares.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    http: &'a Http,
+    settings: &'a Settings,
+    opts: &'a UploadOptions,
+    key: Option<&'a Secret>,
+    progress: &'a Progress,
+    total: Option<&'a ProgressBar>,
+}
+
+async fn upload_one(ctx: Ctx<'_>, name: Option<&str>, source: &Source) -> Result<FileRecord> {
+    let Ctx {
+        http,
+        settings,
+        opts,
+        key,
+        progress,
+        total,
+    } = ctx;
     let activity = Activity::default();
     let what = format!("uploading {}", source.label());
     let (len, name) = match source {
@@ -243,7 +299,7 @@ async fn upload_one(
         };
         let form = fileio::upload_form(opts, &name, body, len);
         let mut req = fileio::upload_request(&http.client, &settings.server, form);
-        if let Some(k) = &key {
+        if let Some(k) = key {
             req = req.bearer_auth(k.expose());
         }
         Ok(req)
@@ -260,7 +316,7 @@ async fn upload_one(
 }
 
 /// A body that reads in large chunks and counts what it sends on the bars.
-fn counted_body<R: AsyncRead + Send + 'static>(
+pub fn counted_body<R: AsyncRead + Send + 'static>(
     reader: R,
     bar: &ProgressBar,
     total: Option<&ProgressBar>,
@@ -278,7 +334,7 @@ fn counted_body<R: AsyncRead + Send + 'static>(
     Body::wrap_stream(stream)
 }
 
-fn local_error(path: &std::path::Path, e: &std::io::Error) -> anyhow::Error {
+pub fn local_error(path: &std::path::Path, e: &std::io::Error) -> anyhow::Error {
     let why = match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".to_string(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
@@ -291,7 +347,7 @@ fn local_error(path: &std::path::Path, e: &std::io::Error) -> anyhow::Error {
     .into()
 }
 
-fn print_record(record: &FileRecord, settings: &Settings) -> Result<()> {
+pub fn print_record(record: &FileRecord, settings: &Settings) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     if settings.json {

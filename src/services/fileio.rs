@@ -23,6 +23,11 @@ pub struct UploadOptions {
 /// The multipart form of an upload. Fields come before the file so a server can check them
 /// before it reads the bytes.
 pub fn upload_form(opts: &UploadOptions, name: &str, body: Body, len: Option<u64>) -> Form {
+    with_file(fields_form(opts), name, body, len)
+}
+
+/// The fields of an upload or update, without a file.
+pub fn fields_form(opts: &UploadOptions) -> Form {
     let mut form = Form::new();
     if let Some(e) = &opts.expires {
         form = form.text("expires", e.to_fileio_param());
@@ -33,6 +38,11 @@ pub fn upload_form(opts: &UploadOptions, name: &str, body: Body, len: Option<u64
     if let Some(a) = opts.auto_delete {
         form = form.text("autoDelete", a.to_string());
     }
+    form
+}
+
+/// Adds the file part to a form.
+pub fn with_file(form: Form, name: &str, body: Body, len: Option<u64>) -> Form {
     let part = match len {
         // With a length the whole body gets a Content-Length, which many servers require.
         Some(len) => Part::stream_with_length(body, len),
@@ -155,5 +165,60 @@ mod tests {
         );
         assert!(download_url("http://h:1", "../etc/passwd").is_err());
         assert!(download_url("http://h:1", "").is_err());
+    }
+}
+
+/// A page of `GET /` (the caller's files): the files, and how many match in all.
+pub fn parse_list(v: &Value, what: &str) -> Result<(Vec<FileRecord>, Option<u64>)> {
+    if v.get("success").and_then(Value::as_bool) == Some(false) {
+        let msg = v
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("the server reported a failure");
+        return Err(Failure::new(Kind::BadAnswer, format!("{what}: {msg}")).into());
+    }
+    let nodes = v.get("nodes").and_then(Value::as_array).ok_or_else(|| {
+        Failure::new(
+            Kind::BadAnswer,
+            format!("{what}: the server's answer has no list of files (nodes)"),
+        )
+        .hint("check that --server and --service name a compatible server")
+    })?;
+    let files = nodes
+        .iter()
+        .map(|n| parse_file(n, what))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((files, v.get("count").and_then(Value::as_u64)))
+}
+
+/// The key of a key or of a link the service handed out (its last path segment).
+pub fn key_of(target: &str) -> Result<String> {
+    let url = download_url("http://placeholder", target)?;
+    url.path_segments()
+        .and_then(|mut s| s.rfind(|x| !x.is_empty()).map(str::to_owned))
+        .ok_or_else(|| Failure::new(Kind::Usage, format!("'{target}' has no key in it")).into())
+}
+
+/// The account as `GET /me` reports it, in our field names.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct Account {
+    pub service: &'static str,
+    pub plan: Option<Value>,
+    pub max_upload_bytes: Option<u64>,
+    pub max_storage_bytes: Option<u64>,
+    pub used_storage_bytes: Option<u64>,
+    pub rate_limit: Option<Value>,
+}
+
+pub fn parse_me(v: &Value) -> Account {
+    let n = |k: &str| v.get(k).and_then(Value::as_u64);
+    let any = |k: &str| v.get(k).filter(|x| !x.is_null()).cloned();
+    Account {
+        service: "fileio",
+        plan: any("planId").or_else(|| any("plan")),
+        max_upload_bytes: n("maxUploadBytes"),
+        max_storage_bytes: n("maxStorageBytes"),
+        used_storage_bytes: n("usedStorageBytes"),
+        rate_limit: any("rateLimit"),
     }
 }

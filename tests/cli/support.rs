@@ -65,6 +65,8 @@ impl Env {
             .env("XDG_CACHE_HOME", self.path("cache"))
             .env("NO_COLOR", "1")
             .env("RUST_BACKTRACE", "0")
+            // Never the real OS keyring: keys go to a file in this test's own directory.
+            .env("FILEIO_CREDENTIAL_STORE", "file")
             .env_remove("HTTP_PROXY")
             .env_remove("HTTPS_PROXY")
             .env_remove("http_proxy")
@@ -81,6 +83,8 @@ impl Env {
             .env("XDG_CACHE_HOME", self.path("cache"))
             .env("NO_COLOR", "1")
             .env("RUST_BACKTRACE", "0")
+            // Never the real OS keyring: keys go to a file in this test's own directory.
+            .env("FILEIO_CREDENTIAL_STORE", "file")
             .env_remove("HTTP_PROXY")
             .env_remove("HTTPS_PROXY")
             .env_remove("http_proxy")

@@ -1,0 +1,74 @@
+//! `fileio auth status`, and the check of a key against the service that login uses too.
+
+use anyhow::Result;
+
+use crate::config::Settings;
+use crate::error::{Failure, Kind};
+use crate::http::Http;
+use crate::secret::Secret;
+use crate::services::fileio::{self, Account};
+use crate::size::ByteSize;
+
+/// Asks the service who the key belongs to (`GET /me`); a refused key is exit 3.
+pub async fn check_key(settings: &Settings, key: &Secret) -> Result<Account> {
+    let http = Http::new(settings)?;
+    let what = format!("checking the key with {}", settings.server);
+    let url = format!("{}/me", settings.server);
+    let v = http
+        .send_json(&what, true, None, || {
+            Ok(http
+                .client
+                .get(&url)
+                .bearer_auth(key.expose())
+                .header("Accept", "application/json"))
+        })
+        .await
+        .map_err(|e| match crate::error::failure_of(&e) {
+            Some(f) if f.kind == Kind::Auth => Failure::new(
+                Kind::Auth,
+                format!("{}: the server refused this key", settings.server),
+            )
+            .hint("check the key, or create a new one in your account settings")
+            .into(),
+            _ => e,
+        })?;
+    Ok(fileio::parse_me(&v))
+}
+
+/// "plan 0, 1.2 MiB of 10.0 GiB used"
+pub fn describe_account(a: &Account) -> String {
+    let plan = a.plan.as_ref().map_or("unknown plan".into(), |p| {
+        format!("plan {}", p.to_string().trim_matches('"'))
+    });
+    match (a.used_storage_bytes, a.max_storage_bytes) {
+        (Some(u), Some(m)) => format!("{plan}, {} of {} used", ByteSize(u), ByteSize(m)),
+        (Some(u), None) => format!("{plan}, {} used", ByteSize(u)),
+        _ => plan,
+    }
+}
+
+pub async fn run(settings: &Settings) -> Result<()> {
+    let Some((key, source)) = settings.api_key()? else {
+        return Err(
+            Failure::new(Kind::Auth, format!("not logged in to {}", settings.server))
+                .hint("run `fileio auth login`, or set FILEIO_API_KEY")
+                .into(),
+        );
+    };
+    let account = check_key(settings, &key).await?;
+    if settings.json {
+        crate::output::json_line(&serde_json::json!({
+            "service": settings.service.name(),
+            "server": settings.server,
+            "source": source.to_string(),
+            "account": account,
+        }))?;
+    } else {
+        println!(
+            "Logged in to {} with the key from {source}: {}.",
+            settings.server,
+            describe_account(&account)
+        );
+    }
+    Ok(())
+}

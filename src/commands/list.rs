@@ -1,0 +1,104 @@
+//! `fileio list`: the caller's files on the service.
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::config::Settings;
+use crate::http::Http;
+use crate::output;
+use crate::services::FileRecord;
+use crate::services::fileio;
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only files whose name contains this
+    #[arg(long, value_name = "TEXT")]
+    pub search: Option<String>,
+
+    /// Sort by this field (name, size, expires, created)
+    #[arg(long, value_name = "FIELD")]
+    pub sort: Option<String>,
+
+    /// Skip this many files
+    #[arg(long, value_name = "N")]
+    pub offset: Option<u64>,
+
+    /// Show at most this many files
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+
+    /// Follow the pages to list every file
+    #[arg(long, conflicts_with = "limit")]
+    pub all: bool,
+}
+
+/// Page size when following pages with `--all`.
+const PAGE: u64 = 100;
+
+pub async fn run(args: ListArgs, settings: &Settings) -> Result<()> {
+    let key = settings.require_api_key()?;
+    let http = Http::new(settings)?;
+    let what = "listing files".to_string();
+    let mut files: Vec<FileRecord> = Vec::new();
+    let mut offset = args.offset.unwrap_or(0);
+    loop {
+        let limit = if args.all { Some(PAGE) } else { args.limit };
+        let mut query: Vec<(&str, String)> = vec![("offset", offset.to_string())];
+        if let Some(l) = limit {
+            query.push(("limit", l.to_string()));
+        }
+        if let Some(s) = &args.search {
+            query.push(("search", s.clone()));
+        }
+        if let Some(s) = &args.sort {
+            query.push(("sort", s.clone()));
+        }
+        let url = format!("{}/", settings.server);
+        let v = http
+            .send_json(&what, true, None, || {
+                Ok(http
+                    .client
+                    .get(&url)
+                    .query(&query)
+                    .bearer_auth(key.expose())
+                    .header("Accept", "application/json"))
+            })
+            .await?;
+        let (page, count) = fileio::parse_list(&v, &what)?;
+        let got = page.len() as u64;
+        files.extend(page);
+        offset += got;
+        let more = count.map_or(got == PAGE, |c| offset < c);
+        if !args.all || got == 0 || !more {
+            break;
+        }
+    }
+    print(&files, settings)
+}
+
+fn print(files: &[FileRecord], settings: &Settings) -> Result<()> {
+    if settings.json {
+        return output::json_line(&files);
+    }
+    let rows: Vec<Vec<String>> = files
+        .iter()
+        .map(|f| {
+            vec![
+                f.key.clone(),
+                f.name.clone().unwrap_or_default(),
+                output::size(f.size),
+                format!(
+                    "{}/{}",
+                    f.downloads.map_or("-".into(), |d| d.to_string()),
+                    f.max_downloads.map_or("-".into(), |d| d.to_string())
+                ),
+                output::time(f.expires.as_deref()),
+            ]
+        })
+        .collect();
+    output::table(
+        &["KEY", "NAME", "SIZE", "DOWNLOADS", "EXPIRES (UTC)"],
+        &rows,
+    )?;
+    Ok(())
+}

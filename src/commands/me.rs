@@ -1,0 +1,43 @@
+//! `fileio me`: the account's plan, storage and limits.
+
+use anyhow::Result;
+
+use crate::config::Settings;
+use crate::http::Http;
+use crate::services::fileio;
+use crate::size::ByteSize;
+
+pub async fn run(settings: &Settings) -> Result<()> {
+    let key = settings.require_api_key()?;
+    let http = Http::new(settings)?;
+    let url = format!("{}/me", settings.server);
+    let v = http
+        .send_json("reading the account", true, None, || {
+            Ok(http
+                .client
+                .get(&url)
+                .bearer_auth(key.expose())
+                .header("Accept", "application/json"))
+        })
+        .await?;
+    let a = fileio::parse_me(&v);
+    if settings.json {
+        return crate::output::json_line(&a);
+    }
+    let bytes = |n: Option<u64>| n.map_or("unlimited".to_string(), |n| ByteSize(n).to_string());
+    let plain = |v: &Option<serde_json::Value>| match v {
+        None => "none".to_string(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    println!("plan:              {}", plain(&a.plan));
+    println!(
+        "storage:           {} used of {}",
+        a.used_storage_bytes
+            .map_or("-".into(), |n| ByteSize(n).to_string()),
+        bytes(a.max_storage_bytes)
+    );
+    println!("upload size limit: {}", bytes(a.max_upload_bytes));
+    println!("rate limit:        {}", plain(&a.rate_limit));
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! The fallback credentials file: TOML, one key per service and server, mode 0600, for
+//! machines with no usable keyring (or `auth login --insecure-storage`).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::error::{Failure, Kind};
+use crate::secret::Secret;
+
+/// `credentials.toml` in the config directory.
+pub fn path() -> Option<PathBuf> {
+    crate::dirs::project().map(|d| d.config_dir().join("credentials.toml"))
+}
+
+fn read(path: &Path) -> Result<BTreeMap<String, String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text).map_err(|_| {
+            Failure::new(
+                Kind::LocalFile,
+                format!("the credentials file {} is not valid TOML", path.display()),
+            )
+            .hint("remove it and run `fileio auth login` again")
+            .into()
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(Failure::new(
+            Kind::LocalFile,
+            format!("cannot read {}: {e}", path.display()),
+        )
+        .into()),
+    }
+}
+
+/// Replaces the file in one step, created 0600 before any secret is written to it.
+fn write(path: &Path, map: &BTreeMap<String, String>) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Failure::new(
+            Kind::LocalFile,
+            format!("cannot create {}: {e}", dir.display()),
+        )
+    })?;
+    let text = toml::to_string(map).expect("a map of strings is TOML");
+    let tmp = dir.join(format!(".credentials.{:08x}.tmp", rand::random::<u32>()));
+    let result = (|| -> std::io::Result<()> {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Failure::new(
+            Kind::LocalFile,
+            format!("cannot write {}: {e}", path.display()),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+pub fn get(path: &Path, account: &str) -> Result<Option<Secret>> {
+    Ok(read(path)?.remove(account).map(Secret::new))
+}
+
+pub fn set(path: &Path, account: &str, key: &Secret) -> Result<()> {
+    let mut map = read(path)?;
+    map.insert(account.to_string(), key.expose().to_string());
+    write(path, &map)
+}
+
+/// Removes the key for `account`; `false` when there was none.
+pub fn delete(path: &Path, account: &str) -> Result<bool> {
+    let mut map = read(path)?;
+    if map.remove(account).is_none() {
+        return Ok(false);
+    }
+    if map.is_empty() {
+        std::fs::remove_file(path).map_err(|e| {
+            Failure::new(
+                Kind::LocalFile,
+                format!("cannot remove {}: {e}", path.display()),
+            )
+        })?;
+        return Ok(true);
+    }
+    write(path, &map)?;
+    Ok(true)
+}

@@ -1,0 +1,253 @@
+//! The local history of uploads: file.io's free tier cannot list what you uploaded, so the
+//! client remembers it. SQLite in the data directory, mode 0600 (it may hold management
+//! tokens); SQLite's locking lets several `fileio` processes record at once without loss.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::secret::Secret;
+use crate::services::FileRecord;
+
+/// One recorded upload.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub service: String,
+    pub server: String,
+    pub key: String,
+    pub link: String,
+    pub name: Option<String>,
+    pub size: Option<u64>,
+    /// RFC 3339, UTC.
+    pub expires: Option<String>,
+    /// When it was uploaded, RFC 3339, UTC.
+    pub uploaded: String,
+    /// A per-file management token, where the service hands one out. Never printed.
+    #[serde(skip)]
+    pub token: Option<Secret>,
+}
+
+impl Entry {
+    pub fn from_record(r: &FileRecord, server: &str, token: Option<Secret>) -> Entry {
+        Entry {
+            service: r.service.to_string(),
+            server: server.to_string(),
+            key: r.key.clone(),
+            link: r.link.clone(),
+            name: r.name.clone(),
+            size: r.size,
+            expires: r.expires.clone(),
+            uploaded: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            token,
+        }
+    }
+
+    pub fn is_expired(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.expires
+            .as_deref()
+            .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+            .is_some_and(|e| e <= now)
+    }
+}
+
+/// `history.db` in the data directory.
+pub fn default_path() -> Option<PathBuf> {
+    crate::dirs::project().map(|d| d.data_dir().join("history.db"))
+}
+
+pub struct History {
+    conn: Connection,
+}
+
+impl History {
+    pub fn open_default() -> Result<History> {
+        let path = default_path().context("no data directory for this user")?;
+        History::open(&path)
+    }
+
+    pub fn open(path: &Path) -> Result<History> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        // Created 0600 before SQLite opens it; its -wal and -shm files take the same mode.
+        let mut opts = std::fs::OpenOptions::new();
+        opts.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        opts.open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .with_context(|| format!("{} is not a history database", path.display()))?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS uploads (
+                service  TEXT NOT NULL,
+                server   TEXT NOT NULL,
+                key      TEXT NOT NULL,
+                link     TEXT NOT NULL,
+                name     TEXT,
+                size     INTEGER,
+                expires  TEXT,
+                uploaded TEXT NOT NULL,
+                token    TEXT,
+                PRIMARY KEY (service, server, key)
+            );",
+        )
+        .with_context(|| format!("{} is not a history database", path.display()))?;
+        Ok(History { conn })
+    }
+
+    /// Records an upload. A re-upload of the same key (0x0 answers identical bytes with the
+    /// same URL and no token) keeps the token already recorded.
+    pub fn record(&self, e: &Entry) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO uploads (service, server, key, link, name, size, expires, uploaded, token)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (service, server, key) DO UPDATE SET
+                link = excluded.link, name = excluded.name, size = excluded.size,
+                expires = excluded.expires, uploaded = excluded.uploaded,
+                token = COALESCE(excluded.token, uploads.token)",
+            params![
+                e.service,
+                e.server,
+                e.key,
+                e.link,
+                e.name,
+                e.size.map(|s| s as i64),
+                e.expires,
+                e.uploaded,
+                e.token.as_ref().map(Secret::expose),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Entries, newest first; expired ones only with `all`.
+    pub fn list(&self, all: bool) -> Result<Vec<Entry>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT service, server, key, link, name, size, expires, uploaded, token
+             FROM uploads ORDER BY uploaded DESC, rowid DESC",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Entry {
+                service: r.get(0)?,
+                server: r.get(1)?,
+                key: r.get(2)?,
+                link: r.get(3)?,
+                name: r.get(4)?,
+                size: r.get::<_, Option<i64>>(5)?.map(|s| s as u64),
+                expires: r.get(6)?,
+                uploaded: r.get(7)?,
+                token: r.get::<_, Option<String>>(8)?.map(Secret::new),
+            })
+        })?;
+        let now = chrono::Utc::now();
+        let mut out = Vec::new();
+        for row in rows {
+            let e = row?;
+            if all || !e.is_expired(now) {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets the entries of `key` (on any server); how many there were.
+    pub fn remove(&self, key: &str) -> Result<usize> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM uploads WHERE key = ?1", params![key])?)
+    }
+
+    /// Forgets the entry of `key` on one service and server.
+    pub fn remove_one(&self, service: &str, server: &str, key: &str) -> Result<usize> {
+        Ok(self.conn.execute(
+            "DELETE FROM uploads WHERE service = ?1 AND server = ?2 AND key = ?3",
+            params![service, server, key],
+        )?)
+    }
+
+    pub fn clear(&self) -> Result<usize> {
+        Ok(self.conn.execute("DELETE FROM uploads", [])?)
+    }
+
+    /// The management token recorded for a file, if any.
+    pub fn token(&self, service: &str, server: &str, key: &str) -> Result<Option<Secret>> {
+        let t: Option<Option<String>> = self
+            .conn
+            .query_row(
+                "SELECT token FROM uploads WHERE service = ?1 AND server = ?2 AND key = ?3",
+                params![service, server, key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(t.flatten().map(Secret::new))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, expires: Option<&str>, token: Option<&str>) -> Entry {
+        Entry {
+            service: "fileio".into(),
+            server: "http://s".into(),
+            key: key.into(),
+            link: format!("http://s/{key}"),
+            name: Some("n".into()),
+            size: Some(1),
+            expires: expires.map(str::to_owned),
+            uploaded: "2026-01-01T00:00:00Z".into(),
+            token: token.map(Secret::new),
+        }
+    }
+
+    #[test]
+    fn records_lists_and_keeps_tokens_across_reuploads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/history.db");
+        let h = History::open(&path).unwrap();
+        h.record(&entry("a", Some("2099-01-01T00:00:00Z"), Some("tok")))
+            .unwrap();
+        h.record(&entry("a", Some("2099-01-01T00:00:00Z"), None))
+            .unwrap();
+        h.record(&entry("old", Some("2001-01-01T00:00:00Z"), None))
+            .unwrap();
+        assert_eq!(h.list(false).unwrap().len(), 1);
+        assert_eq!(h.list(true).unwrap().len(), 2);
+        assert_eq!(
+            h.token("fileio", "http://s", "a")
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "tok"
+        );
+        assert_eq!(h.remove("a").unwrap(), 1);
+        assert_eq!(h.clear().unwrap(), 1);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+    }
+
+    #[test]
+    fn a_corrupt_file_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.db");
+        std::fs::write(
+            &path,
+            "this is not sqlite, just some text long enough to matter".repeat(50),
+        )
+        .unwrap();
+        assert!(History::open(&path).is_err());
+    }
+}
