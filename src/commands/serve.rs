@@ -1,11 +1,74 @@
 //! `fileio serve`: the file.io-compatible server (see `crate::server`).
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 use clap::Args;
 
-#[derive(Debug, Args)]
-pub struct ServeArgs {}
+use crate::server::config::RateLimit;
+use crate::size::ByteSize;
 
-pub fn run(_args: ServeArgs) -> Result<()> {
-    crate::error::fail(crate::error::Kind::Other, "fileio serve is not built yet")
+/// Run a file.io-compatible server.
+///
+/// Answers the file.io v2 API (upload, download, list, me, update, delete) and everything
+/// third-party file.io clients send. Metadata lives in SQLite, files on disk under --data.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the banner on stderr shows the real one)
+    #[arg(
+        long,
+        env = "FILEIO_BIND",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub bind: String,
+
+    /// Directory for the database and the stored files [default: <user data dir>/fileio/server]
+    #[arg(long, env = "FILEIO_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+
+    /// Accept this API key (repeatable); keys are also read from FILEIO_SERVE_API_KEYS
+    /// (comma-separated), which keeps them out of the process list
+    #[arg(long = "api-key", value_name = "KEY")]
+    pub api_keys: Vec<String>,
+
+    /// Accept the API keys listed in FILE, one per line (`#` comments and blank lines ignored)
+    #[arg(long, env = "FILEIO_SERVE_API_KEYS_FILE", value_name = "FILE")]
+    pub api_keys_file: Option<PathBuf>,
+
+    /// Refuse uploads larger than SIZE (e.g. 100MB, 2GiB) with 413 [default: unlimited]
+    #[arg(long, env = "FILEIO_MAX_SIZE", value_name = "SIZE")]
+    pub max_size: Option<ByteSize>,
+
+    /// Limit the bytes stored per API key (anonymous uploads share one allowance) [default: unlimited]
+    #[arg(long, env = "FILEIO_MAX_STORAGE", value_name = "SIZE")]
+    pub max_storage: Option<ByteSize>,
+
+    /// Refuse expiries further away than PERIOD (e.g. 30d, 1y); the default of 14 days is
+    /// shortened to it [default: unlimited]
+    #[arg(long, env = "FILEIO_MAX_EXPIRY", value_name = "PERIOD")]
+    pub max_expiry: Option<String>,
+
+    /// Allow each client address N requests per window, e.g. 60/min, 5/s, 1000/h [default: unlimited]
+    #[arg(long, env = "FILEIO_RATE_LIMIT", value_name = "N/min")]
+    pub rate_limit: Option<RateLimit>,
+
+    /// Base URL for the links in answers when behind a reverse proxy, e.g. https://files.example.com
+    /// [default: http://<Host header>]
+    #[arg(long, env = "FILEIO_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// Refuse anonymous uploads: every request needs an API key
+    #[arg(long, env = "FILEIO_REQUIRE_AUTH")]
+    pub require_auth: bool,
+
+    /// Seconds between sweeps that delete expired files (for tests)
+    #[arg(long, value_name = "SECS", default_value_t = 60, hide = true)]
+    pub sweep_interval: u64,
+}
+
+/// Builds the configuration, then runs the server on its own runtime until SIGINT/SIGTERM.
+pub fn run(args: ServeArgs) -> Result<()> {
+    let config = crate::server::config::Config::from_args(args)?;
+    crate::server::run(config)
 }

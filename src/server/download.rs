@@ -1,0 +1,105 @@
+//! `GET /{key}` and `HEAD /{key}`: sending a file.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use tokio::io::AsyncReadExt;
+use tokio_util::io::ReaderStream;
+
+use crate::server::App;
+use crate::server::body::{DownloadStream, Reservation};
+use crate::server::response::ApiError;
+use crate::server::store::FileRow;
+
+/// Reads from disk go out in pieces this large.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// What RFC 5987 lets through unencoded in `filename*`.
+const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// `attachment; filename="…"`, with `filename*=UTF-8''…` when the name is not plain ASCII.
+pub fn content_disposition(name: &str) -> String {
+    let fallback: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if fallback == name {
+        format!("attachment; filename=\"{name}\"")
+    } else {
+        format!(
+            "attachment; filename=\"{fallback}\"; filename*=UTF-8''{}",
+            utf8_percent_encode(name, ATTR_CHAR)
+        )
+    }
+}
+
+fn headers(row: &FileRow, body: Body) -> Response {
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&row.mime)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(row.size));
+    if let Ok(v) = HeaderValue::from_str(&content_disposition(&row.name)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        "X-Content-Type-Options",
+        HeaderValue::from_static("nosniff"),
+    );
+    *resp.status_mut() = StatusCode::OK;
+    resp
+}
+
+/// Sends a file, streamed from disk; the download counts once it has been sent in full.
+pub async fn get(
+    State(app): State<Arc<App>>,
+    Path(key): Path<String>,
+) -> Result<Response, ApiError> {
+    let (row, file) = app.store.reserve(&key)?;
+    let mut reservation = Reservation::new(app.store.clone(), key);
+    if row.size == 0 {
+        reservation.complete();
+    }
+    let reader = tokio::fs::File::from_std(file).take(row.size);
+    let stream = DownloadStream::new(
+        ReaderStream::with_capacity(reader, READ_BUFFER),
+        row.size,
+        reservation,
+    );
+    Ok(headers(&row, Body::from_stream(stream)))
+}
+
+/// The headers of a download, without the body; never counts.
+pub async fn head(
+    State(app): State<Arc<App>>,
+    Path(key): Path<String>,
+) -> Result<Response, ApiError> {
+    let row = app.store.peek(&key)?;
+    Ok(headers(&row, Body::empty()))
+}
