@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::FalseyValueParser;
 use clap::{Args, Parser};
 
 use crate::commands::Command;
@@ -45,19 +46,19 @@ pub struct GlobalArgs {
     pub server: Option<String>,
 
     /// Print results as JSON (one object per line)
-    #[arg(long, global = true, env = "FILEIO_JSON")]
+    #[arg(long, global = true, env = "FILEIO_JSON", value_parser = FalseyValueParser::new())]
     pub json: bool,
 
     /// Print only the result: no summary, hints or progress
-    #[arg(short, long, global = true, env = "FILEIO_QUIET")]
+    #[arg(short, long, global = true, env = "FILEIO_QUIET", value_parser = FalseyValueParser::new())]
     pub quiet: bool,
 
     /// Log requests and responses on stderr, secrets redacted
-    #[arg(short, long, global = true, env = "FILEIO_VERBOSE")]
+    #[arg(short, long, global = true, env = "FILEIO_VERBOSE", value_parser = FalseyValueParser::new())]
     pub verbose: bool,
 
     /// Never draw progress bars
-    #[arg(long, global = true, env = "FILEIO_NO_PROGRESS")]
+    #[arg(long, global = true, env = "FILEIO_NO_PROGRESS", value_parser = FalseyValueParser::new())]
     pub no_progress: bool,
 
     /// Give up on a request that makes no progress for this many seconds [default: 30]
@@ -73,7 +74,7 @@ pub struct GlobalArgs {
     pub api_key_file: Option<PathBuf>,
 
     /// Do not record uploads in the local history
-    #[arg(long, global = true, env = "FILEIO_NO_HISTORY")]
+    #[arg(long, global = true, env = "FILEIO_NO_HISTORY", value_parser = FalseyValueParser::new())]
     pub no_history: bool,
 
     /// Read settings from this TOML file instead of the default config file

@@ -2,6 +2,7 @@
 //!
 //! One test crate (one link step) with a module per area, as ripgrep and xh do.
 
+mod accounts;
 mod download;
 mod support;
 mod upload;

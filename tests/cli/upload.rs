@@ -522,3 +522,25 @@ fn the_api_key_is_sent_but_never_shown() {
         Some(format!("Bearer {key}").as_str())
     );
 }
+
+#[test]
+fn boolean_variables_read_their_value() {
+    let env = Env::new();
+    let server = Canned::start(|_, _| Reply::Hang(Duration::from_millis(10)));
+    env.write("a.txt", "hello");
+    // FILEIO_QUIET=0 is off: the retry warning shows; FILEIO_QUIET=1 hides it.
+    for (value, warned) in [("0", true), ("false", true), ("1", false), ("yes", false)] {
+        let out = env
+            .cmd()
+            .env("FILEIO_QUIET", value)
+            .args(["--server", &server.url, "--retries", "1", "upload", "a.txt"])
+            .assert()
+            .code(7);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert_eq!(
+            stderr.contains("warning"),
+            warned,
+            "FILEIO_QUIET={value}: {stderr}"
+        );
+    }
+}
