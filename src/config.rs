@@ -12,7 +12,7 @@ use crate::credentials::{self, KeySource, StoreChoice};
 use crate::error::{Failure, Kind};
 use crate::expires::Expires;
 use crate::secret::Secret;
-use crate::services::ServiceKind;
+use crate::services::{ServiceConfig, ServiceKind};
 
 /// The config file's keys. Unknown keys are refused so that a typo is noticed.
 #[derive(Debug, Default, Deserialize)]
@@ -27,6 +27,9 @@ pub struct ConfigFile {
     pub jobs: Option<usize>,
     pub credential_store: Option<String>,
     pub history: Option<bool>,
+    /// The uncertain details of the services (`[services]`).
+    #[serde(default)]
+    pub services: ServiceConfig,
 }
 
 /// Where the config file lives when `--config` is not given.
@@ -68,7 +71,7 @@ impl ConfigFile {
                 Kind::Usage,
                 format!("config file {} is invalid: {first}", path.display()),
             )
-            .hint("keys: service, server, expires, max-downloads, timeout, retries, jobs, credential-store, history")
+            .hint("keys: service, server, expires, max-downloads, timeout, retries, jobs, credential-store, history, [services]")
             .into()
         })
     }
@@ -92,6 +95,7 @@ pub struct Settings {
     pub api_key_file: Option<PathBuf>,
     pub credential_store: StoreChoice,
     pub history: bool,
+    pub services: ServiceConfig,
 }
 
 impl Settings {
@@ -144,6 +148,7 @@ impl Settings {
             api_key_file: global.api_key_file.clone(),
             credential_store,
             history: !global.no_history && file.history.unwrap_or(true),
+            services: file.services.clone(),
         })
     }
 

@@ -175,6 +175,18 @@ impl History {
         Ok(self.conn.execute("DELETE FROM uploads", [])?)
     }
 
+    /// The link recorded for a key, if any.
+    pub fn link(&self, service: &str, server: &str, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT link FROM uploads WHERE service = ?1 AND server = ?2 AND key = ?3",
+                params![service, server, key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// The management token recorded for a file, if any.
     pub fn token(&self, service: &str, server: &str, key: &str) -> Result<Option<Secret>> {
         let t: Option<Option<String>> = self

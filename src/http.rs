@@ -254,15 +254,36 @@ pub async fn error_from_response(what: &str, resp: Response) -> Failure {
         return html_failure(what, status, &content_type);
     }
     let detail = server_msg.unwrap_or_else(|| first_line(&body));
+    status_failure(what, status, &detail, retry)
+}
+
+/// An error answer from a service whose errors are plain text or HTML pages (0x0): the
+/// status and the first line of the body, tags removed.
+pub async fn error_from_plain_response(what: &str, resp: Response) -> Failure {
+    let status = resp.status();
+    let retry = retry_after(resp.headers());
+    let body = read_capped(resp, 64 * 1024).await;
+    let text = strip_tags(&body);
+    let detail = json_message(&body).unwrap_or_else(|| first_line(&text));
+    status_failure(what, status, &detail, retry)
+}
+
+/// The failure for an error status, with the exit code its status means.
+fn status_failure(
+    what: &str,
+    status: StatusCode,
+    detail: &str,
+    retry: Option<Duration>,
+) -> Failure {
     let detail = if detail.is_empty() {
         status.to_string()
     } else {
-        detail
+        detail.to_string()
     };
     let kind = match status.as_u16() {
-        400 | 422 => Kind::Usage,
+        400 | 411 | 414 | 415 | 422 => Kind::Usage,
         401 | 403 => Kind::Auth,
-        404 | 410 => Kind::NotFound,
+        404 | 410 | 451 => Kind::NotFound,
         413 => Kind::TooLarge,
         429 => Kind::RateLimited,
         _ => Kind::BadAnswer,
@@ -284,6 +305,24 @@ pub async fn error_from_response(what: &str, resp: Response) -> Failure {
         _ => {}
     }
     f
+}
+
+/// Text with `<…>` tags removed, for HTML error pages.
+fn strip_tags(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                out.push('\n');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The answer was a web page, not the API: say so, and what to try.

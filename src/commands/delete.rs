@@ -6,7 +6,7 @@ use clap::Args;
 use crate::config::Settings;
 use crate::error::{Failure, Kind, failure_of};
 use crate::http::Http;
-use crate::services::fileio;
+use crate::services::{self, Api, ServiceKind};
 
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
@@ -16,40 +16,45 @@ pub struct DeleteArgs {
 }
 
 pub async fn run(args: DeleteArgs, settings: &Settings) -> Result<()> {
+    services::check_command(settings.service, &settings.services, "delete")?;
     let keys = args
         .targets
         .iter()
-        .map(|t| fileio::key_of(t))
+        .map(|t| services::key_of(t))
         .collect::<Result<Vec<_>>>()?;
-    let key = settings.require_api_key()?;
-    let http = Http::new(settings)?;
-    let history = if settings.history {
-        crate::commands::upload::open_history(settings)
-    } else {
-        None
+    // 0x0 needs no account key: each file has its own token, kept in the history.
+    let key = match settings.service {
+        ServiceKind::ZeroX0 => None,
+        _ => Some(settings.require_api_key()?),
     };
+    let http = Http::new(settings)?;
+    let api = Api {
+        http: &http,
+        settings,
+        key: key.as_ref(),
+    };
+    let history = crate::commands::upload::open_history(settings);
+    let service = settings.service.name();
     let mut failures = Vec::new();
-    for file_key in &keys {
-        let what = format!("deleting {file_key}");
-        let url = format!("{}/{file_key}", settings.server);
-        let result = async {
-            let resp = http
-                .send(&what, true, None, || {
-                    Ok(http.client.delete(&url).bearer_auth(key.expose()))
-                })
-                .await?;
-            if !resp.status().is_success() {
-                return Err(anyhow::Error::from(
-                    crate::http::error_from_response(&what, resp).await,
-                ));
-            }
-            Ok(())
-        }
-        .await;
+    for (target, file_key) in args.targets.iter().zip(&keys) {
+        let token = history
+            .as_ref()
+            .and_then(|h| h.token(service, &settings.server, file_key).ok().flatten());
+        let target = match history
+            .as_ref()
+            .and_then(|h| h.link(service, &settings.server, file_key).ok().flatten())
+        {
+            Some(link) if !target.contains("://") => link,
+            _ => target.clone(),
+        };
+        let result = match settings.service {
+            ServiceKind::ZeroX0 => services::zerox0::delete(&api, &target, token.as_ref()).await,
+            _ => services::delete(&api, file_key, token.as_ref()).await,
+        };
         match result {
             Ok(()) => {
                 if let Some(h) = &history {
-                    let _ = h.remove_one(settings.service.name(), &settings.server, file_key);
+                    let _ = h.remove_one(service, &settings.server, file_key);
                 }
                 if settings.json {
                     crate::output::json_line(

@@ -16,7 +16,7 @@ use crate::error::{Failure, Kind};
 use crate::filename;
 use crate::http::{self, Http};
 use crate::progress::Progress;
-use crate::services::fileio;
+use crate::services::{self, Api};
 
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
@@ -46,9 +46,15 @@ enum Dest {
 const MAX_REDIRECTS: usize = 5;
 
 pub async fn run(args: DownloadArgs, settings: &Settings) -> Result<()> {
-    let url = fileio::download_url(&settings.server, &args.target)?;
     let what = format!("downloading {}", args.target);
     let http = Http::new(settings)?;
+    let key = settings.api_key()?.map(|(k, _)| k);
+    let api = Api {
+        http: &http,
+        settings,
+        key: key.as_ref(),
+    };
+    let url = services::download_url(&api, &args.target).await?;
     // Registered first so that Ctrl-C from here on cleans up instead of killing us mid-write.
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);

@@ -6,8 +6,7 @@ use clap::Args;
 use crate::config::Settings;
 use crate::http::Http;
 use crate::output;
-use crate::services::FileRecord;
-use crate::services::fileio;
+use crate::services::{self, Api, FileRecord, ListQuery};
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -36,39 +35,27 @@ pub struct ListArgs {
 const PAGE: u64 = 100;
 
 pub async fn run(args: ListArgs, settings: &Settings) -> Result<()> {
+    services::check_command(settings.service, &settings.services, "list")?;
     let key = settings.require_api_key()?;
     let http = Http::new(settings)?;
-    let what = "listing files".to_string();
+    let api = Api {
+        http: &http,
+        settings,
+        key: Some(&key),
+    };
     let mut files: Vec<FileRecord> = Vec::new();
-    let mut offset = args.offset.unwrap_or(0);
+    let mut query = ListQuery {
+        search: args.search.clone(),
+        sort: args.sort.clone(),
+        offset: args.offset.unwrap_or(0),
+        limit: if args.all { Some(PAGE) } else { args.limit },
+    };
     loop {
-        let limit = if args.all { Some(PAGE) } else { args.limit };
-        let mut query: Vec<(&str, String)> = vec![("offset", offset.to_string())];
-        if let Some(l) = limit {
-            query.push(("limit", l.to_string()));
-        }
-        if let Some(s) = &args.search {
-            query.push(("search", s.clone()));
-        }
-        if let Some(s) = &args.sort {
-            query.push(("sort", s.clone()));
-        }
-        let url = format!("{}/", settings.server);
-        let v = http
-            .send_json(&what, true, None, || {
-                Ok(http
-                    .client
-                    .get(&url)
-                    .query(&query)
-                    .bearer_auth(key.expose())
-                    .header("Accept", "application/json"))
-            })
-            .await?;
-        let (page, count) = fileio::parse_list(&v, &what)?;
-        let got = page.len() as u64;
-        files.extend(page);
-        offset += got;
-        let more = count.map_or(got == PAGE, |c| offset < c);
+        let page = services::list(&api, &query).await?;
+        let got = page.files.len() as u64;
+        files.extend(page.files);
+        query.offset += got;
+        let more = page.total.map_or(got == PAGE, |t| query.offset < t);
         if !args.all || got == 0 || !more {
             break;
         }

@@ -4,23 +4,19 @@ use anyhow::Result;
 
 use crate::config::Settings;
 use crate::http::Http;
-use crate::services::fileio;
+use crate::services::{self, Api};
 use crate::size::ByteSize;
 
 pub async fn run(settings: &Settings) -> Result<()> {
+    services::check_command(settings.service, &settings.services, "me")?;
     let key = settings.require_api_key()?;
     let http = Http::new(settings)?;
-    let url = format!("{}/me", settings.server);
-    let v = http
-        .send_json("reading the account", true, None, || {
-            Ok(http
-                .client
-                .get(&url)
-                .bearer_auth(key.expose())
-                .header("Accept", "application/json"))
-        })
-        .await?;
-    let a = fileio::parse_me(&v);
+    let a = services::me(&Api {
+        http: &http,
+        settings,
+        key: Some(&key),
+    })
+    .await?;
     if settings.json {
         return crate::output::json_line(&a);
     }

@@ -4,9 +4,11 @@ pub mod auth;
 pub mod delete;
 pub mod download;
 pub mod history;
+pub mod info;
 pub mod list;
 pub mod me;
 pub mod serve;
+pub mod services;
 pub mod update;
 pub mod upload;
 
@@ -30,6 +32,10 @@ pub enum Command {
     Update(update::UpdateArgs),
     /// Delete files from the service
     Delete(delete::DeleteArgs),
+    /// Show what the service says about one file
+    Info(info::InfoArgs),
+    /// List the services fileio speaks and what each can do
+    Services,
     /// Log in with an API key, check it, or log out
     Auth(auth::AuthArgs),
     /// List the uploads made from this machine
@@ -65,6 +71,8 @@ pub fn run(cli: Cli) -> Result<()> {
                     Command::Delete(args) => delete::run(args, &settings).await,
                     Command::Auth(args) => auth::run(args, &settings).await,
                     Command::History(args) => history::run(args, &settings),
+                    Command::Info(args) => info::run(args, &settings).await,
+                    Command::Services => services::run(&settings),
                     Command::Serve(_) => unreachable!("handled above"),
                 }
             })

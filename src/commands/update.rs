@@ -1,9 +1,9 @@
-//! `fileio update`: change a file's expiry, download limit or contents.
+//! `fileio update`: change a file's expiry, download limit, name or contents.
+
+use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-
-use std::path::PathBuf;
 
 use crate::activity::Activity;
 use crate::commands::upload::{self, counted_body, local_error, print_record};
@@ -12,7 +12,7 @@ use crate::error::{Failure, Kind};
 use crate::expires::Expires;
 use crate::http::Http;
 use crate::progress::Progress;
-use crate::services::fileio::{self, UploadOptions};
+use crate::services::{self, Api, FileRecord, ServiceKind, UploadOptions, fileio};
 
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
@@ -36,14 +36,114 @@ pub struct UpdateArgs {
     #[arg(long, value_name = "PATH")]
     pub file: Option<PathBuf>,
 
+    /// Rename the file (fii.one)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
     /// Replace everything (PUT): what is not given returns to its default; needs --file
     #[arg(long)]
     pub replace_all: bool,
 }
 
 pub async fn run(args: UpdateArgs, settings: &Settings) -> Result<()> {
-    let file_key = fileio::key_of(&args.target)?;
+    let kind = settings.service;
+    services::check_command(kind, &settings.services, "update")?;
+    let file_key = services::key_of(&args.target)?;
     upload::check_future(args.expires.as_ref())?;
+    check_supported(kind, &args)?;
+    let http = Http::new(settings)?;
+    let record = match kind {
+        ServiceKind::FiiOne => {
+            let key = settings.require_api_key()?;
+            let api = Api {
+                http: &http,
+                settings,
+                key: Some(&key),
+            };
+            let name = args
+                .name
+                .as_deref()
+                .expect("checked: fii.one updates a name");
+            services::fiione::rename(&api, &file_key, name).await?
+        }
+        ServiceKind::ZeroX0 => {
+            let api = Api {
+                http: &http,
+                settings,
+                key: None,
+            };
+            let history = upload::open_history(settings);
+            let lookup = |f: &dyn Fn(&crate::history::History) -> Result<Option<String>>| {
+                history.as_ref().and_then(|h| f(h).ok().flatten())
+            };
+            let token = history.as_ref().and_then(|h| {
+                h.token(kind.name(), &settings.server, &file_key)
+                    .ok()
+                    .flatten()
+            });
+            let link = lookup(&|h| h.link(kind.name(), &settings.server, &file_key))
+                .filter(|_| !args.target.contains("://"))
+                .unwrap_or_else(|| args.target.clone());
+            let expires = args
+                .expires
+                .as_ref()
+                .expect("checked: 0x0 updates an expiry");
+            services::zerox0::set_expiry(&api, &link, token.as_ref(), expires).await?;
+            let mut r = FileRecord::new(
+                kind,
+                file_key.clone(),
+                services::zerox0::download_url(&settings.server, &link)?.to_string(),
+            );
+            r.expires = expires
+                .resolve(chrono::Utc::now())
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            r
+        }
+        _ => update_fileio(&args, &file_key, settings, &http).await?,
+    };
+    print_record(&record, settings)?;
+    if let Some(h) = upload::open_history(settings).filter(|_| settings.history) {
+        // Only files this machine uploaded are in the history; keep their entry current.
+        if h.link(record.service, &settings.server, &record.key)?
+            .is_some()
+        {
+            upload::remember(&h, &record, None, settings);
+        }
+    }
+    Ok(())
+}
+
+/// Refuses, before anything is sent, what the service cannot change.
+fn check_supported(kind: ServiceKind, args: &UpdateArgs) -> Result<()> {
+    let given = [
+        ("--expires", args.expires.is_some()),
+        ("--max-downloads", args.max_downloads.is_some()),
+        ("--auto-delete", args.auto_delete.is_some()),
+        ("--file", args.file.is_some()),
+        ("--name", args.name.is_some()),
+        ("--replace-all", args.replace_all),
+    ];
+    let allowed: &[&str] = match kind {
+        ServiceKind::FiiOne => &["--name"],
+        ServiceKind::ZeroX0 => &["--expires"],
+        _ => &[
+            "--expires",
+            "--max-downloads",
+            "--auto-delete",
+            "--file",
+            "--replace-all",
+        ],
+    };
+    if let Some((flag, _)) = given.iter().find(|(f, yes)| *yes && !allowed.contains(f)) {
+        return Err(
+            services::unsupported(kind, &format!("updating {flag}"), &allowed.join(", ")).into(),
+        );
+    }
+    if !given.iter().any(|(_, yes)| *yes) {
+        return Err(Failure::new(Kind::Usage, "nothing to update")
+            .hint(format!("give {}", allowed.join(", ")))
+            .into());
+    }
     if args.replace_all && args.file.is_none() {
         return Err(Failure::new(
             Kind::Usage,
@@ -51,15 +151,15 @@ pub async fn run(args: UpdateArgs, settings: &Settings) -> Result<()> {
         )
         .into());
     }
-    if args.file.is_none()
-        && args.expires.is_none()
-        && args.max_downloads.is_none()
-        && args.auto_delete.is_none()
-    {
-        return Err(Failure::new(Kind::Usage, "nothing to update")
-            .hint("give --expires, --max-downloads, --auto-delete or --file")
-            .into());
-    }
+    Ok(())
+}
+
+async fn update_fileio(
+    args: &UpdateArgs,
+    file_key: &str,
+    settings: &Settings,
+    http: &Http,
+) -> Result<FileRecord> {
     let file = match &args.file {
         Some(p) => {
             let meta = std::fs::metadata(p).map_err(|e| local_error(p, &e))?;
@@ -69,16 +169,16 @@ pub async fn run(args: UpdateArgs, settings: &Settings) -> Result<()> {
         None => None,
     };
     let key = settings.require_api_key()?;
-    let http = Http::new(settings)?;
     let opts = UploadOptions {
         expires: args.expires,
         max_downloads: args.max_downloads,
         auto_delete: args.auto_delete,
+        secret: false,
     };
     let url = format!("{}/{file_key}", settings.server);
     let what = format!("updating {file_key}");
     let progress = Progress::new(settings.progress);
-    let bar = progress.bar(&file_key, file.as_ref().map(|(_, len)| *len));
+    let bar = progress.bar(file_key, file.as_ref().map(|(_, len)| *len));
     let activity = Activity::default();
     let v = http
         .send_json(&what, true, Some(&activity), || {
@@ -104,17 +204,5 @@ pub async fn run(args: UpdateArgs, settings: &Settings) -> Result<()> {
         })
         .await?;
     bar.finish_and_clear();
-    let record = fileio::parse_file(&v, &what)?;
-    print_record(&record, settings)?;
-    if settings.history {
-        if let Some(h) = upload::open_history(settings) {
-            if h.token(record.service, &settings.server, &record.key)?
-                .is_some()
-                || h.list(true)?.iter().any(|e| e.key == record.key)
-            {
-                upload::remember(&h, &record, settings);
-            }
-        }
-    }
-    Ok(())
+    fileio::parse_file(&v, &what)
 }

@@ -1,7 +1,7 @@
 //! `fileio upload`: send files (or standard input) and print one link per file.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
@@ -16,11 +16,10 @@ use crate::config::Settings;
 use crate::error::{Failure, Kind, failure_of};
 use crate::expires::Expires;
 use crate::history::{Entry as HistoryEntry, History};
-use crate::http::{self, Http};
+use crate::http::Http;
 use crate::progress::Progress;
 use crate::secret::Secret;
-use crate::services::FileRecord;
-use crate::services::fileio::{self, UploadOptions};
+use crate::services::{self, Api, FileRecord, ServiceKind, Upload, UploadOptions, Uploaded};
 
 /// How much is read from a file at a time. Large reads keep the per-chunk overhead of the
 /// multipart stream low; measured in BENCHMARKS.md.
@@ -45,11 +44,15 @@ pub struct UploadArgs {
     #[arg(long)]
     pub no_auto_delete: bool,
 
+    /// Ask for a hard-to-guess URL (0x0)
+    #[arg(long)]
+    pub secret: bool,
+
     /// Name the file on the server (a single upload only; standard input is called "stdin")
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
 
-    /// How many files to upload at once [default: 4]
+    /// How many files (or FileShot chunks) to upload at once [default: 4]
     #[arg(short, long, value_name = "N", env = "FILEIO_JOBS",
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: Option<u16>,
@@ -82,24 +85,31 @@ pub async fn run(args: UploadArgs, settings: &Settings) -> Result<()> {
         .into());
     }
     let opts = options(&args, settings)?;
+    services::check_upload(settings.service, &opts, &settings.services)?;
     let key = settings.api_key()?.map(|(k, _)| k);
-    let http = Http::new(settings)?;
-    let progress = Progress::new(settings.progress);
-    let total = (sources.len() > 1).then(|| progress.bar("total", total_len(&sources)));
+    let mut settings = settings.clone();
     let jobs = args
         .jobs
         .map(usize::from)
         .or(settings.default_jobs)
         .unwrap_or(4)
         .max(1);
+    settings.default_jobs = Some(jobs);
+    let settings = &settings;
+    let http = Http::new(settings)?;
+    let api = Api {
+        http: &http,
+        settings,
+        key: key.as_ref(),
+    };
+    let progress = Progress::new(settings.progress);
+    let total = (sources.len() > 1).then(|| progress.bar("total", total_len(&sources)));
 
-    let results: Vec<Result<FileRecord>> = futures_util::stream::iter(sources.iter())
+    let results: Vec<Result<Uploaded>> = futures_util::stream::iter(sources.iter())
         .map(|source| {
             let ctx = Ctx {
-                http: &http,
-                settings,
+                api: &api,
                 opts: &opts,
-                key: key.as_ref(),
                 progress: &progress,
                 total: total.as_ref(),
             };
@@ -120,10 +130,11 @@ pub async fn run(args: UploadArgs, settings: &Settings) -> Result<()> {
     let mut failures = Vec::new();
     for (source, result) in sources.iter().zip(results) {
         match result {
-            Ok(record) => {
-                print_record(&record, settings)?;
-                if let Some(h) = &history {
-                    remember(h, &record, settings);
+            Ok(up) => {
+                print_record(&up.record, settings)?;
+                match &history {
+                    Some(h) => remember(h, &up.record, up.token.clone(), settings),
+                    None => note_lost_token(&up, settings),
                 }
             }
             Err(e) => failures.push((source, e)),
@@ -195,14 +206,43 @@ pub fn open_history(settings: &Settings) -> Option<History> {
 }
 
 /// Records an upload in the history, warning (never failing) when that does not work.
-pub fn remember(history: &History, record: &FileRecord, settings: &Settings) {
-    if let Err(e) = history.record(&HistoryEntry::from_record(record, &settings.server, None)) {
+pub fn remember(
+    history: &History,
+    record: &FileRecord,
+    token: Option<Secret>,
+    settings: &Settings,
+) {
+    let had_token = token.is_some();
+    if let Err(e) = history.record(&HistoryEntry::from_record(record, &settings.server, token)) {
         if !settings.quiet {
             eprintln!(
                 "fileio: warning: could not record {} in the history: {e:#}",
                 record.key
             );
         }
+        return;
+    }
+    // 0x0 sends a token only for new content: a re-upload of the same bytes keeps the old one.
+    if record.service == ServiceKind::ZeroX0.name() && !had_token && !settings.quiet {
+        match history.token(record.service, &settings.server, &record.key) {
+            Ok(Some(_)) => eprintln!(
+                "fileio: note: 0x0 sent no management token (these bytes were uploaded before); the token from that upload is kept"
+            ),
+            _ => eprintln!(
+                "fileio: warning: 0x0 sent no management token (these bytes were uploaded before) and none is in the history: {} cannot be deleted or changed from here",
+                record.key
+            ),
+        }
+    }
+}
+
+/// Without a history, a management token would be lost: say so.
+fn note_lost_token(up: &Uploaded, settings: &Settings) {
+    if up.token.is_some() && !settings.quiet {
+        eprintln!(
+            "fileio: warning: the history is off, so {}'s management token is not kept; it cannot be deleted or changed later",
+            up.record.key
+        );
     }
 }
 
@@ -226,12 +266,19 @@ pub fn check_future(expires: Option<&Expires>) -> Result<()> {
 }
 
 fn options(args: &UploadArgs, settings: &Settings) -> Result<UploadOptions> {
-    let expires = args.expires.or(settings.default_expires);
+    // Defaults from the config file apply only where the service can honour them.
+    let caps = settings.service.capabilities(&settings.services);
+    let expires = args
+        .expires
+        .or(settings.default_expires.filter(|_| caps.expires));
     check_future(expires.as_ref())?;
     Ok(UploadOptions {
         expires,
-        max_downloads: args.max_downloads.or(settings.default_max_downloads),
+        max_downloads: args.max_downloads.or(settings
+            .default_max_downloads
+            .filter(|_| caps.max_downloads)),
         auto_delete: args.no_auto_delete.then_some(false),
+        secret: args.secret,
     })
 }
 
@@ -245,74 +292,93 @@ fn total_len(sources: &[Source]) -> Option<u64> {
 /// What every upload of one run shares.
 #[derive(Clone, Copy)]
 struct Ctx<'a> {
-    http: &'a Http,
-    settings: &'a Settings,
+    api: &'a Api<'a>,
     opts: &'a UploadOptions,
-    key: Option<&'a Secret>,
     progress: &'a Progress,
     total: Option<&'a ProgressBar>,
 }
 
-async fn upload_one(ctx: Ctx<'_>, name: Option<&str>, source: &Source) -> Result<FileRecord> {
+async fn upload_one(ctx: Ctx<'_>, name: Option<&str>, source: &Source) -> Result<Uploaded> {
     let Ctx {
-        http,
-        settings,
+        api,
         opts,
-        key,
         progress,
         total,
     } = ctx;
-    let activity = Activity::default();
-    let what = format!("uploading {}", source.label());
-    let (len, name) = match source {
-        Source::File(path) => {
-            let meta = std::fs::metadata(path).map_err(|e| local_error(path, &e))?;
+    // A service that needs the length first gets standard input spooled to a temporary
+    // file (never to memory), which also makes it retryable.
+    let spooled = match source {
+        Source::Stdin if services::needs_length(api.kind()) => Some(spool_stdin().await?),
+        _ => None,
+    };
+    let path: Option<&Path> = match (source, &spooled) {
+        (_, Some(tmp)) => Some(tmp.path()),
+        (Source::File(p), None) => Some(p),
+        (Source::Stdin, None) => None,
+    };
+    let (len, name) = match path {
+        Some(p) => {
+            let meta = std::fs::metadata(p).map_err(|e| local_error(p, &e))?;
             if !meta.is_file() {
-                return Err(Failure::new(Kind::LocalFile, format!("{} is not a regular file", path.display()))
+                return Err(Failure::new(Kind::LocalFile, format!("{} is not a regular file", p.display()))
                     .hint("upload files one by one, or pack a directory first: tar cz DIR | fileio upload - --name DIR.tgz")
                     .into());
             }
             // Opening now reports an unreadable file before anything is sent.
-            std::fs::File::open(path).map_err(|e| local_error(path, &e))?;
-            let default = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "file".into());
+            std::fs::File::open(p).map_err(|e| local_error(p, &e))?;
+            let default = match source {
+                Source::File(p) => p
+                    .file_name()
+                    .map_or("file".into(), |n| n.to_string_lossy().into_owned()),
+                Source::Stdin => "stdin".into(),
+            };
             (Some(meta.len()), name.map(str::to_owned).unwrap_or(default))
         }
-        Source::Stdin => (None, name.unwrap_or("stdin").to_string()),
+        None => (None, name.unwrap_or("stdin").to_string()),
     };
     let bar = progress.bar(&name, len);
-    let mut stdin_taken = false;
-    let make = || -> Result<reqwest::RequestBuilder> {
-        bar.set_position(0);
-        let body = match source {
-            Source::File(path) => {
-                let file = std::fs::File::open(path).map_err(|e| local_error(path, &e))?;
+    let activity = Activity::default();
+    let body = || -> Result<Body> {
+        Ok(match path {
+            Some(p) => {
+                let file = std::fs::File::open(p).map_err(|e| local_error(p, &e))?;
                 counted_body(tokio::fs::File::from_std(file), &bar, total, &activity)
             }
-            Source::Stdin => {
-                assert!(!stdin_taken, "standard input is never sent twice");
-                stdin_taken = true;
-                counted_body(tokio::io::stdin(), &bar, total, &activity)
-            }
-        };
-        let form = fileio::upload_form(opts, &name, body, len);
-        let mut req = fileio::upload_request(&http.client, &settings.server, form);
-        if let Some(k) = key {
-            req = req.bearer_auth(k.expose());
-        }
-        Ok(req)
+            None => counted_body(tokio::io::stdin(), &bar, total, &activity),
+        })
     };
-    // Standard input cannot be read twice, so only a file's upload is retried.
-    let replayable = matches!(source, Source::File(_));
-    let resp = http.send(&what, replayable, Some(&activity), make).await?;
+    let up = Upload {
+        name: &name,
+        len,
+        path,
+        body: &body,
+        // Standard input cannot be read twice, so only a file's upload is retried.
+        replayable: path.is_some(),
+        activity: &activity,
+        bar: &bar,
+    };
+    let result = services::upload(api, &up, opts).await;
     bar.finish_and_clear();
-    if !resp.status().is_success() {
-        return Err(http::error_from_response(&what, resp).await.into());
-    }
-    let value = http::read_json(&what, resp).await?;
-    fileio::parse_file(&value, &what)
+    result
+}
+
+/// Copies standard input to a temporary file, in chunks.
+async fn spool_stdin() -> Result<tempfile::NamedTempFile> {
+    let tmp = tempfile::NamedTempFile::new().map_err(|e| {
+        Failure::new(
+            Kind::LocalFile,
+            format!("cannot create a temporary file for standard input: {e}"),
+        )
+    })?;
+    let mut out = tokio::fs::File::from_std(
+        tmp.reopen()
+            .map_err(|e| Failure::new(Kind::LocalFile, e.to_string()))?,
+    );
+    tokio::io::copy(&mut tokio::io::stdin(), &mut out)
+        .await
+        .map_err(|e| Failure::new(Kind::LocalFile, format!("cannot spool standard input: {e}")))?;
+    tokio::io::AsyncWriteExt::flush(&mut out).await?;
+    Ok(tmp)
 }
 
 /// A body that reads in large chunks and counts what it sends on the bars.
@@ -334,7 +400,7 @@ pub fn counted_body<R: AsyncRead + Send + 'static>(
     Body::wrap_stream(stream)
 }
 
-pub fn local_error(path: &std::path::Path, e: &std::io::Error) -> anyhow::Error {
+pub fn local_error(path: &Path, e: &std::io::Error) -> anyhow::Error {
     let why = match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".to_string(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),

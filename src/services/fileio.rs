@@ -3,22 +3,16 @@
 
 use anyhow::Result;
 use reqwest::multipart::{Form, Part};
-use reqwest::{Body, RequestBuilder, Url};
+use reqwest::{Body, Url};
 use serde_json::Value;
 
-use super::{FileRecord, normalize_time};
+use super::{
+    Api, FileRecord, ListQuery, Page, ServiceKind, Upload, UploadOptions, Uploaded, normalize_time,
+};
 use crate::error::{Failure, Kind};
-use crate::expires::Expires;
+use crate::http;
 
 pub const DEFAULT_BASE_URL: &str = "https://file.io";
-
-/// What an upload asks of the service besides the bytes.
-#[derive(Debug, Clone, Default)]
-pub struct UploadOptions {
-    pub expires: Option<Expires>,
-    pub max_downloads: Option<u32>,
-    pub auto_delete: Option<bool>,
-}
 
 /// The multipart form of an upload. Fields come before the file so a server can check them
 /// before it reads the bytes.
@@ -55,11 +49,117 @@ pub fn with_file(form: Form, name: &str, body: Body, len: Option<u64>) -> Form {
     form.part("file", part)
 }
 
-pub fn upload_request(client: &reqwest::Client, base: &str, form: Form) -> RequestBuilder {
-    client
-        .post(format!("{base}/"))
-        .header("Accept", "application/json")
-        .multipart(form)
+pub async fn upload(api: &Api<'_>, up: &Upload<'_>, opts: &UploadOptions) -> Result<Uploaded> {
+    let what = format!("uploading {}", up.name);
+    let url = api.url("/");
+    let make = || {
+        up.bar.set_position(0);
+        let form = upload_form(opts, up.name, (up.body)()?, up.len);
+        Ok(api
+            .auth(api.http.client.post(&url))
+            .header("Accept", "application/json")
+            .multipart(form))
+    };
+    let resp = api
+        .http
+        .send(&what, up.replayable, Some(up.activity), make)
+        .await?;
+    if !resp.status().is_success() {
+        return Err(http::error_from_response(&what, resp).await.into());
+    }
+    let value = http::read_json(&what, resp).await?;
+    Ok(Uploaded {
+        record: parse_file(&value, &what)?,
+        token: None,
+    })
+}
+
+pub async fn list(api: &Api<'_>, q: &ListQuery) -> Result<Page> {
+    let key = api.need_key()?;
+    let what = "listing files";
+    let mut query: Vec<(&str, String)> = vec![("offset", q.offset.to_string())];
+    if let Some(l) = q.limit {
+        query.push(("limit", l.to_string()));
+    }
+    if let Some(s) = &q.search {
+        query.push(("search", s.clone()));
+    }
+    if let Some(s) = &q.sort {
+        query.push(("sort", s.clone()));
+    }
+    let url = api.url("/");
+    let v = super::call_json(api, what, || {
+        Ok(api
+            .http
+            .client
+            .get(&url)
+            .query(&query)
+            .bearer_auth(key.expose())
+            .header("Accept", "application/json"))
+    })
+    .await?;
+    let (files, total) = parse_list(&v, what)?;
+    Ok(Page { files, total })
+}
+
+pub async fn delete(api: &Api<'_>, file_key: &str) -> Result<()> {
+    let key = api.need_key()?;
+    let what = format!("deleting {file_key}");
+    let url = api.url(&format!("/{file_key}"));
+    let resp = api
+        .http
+        .send(&what, true, None, || {
+            Ok(api.http.client.delete(&url).bearer_auth(key.expose()))
+        })
+        .await?;
+    if !resp.status().is_success() {
+        return Err(http::error_from_response(&what, resp).await.into());
+    }
+    Ok(())
+}
+
+/// One file's details: file.io has no such call, so its owner's list is searched.
+pub async fn info(api: &Api<'_>, file_key: &str) -> Result<FileRecord> {
+    let mut offset = 0;
+    loop {
+        let page = list(
+            api,
+            &ListQuery {
+                offset,
+                limit: Some(100),
+                ..ListQuery::default()
+            },
+        )
+        .await?;
+        let n = page.files.len() as u64;
+        if let Some(f) = page.files.into_iter().find(|f| f.key == file_key) {
+            return Ok(f);
+        }
+        offset += n;
+        if n == 0 || page.total.is_some_and(|t| offset >= t) {
+            return Err(Failure::new(
+                Kind::NotFound,
+                format!("no file with key {file_key} among your files"),
+            )
+            .hint("only your own files (uploaded with your API key) can be described")
+            .into());
+        }
+    }
+}
+
+pub async fn me(api: &Api<'_>) -> Result<Account> {
+    let key = api.need_key()?;
+    let url = api.url("/me");
+    let v = super::call_json(api, "reading the account", || {
+        Ok(api
+            .http
+            .client
+            .get(&url)
+            .bearer_auth(key.expose())
+            .header("Accept", "application/json"))
+    })
+    .await?;
+    Ok(parse_me(&v))
 }
 
 /// Reads a v2 FileDetails (or a classic `{success,key,link,expiry}`) answer.
@@ -82,9 +182,6 @@ pub fn parse_file(v: &Value, what: &str) -> Result<FileRecord> {
         .into());
     };
     Ok(FileRecord {
-        service: "fileio",
-        key,
-        link,
         name: s("name"),
         size: n("size"),
         expires: s("expires").as_deref().and_then(normalize_time),
@@ -92,6 +189,7 @@ pub fn parse_file(v: &Value, what: &str) -> Result<FileRecord> {
         max_downloads: n("maxDownloads"),
         auto_delete: v.get("autoDelete").and_then(Value::as_bool),
         created: s("created").as_deref().and_then(normalize_time),
+        ..FileRecord::new(ServiceKind::FileIo, key, link)
     })
 }
 
@@ -189,14 +287,6 @@ pub fn parse_list(v: &Value, what: &str) -> Result<(Vec<FileRecord>, Option<u64>
         .map(|n| parse_file(n, what))
         .collect::<Result<Vec<_>>>()?;
     Ok((files, v.get("count").and_then(Value::as_u64)))
-}
-
-/// The key of a key or of a link the service handed out (its last path segment).
-pub fn key_of(target: &str) -> Result<String> {
-    let url = download_url("http://placeholder", target)?;
-    url.path_segments()
-        .and_then(|mut s| s.rfind(|x| !x.is_empty()).map(str::to_owned))
-        .ok_or_else(|| Failure::new(Kind::Usage, format!("'{target}' has no key in it")).into())
 }
 
 /// The account as `GET /me` reports it, in our field names.

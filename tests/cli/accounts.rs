@@ -255,7 +255,7 @@ fn list_me_update_and_delete_touch_only_the_callers_files() {
         .args(["--server", &s.url, "update", &a])
         .assert()
         .code(2)
-        .stderr("fileio: error: nothing to update\nhint: give --expires, --max-downloads, --auto-delete or --file\n");
+        .stderr("fileio: error: nothing to update\nhint: give --expires, --max-downloads, --auto-delete, --file, --replace-all\n");
     let replacement = env.write("new.txt", "replaced");
     env.cmd()
         .env("FILEIO_API_KEY", KEY)

@@ -327,7 +327,7 @@ fn standard_input_is_never_retried() {
         .assert()
         .code(8)
         .stderr(
-            "fileio: error: uploading standard input: down (503 Service Unavailable)\nhint: the server failed; try again later\n",
+            "fileio: error: uploading stdin: down (503 Service Unavailable)\nhint: the server failed; try again later\n",
         );
     assert_eq!(unavailable.requests().len(), 1);
 }

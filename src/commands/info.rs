@@ -1,0 +1,54 @@
+//! `fileio info`: what the service says about one file.
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::config::Settings;
+use crate::http::Http;
+use crate::output;
+use crate::services::{self, Api};
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// The key or link of the file
+    #[arg(value_name = "KEY|LINK")]
+    pub target: String,
+}
+
+pub async fn run(args: InfoArgs, settings: &Settings) -> Result<()> {
+    services::check_command(settings.service, &settings.services, "info")?;
+    let file_key = services::key_of(&args.target)?;
+    let key = settings.api_key()?.map(|(k, _)| k);
+    let http = Http::new(settings)?;
+    let r = services::info(
+        &Api {
+            http: &http,
+            settings,
+            key: key.as_ref(),
+        },
+        &file_key,
+    )
+    .await?;
+    if settings.json {
+        return output::json_line(&r);
+    }
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    println!("key:       {}", r.key);
+    println!("name:      {}", opt(r.name.clone()));
+    println!("size:      {}", output::size(r.size));
+    println!(
+        "downloads: {}",
+        match (r.downloads, r.max_downloads) {
+            (Some(d), Some(m)) => format!("{d} of {m}"),
+            (Some(d), None) => d.to_string(),
+            _ => "-".into(),
+        }
+    );
+    println!("expires:   {}", output::time(r.expires.as_deref()));
+    println!("created:   {}", output::time(r.created.as_deref()));
+    println!("link:      {}", r.link);
+    if let Some(d) = &r.direct_link {
+        println!("direct:    {d}");
+    }
+    Ok(())
+}
