@@ -253,7 +253,7 @@ pub async fn error_from_response(what: &str, resp: Response) -> Failure {
     {
         return html_failure(what, status, &content_type);
     }
-    let detail = server_msg.unwrap_or_else(|| first_line(&body));
+    let detail = server_msg.unwrap_or_else(|| first_line(&strip_tags(&body)));
     status_failure(what, status, &detail, retry)
 }
 

@@ -4,5 +4,6 @@
 
 mod accounts;
 mod download;
+mod services;
 mod support;
 mod upload;

@@ -238,7 +238,7 @@ pub enum Reply {
     Raw(Vec<u8>),
     /// Reads the request, then says nothing for this long before closing.
     Hang(std::time::Duration),
-    /// Closes the connection after reading the request head, without reading the body.
+    /// Closes the connection without answering.
     DropAfterHead,
 }
 
@@ -333,22 +333,20 @@ fn serve_one(
         let s = seen.lock().unwrap();
         s.len()
     };
-    let reply = handler(&req, index);
-    if !matches!(reply, Reply::DropAfterHead) {
-        if let Some(len) = req
-            .header("content-length")
-            .and_then(|v| v.parse::<usize>().ok())
-        {
-            let mut body = vec![0; len];
-            let _ = reader.read_exact(&mut body);
-            req.body = body;
-        } else if req
-            .header("transfer-encoding")
-            .is_some_and(|v| v.contains("chunked"))
-        {
-            req.body = read_chunked(&mut reader);
-        }
+    if let Some(len) = req
+        .header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        let mut body = vec![0; len];
+        let _ = reader.read_exact(&mut body);
+        req.body = body;
+    } else if req
+        .header("transfer-encoding")
+        .is_some_and(|v| v.contains("chunked"))
+    {
+        req.body = read_chunked(&mut reader);
     }
+    let reply = handler(&req, index);
     seen.lock().unwrap().push(req);
     match reply {
         Reply::Raw(bytes) => {
@@ -397,4 +395,67 @@ pub fn form_field(body: &str, name: &str) -> Option<String> {
     let start = body.find(&marker)? + marker.len();
     let end = body[start..].find("\r\n")? + start;
     Some(body[start..end].to_string())
+}
+
+/// One part of a multipart body: its field name, file name and bytes.
+#[derive(Debug, Clone)]
+pub struct FormPart {
+    pub name: String,
+    pub filename: Option<String>,
+    pub data: Vec<u8>,
+}
+
+/// The parts of a `multipart/form-data` request, for emulators.
+pub fn multipart(req: &SeenRequest) -> Vec<FormPart> {
+    let ct = req.header("content-type").unwrap_or("");
+    let Some(boundary) = ct.split("boundary=").nth(1) else {
+        return Vec::new();
+    };
+    let delim = format!("--{}", boundary.trim_matches('"'));
+    let body = &req.body;
+    let mut parts = Vec::new();
+    let mut pos = 0;
+    let find = |hay: &[u8], needle: &[u8], from: usize| {
+        hay[from.min(hay.len())..]
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|p| p + from)
+    };
+    while let Some(start) = find(body, delim.as_bytes(), pos) {
+        let head_start = start + delim.len() + 2;
+        let Some(head_end) = find(body, b"\r\n\r\n", head_start) else {
+            break;
+        };
+        let Some(next) = find(body, format!("\r\n{delim}").as_bytes(), head_end) else {
+            break;
+        };
+        let head = String::from_utf8_lossy(&body[head_start..head_end]).into_owned();
+        let attr = |k: &str| {
+            head.split(';')
+                .map(str::trim)
+                .find_map(|p| p.strip_prefix(&format!("{k}=\"")))
+                .map(|v| v.split('"').next().unwrap_or("").to_string())
+        };
+        let name = head
+            .split(';')
+            .map(str::trim)
+            .find_map(|p| p.strip_prefix("name=\""))
+            .map(|v| v.split('"').next().unwrap_or("").to_string())
+            .unwrap_or_default();
+        parts.push(FormPart {
+            name,
+            filename: attr("filename"),
+            data: body[head_end + 4..next].to_vec(),
+        });
+        pos = next + 2;
+    }
+    parts
+}
+
+/// The value of a urlencoded form field or query parameter.
+pub fn form_value(encoded: &str, key: &str) -> Option<String> {
+    encoded.split('&').find_map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        (k == key).then(|| v.replace('+', " "))
+    })
 }
