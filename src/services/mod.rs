@@ -453,8 +453,7 @@ pub struct FileRecord {
     pub auto_delete: Option<bool>,
     /// RFC 3339, UTC.
     pub created: Option<String>,
-    /// A direct link to the bytes where the service gives one apart from `link`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// A direct link to the bytes where the service gives one apart from `link` (fii.one).
     pub direct_link: Option<String>,
 }
 

@@ -321,3 +321,111 @@ fn not_a_key_is_a_usage_error() {
              hint: give the key (like Vv7QtVfMVBr2) or the whole link the upload printed\n",
         );
 }
+
+/// A server that sends the head and 1 MiB of a 16 MiB body, then stalls.
+fn stalling_server() -> Canned {
+    Canned::start(|req, _| {
+        let head = "HTTP/1.1 200 OK\r\nContent-Length: 16777216\r\nContent-Disposition: attachment; filename=\"big.bin\"\r\nConnection: close\r\n\r\n";
+        if req.method == "HEAD" {
+            return Reply::Raw(head.into());
+        }
+        let mut bytes = head.as_bytes().to_vec();
+        bytes.extend(vec![b'x'; 1 << 20]);
+        Reply::RawThenHang(bytes, std::time::Duration::from_secs(10))
+    })
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_exits_130_and_leaves_nothing_behind() {
+    let env = Env::new();
+    let server = stalling_server();
+    let mut child = env
+        .std_cmd()
+        .args(["--server", &server.url, "download", "K", "-o", "out.bin"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the part file to appear: the body is arriving.
+    let started = std::time::Instant::now();
+    while entries(&env.work()).is_empty() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the download never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "fileio: error: interrupted; nothing was saved\n"
+    );
+    assert_eq!(
+        entries(&env.work()),
+        Vec::<String>::new(),
+        "no partial file, no temporary file"
+    );
+}
+
+#[test]
+fn a_stalled_body_times_out_and_leaves_nothing_behind() {
+    let env = Env::new();
+    let server = stalling_server();
+    env.cmd()
+        .args(["--server", &server.url, "--timeout", "1", "download", "K"])
+        .assert()
+        .code(7)
+        .stderr(predicates::str::starts_with(
+            "fileio: error: the download broke off after 1048576 of 16777216 bytes",
+        ));
+    assert_eq!(entries(&env.work()), Vec::<String>::new());
+}
+
+/// Needs root to mount a tiny file system: .ci/run runs it (CI is root).
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "needs root to mount a tmpfs: run by .ci/run"]
+fn a_full_disk_is_a_local_error_and_leaves_nothing_behind() {
+    let env = Env::new();
+    let server = Canned::start(|req, _| {
+        let body = vec![b'y'; 4 << 20];
+        let headers = [("Content-Disposition", "attachment; filename=\"big.bin\"")];
+        if req.method == "HEAD" {
+            response("200 OK", &headers, "")
+        } else {
+            response("200 OK", &headers, body)
+        }
+    });
+    let mnt = env.path("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mount a 1 MiB tmpfs");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+    env.cmd()
+        .args(["--server", &server.url, "download", "K", "-o"])
+        .arg(format!("{}/", mnt.display()))
+        .assert()
+        .code(9)
+        .stderr("fileio: error: cannot write the download: the disk is full; nothing was saved\n");
+    assert_eq!(
+        entries(&mnt),
+        Vec::<String>::new(),
+        "the part file is removed"
+    );
+}

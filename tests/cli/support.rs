@@ -240,6 +240,8 @@ pub enum Reply {
     Hang(std::time::Duration),
     /// Closes the connection without answering.
     DropAfterHead,
+    /// Sends these bytes, then stalls this long before closing (a transfer cut short).
+    RawThenHang(Vec<u8>, std::time::Duration),
 }
 
 /// A full HTTP/1.1 response with a Content-Length, for `Reply::Raw`.
@@ -354,6 +356,11 @@ fn serve_one(
             let _ = stream.flush();
         }
         Reply::Hang(d) => std::thread::sleep(d),
+        Reply::RawThenHang(bytes, d) => {
+            let _ = stream.write_all(&bytes);
+            let _ = stream.flush();
+            std::thread::sleep(d);
+        }
         Reply::DropAfterHead => {}
     }
     let _ = stream.shutdown(std::net::Shutdown::Both);

@@ -83,7 +83,8 @@ fn json_gives_the_normalized_fields() {
         serde_json::json!({
             "service": "fileio", "key": "Key0", "link": format!("{}/Key0", server.url),
             "name": "a.txt", "size": 5, "expires": "2026-12-06T10:00:00Z", "downloads": 0,
-            "max_downloads": 1, "auto_delete": true, "created": "2026-11-22T10:00:00Z"
+            "max_downloads": 1, "auto_delete": true, "created": "2026-11-22T10:00:00Z",
+            "direct_link": null
         })
     );
 }
