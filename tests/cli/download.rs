@@ -340,7 +340,7 @@ fn stalling_server() -> Canned {
 fn ctrl_c_exits_130_and_leaves_nothing_behind() {
     let env = Env::new();
     let server = stalling_server();
-    let mut child = env
+    let child = env
         .std_cmd()
         .args(["--server", &server.url, "download", "K", "-o", "out.bin"])
         .stdout(std::process::Stdio::piped())
