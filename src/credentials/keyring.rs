@@ -117,3 +117,41 @@ pub fn delete(account: &str) -> Result<bool, Unavailable> {
         Err(e) => Err(platform_error(e)),
     }
 }
+
+/// The accounts this machine has put in the keyring, one per line, in the config directory.
+/// Not secret: it lets a command skip the keyring (a D-Bus round trip, or a locked
+/// keyring's prompt) when no key was ever stored there, as for anonymous uploads.
+fn index_path() -> Option<std::path::PathBuf> {
+    crate::dirs::project().map(|d| d.config_dir().join("keyring-accounts"))
+}
+
+fn index() -> Vec<String> {
+    index_path()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .map(|t| t.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// Whether login stored a key for `account` in the keyring.
+pub fn has_entry(account: &str) -> bool {
+    index().iter().any(|a| a == account)
+}
+
+/// Notes (or forgets) that the keyring holds a key for `account`.
+pub fn set_indexed(account: &str, present: bool) {
+    let Some(path) = index_path() else { return };
+    let mut accounts: Vec<String> = index().into_iter().filter(|a| a != account).collect();
+    if present {
+        accounts.push(account.to_string());
+    }
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let _ = std::fs::write(
+        &path,
+        accounts
+            .iter()
+            .map(|a| format!("{a}\n"))
+            .collect::<String>(),
+    );
+}

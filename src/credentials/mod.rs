@@ -85,7 +85,8 @@ pub fn lookup(
     {
         return Ok(Some((Secret::new(k), KeySource::Env)));
     }
-    if choice != StoreChoice::File {
+    // Only where login put a key: asking the keyring costs a D-Bus round trip, or a prompt.
+    if choice != StoreChoice::File && keyring::has_entry(account) {
         // An unavailable keyring here is not news: login already said where the key went.
         if let Ok(Some(k)) = keyring::get(account) {
             return Ok(Some((k, KeySource::Keyring)));

@@ -46,6 +46,7 @@ fn store(choice: StoreChoice, account: &str, key: &Secret) -> Result<String> {
     if choice != StoreChoice::File {
         match keyring::set(account, key) {
             Ok(()) => {
+                keyring::set_indexed(account, true);
                 // A key left in the file would be found after the keyring's; drop it.
                 if let Some(path) = file::path() {
                     let _ = file::delete(&path, account);

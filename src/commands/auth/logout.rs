@@ -4,16 +4,29 @@ use anyhow::Result;
 
 use crate::config::Settings;
 use crate::credentials::{StoreChoice, file, keyring};
+use crate::error::{Failure, Kind};
 
 pub fn run(settings: &Settings) -> Result<()> {
     let account = settings.account();
     let mut removed = Vec::new();
     if settings.credential_store != StoreChoice::File {
         match keyring::delete(&account) {
-            Ok(true) => removed.push(format!("the OS keyring ({})", keyring::NAME)),
-            Ok(false) => {}
-            Err(e) if settings.credential_store == StoreChoice::Keyring => {
-                return Err(anyhow::anyhow!("{e}"));
+            Ok(found) => {
+                keyring::set_indexed(&account, false);
+                if found {
+                    removed.push(format!("the OS keyring ({})", keyring::NAME));
+                }
+            }
+            // Unreachable, but login put a key there: it is still there, so say so.
+            Err(e)
+                if settings.credential_store == StoreChoice::Keyring
+                    || keyring::has_entry(&account) =>
+            {
+                return Err(
+                    Failure::new(Kind::Other, format!("cannot remove the key: {e}"))
+                        .hint("unlock the keyring and run `fileio auth logout` again")
+                        .into(),
+                );
             }
             Err(_) => {}
         }
