@@ -53,6 +53,24 @@ impl Entry {
     }
 }
 
+/// Where to manage a file and with what: a link given stays; a bare key becomes the link the
+/// history recorded for it. The token is the one recorded at upload, if any.
+pub fn management_target(
+    history: Option<&History>,
+    service: &str,
+    server: &str,
+    target: &str,
+    key: &str,
+) -> (String, Option<Secret>) {
+    let token = history.and_then(|h| h.token(service, server, key).ok().flatten());
+    let link = if target.contains("://") {
+        None
+    } else {
+        history.and_then(|h| h.link(service, server, key).ok().flatten())
+    };
+    (link.unwrap_or_else(|| target.to_string()), token)
+}
+
 /// `history.db` in the data directory.
 pub fn default_path() -> Option<PathBuf> {
     crate::dirs::project().map(|d| d.data_dir().join("history.db"))

@@ -5,6 +5,7 @@ use clap::Args;
 
 use crate::config::Settings;
 use crate::error::{Failure, Kind, failure_of};
+use crate::history::management_target;
 use crate::http::Http;
 use crate::services::{self, Api, ServiceKind};
 
@@ -37,16 +38,13 @@ pub async fn run(args: DeleteArgs, settings: &Settings) -> Result<()> {
     let service = settings.service.name();
     let mut failures = Vec::new();
     for (target, file_key) in args.targets.iter().zip(&keys) {
-        let token = history
-            .as_ref()
-            .and_then(|h| h.token(service, &settings.server, file_key).ok().flatten());
-        let target = match history
-            .as_ref()
-            .and_then(|h| h.link(service, &settings.server, file_key).ok().flatten())
-        {
-            Some(link) if !target.contains("://") => link,
-            _ => target.clone(),
-        };
+        let (target, token) = management_target(
+            history.as_ref(),
+            service,
+            &settings.server,
+            target,
+            file_key,
+        );
         let result = match settings.service {
             ServiceKind::ZeroX0 => services::zerox0::delete(&api, &target, token.as_ref()).await,
             _ => services::delete(&api, file_key, token.as_ref()).await,

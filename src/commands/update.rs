@@ -10,6 +10,7 @@ use crate::commands::upload::{self, counted_body, local_error, print_record};
 use crate::config::Settings;
 use crate::error::{Failure, Kind};
 use crate::expires::Expires;
+use crate::history::management_target;
 use crate::http::Http;
 use crate::progress::Progress;
 use crate::services::{self, Api, FileRecord, ServiceKind, UploadOptions, fileio};
@@ -73,17 +74,13 @@ pub async fn run(args: UpdateArgs, settings: &Settings) -> Result<()> {
                 key: None,
             };
             let history = upload::open_history(settings);
-            let lookup = |f: &dyn Fn(&crate::history::History) -> Result<Option<String>>| {
-                history.as_ref().and_then(|h| f(h).ok().flatten())
-            };
-            let token = history.as_ref().and_then(|h| {
-                h.token(kind.name(), &settings.server, &file_key)
-                    .ok()
-                    .flatten()
-            });
-            let link = lookup(&|h| h.link(kind.name(), &settings.server, &file_key))
-                .filter(|_| !args.target.contains("://"))
-                .unwrap_or_else(|| args.target.clone());
+            let (link, token) = management_target(
+                history.as_ref(),
+                kind.name(),
+                &settings.server,
+                &args.target,
+                &file_key,
+            );
             let expires = args
                 .expires
                 .as_ref()
