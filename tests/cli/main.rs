@@ -4,5 +4,6 @@
 
 mod accounts;
 mod download;
+mod generated;
 mod support;
 mod upload;
