@@ -6,17 +6,21 @@ use anyhow::Result;
 use clap::Args;
 use clap_complete::Shell;
 
+/// Where each shell looks for the script, shown by `fileio completions --help`.
+const INSTALL: &str = "\
+Load the script from your shell's startup file, or save it where the shell looks for completions:
+  bash:        fileio completions bash > ~/.local/share/bash-completion/completions/fileio
+  zsh:         fileio completions zsh > ~/.zfunc/_fileio
+               (with fpath+=~/.zfunc before compinit in ~/.zshrc)
+  fish:        fileio completions fish > ~/.config/fish/completions/fileio.fish
+  PowerShell:  fileio completions powershell | Out-String | Invoke-Expression  (in $PROFILE)
+  elvish:      eval (fileio completions elvish | slurp)  (in ~/.config/elvish/rc.elv)
+
+Packagers: the same scripts are in the source tree under completions/.";
+
 /// Print the completion script for a shell on standard output.
-///
-/// Load it from your shell's startup file, or save it where the shell looks for completions:
-///
-///   bash:       fileio completions bash > ~/.local/share/bash-completion/completions/fileio
-///   zsh:        fileio completions zsh > ~/.zfunc/_fileio   (with fpath+=~/.zfunc before compinit)
-///   fish:       fileio completions fish > ~/.config/fish/completions/fileio.fish
-///   PowerShell: fileio completions powershell | Out-String | Invoke-Expression
-///   elvish:     eval (fileio completions elvish | slurp)
 #[derive(Debug, Args)]
-#[command(verbatim_doc_comment)]
+#[command(after_long_help = INSTALL)]
 pub struct CompletionsArgs {
     /// The shell to complete for
     #[arg(value_name = "SHELL")]

@@ -45,7 +45,7 @@ pub struct UploadArgs {
     #[arg(long)]
     pub no_auto_delete: bool,
 
-    /// Name the file on the server (a single upload only; standard input is called "stdin")
+    /// Name the upload on the server; one file only (standard input is otherwise "stdin")
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
 

@@ -288,3 +288,17 @@ fn plain(s: &str) -> String {
     }
     out.into_iter().collect()
 }
+
+/// The short table after `fileio --help` lists every documented exit code.
+#[test]
+fn help_lists_every_exit_code() {
+    for (code, _) in fileio::error::EXIT_CODES {
+        let word = code.to_string();
+        assert!(
+            fileio::cli::EXIT_CODES_HELP
+                .split(|c: char| !c.is_ascii_digit())
+                .any(|w| w == word),
+            "exit code {code} is missing from EXIT_CODES_HELP"
+        );
+    }
+}
