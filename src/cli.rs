@@ -43,6 +43,7 @@ impl Cli {
 
 /// Options every command takes.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Service to talk to: fileio (file.io and compatible servers)
     #[arg(long, global = true, env = "FILEIO_SERVICE", value_name = "NAME")]
