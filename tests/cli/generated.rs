@@ -302,3 +302,13 @@ fn help_lists_every_exit_code() {
         );
     }
 }
+
+/// README.md's exit-code table is EXIT_CODES, row for row.
+#[test]
+fn readme_lists_every_exit_code() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    for (code, meaning) in fileio::error::EXIT_CODES {
+        let row = format!("| {code} | {meaning} |");
+        assert!(readme.contains(&row), "README.md lacks the row `{row}`");
+    }
+}
