@@ -255,6 +255,7 @@ fn man_renders_every_page_without_warnings() {
             .args(["--warnings", "-E", "UTF-8", "-l"])
             .arg(&page)
             .env("MANWIDTH", "80")
+            .env("LC_ALL", "C.UTF-8")
             .env("MAN_KEEP_FORMATTING", "0")
             .env("PAGER", "cat")
             .env("MANPAGER", "cat")
