@@ -11,6 +11,13 @@ use crate::commands::Command;
 
 /// Share a file with one command: upload it to file.io or a compatible service and get a link;
 /// download a link; or run your own file.io-compatible server.
+///
+/// `fileio upload FILE` prints the link on standard output and everything else (progress,
+/// notes, errors) on standard error, so `link=$(fileio upload FILE)` just works; `--json`
+/// gives the same fields for every service. Uploads and downloads need no account; list, me,
+/// update and delete need an API key: `fileio auth login` keeps one in the OS keyring, CI
+/// jobs set FILEIO_API_KEY. A flag beats its FILEIO_* environment variable, which beats the
+/// config file. `fileio serve` runs a compatible server, to self-host or to try it all offline.
 #[derive(Debug, Parser)]
 #[command(
     name = "fileio",
@@ -36,12 +43,14 @@ impl Cli {
 
 /// Options every command takes.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Service to talk to: fileio (file.io and compatible servers)
     #[arg(long, global = true, env = "FILEIO_SERVICE", value_name = "NAME")]
     pub service: Option<String>,
 
-    /// Base URL of a compatible server, e.g. http://127.0.0.1:8080 for `fileio serve`
+    /// Talk to the server at this base URL instead of the service's own, e.g.
+    /// http://127.0.0.1:8080 for `fileio serve`
     #[arg(long, global = true, env = "FILEIO_SERVER", value_name = "URL")]
     pub server: Option<String>,
 
@@ -69,7 +78,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "FILEIO_RETRIES", value_name = "N")]
     pub retries: Option<u32>,
 
-    /// Read the API key from this file (a CI secret file) instead of the keyring
+    /// Read the API key from the first line of this file (e.g. a CI secret file); beats
+    /// FILEIO_API_KEY and the keyring
     #[arg(long, global = true, env = "FILEIO_API_KEY_FILE", value_name = "PATH")]
     pub api_key_file: Option<PathBuf>,
 
@@ -77,7 +87,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "FILEIO_NO_HISTORY", value_parser = FalseyValueParser::new())]
     pub no_history: bool,
 
-    /// Read settings from this TOML file instead of the default config file
+    /// Read settings from this TOML file instead of config.toml in the user's config directory
     #[arg(long, global = true, env = "FILEIO_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
 }

@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod credentials;
 pub mod dirs;
+pub mod docs;
 pub mod error;
 pub mod expires;
 pub mod filename;

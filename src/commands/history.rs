@@ -14,11 +14,11 @@ pub struct HistoryArgs {
     #[arg(long)]
     pub all: bool,
 
-    /// Forget the upload with this key
+    /// Forget the upload with this key (the file stays on the service)
     #[arg(long, value_name = "KEY", conflicts_with_all = ["all", "clear"])]
     pub rm: Option<String>,
 
-    /// Forget every upload
+    /// Forget every upload (the files stay on the service)
     #[arg(long, conflicts_with = "all")]
     pub clear: bool,
 }

@@ -10,23 +10,23 @@ use crate::services::{self, Api, FileRecord, ListQuery};
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Only files whose name contains this
+    /// Show only the files whose name contains TEXT
     #[arg(long, value_name = "TEXT")]
     pub search: Option<String>,
 
-    /// Sort by this field (name, size, expires, created)
+    /// Sort by this field: name, size, expires or created
     #[arg(long, value_name = "FIELD")]
     pub sort: Option<String>,
 
-    /// Skip this many files
+    /// Skip the first N files
     #[arg(long, value_name = "N")]
     pub offset: Option<u64>,
 
-    /// Show at most this many files
+    /// Show at most N files
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
 
-    /// Follow the pages to list every file
+    /// List every file, fetching as many pages as it takes
     #[arg(long, conflicts_with = "limit")]
     pub all: bool,
 }

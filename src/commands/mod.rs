@@ -1,6 +1,7 @@
 //! One module per subcommand, each with its clap arguments and a `run` function.
 
 pub mod auth;
+pub mod completions;
 pub mod delete;
 pub mod download;
 pub mod history;
@@ -42,6 +43,8 @@ pub enum Command {
     History(history::HistoryArgs),
     /// Run a file.io-compatible server: self-host, try the client offline, test against it
     Serve(serve::ServeArgs),
+    /// Print the completion script for bash, zsh, fish, PowerShell or elvish
+    Completions(completions::CompletionsArgs),
 }
 
 /// Dispatches a parsed command line to its subcommand.
@@ -50,6 +53,8 @@ pub fn run(cli: Cli) -> Result<()> {
     match command {
         // The server builds its own runtime, sized for serving.
         Command::Serve(args) => serve::run(args),
+        // Needs no settings: works whatever the config file says.
+        Command::Completions(args) => completions::run(args),
         command => {
             let settings = Settings::resolve(&global)?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -73,7 +78,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     Command::History(args) => history::run(args, &settings),
                     Command::Info(args) => info::run(args, &settings).await,
                     Command::Services => services::run(&settings),
-                    Command::Serve(_) => unreachable!("handled above"),
+                    Command::Serve(_) | Command::Completions(_) => unreachable!("handled above"),
                 }
             })
         }

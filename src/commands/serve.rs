@@ -13,6 +13,20 @@ use crate::size::ByteSize;
 /// Answers the file.io v2 API (upload, download, list, me, update, delete) and everything
 /// third-party file.io clients send. Metadata lives in SQLite, files on disk under --data.
 #[derive(Debug, Args)]
+#[command(after_long_help = "\
+The server answers the file.io v2 API (upload, download, list, me, update, delete) and what \
+third-party file.io clients send. Metadata lives in SQLite, files on disk under --data. Anyone \
+who can reach the address may upload unless --require-auth is given; the keys from --api-key, \
+--api-keys-file and FILEIO_SERVE_API_KEYS are the accounts. SIGINT or SIGTERM stops it cleanly.
+
+Examples:
+  Try the client offline, in two shells:
+    fileio serve --data /tmp/fileio-data
+    FILEIO_SERVER=http://127.0.0.1:8080 fileio upload notes.txt
+
+  Behind a reverse proxy that serves https://files.example.com, keys one per line in a file:
+    fileio serve --bind 127.0.0.1:8080 --public-url https://files.example.com \\
+      --api-keys-file /etc/fileio/keys --require-auth --max-size 2GiB")]
 pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the banner on stderr shows the real one)
     #[arg(

@@ -25,7 +25,7 @@ pub struct UpdateArgs {
     #[arg(long, value_name = "WHEN")]
     pub expires: Option<Expires>,
 
-    /// New download limit
+    /// New number of downloads allowed
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_downloads: Option<u32>,
 
@@ -33,7 +33,7 @@ pub struct UpdateArgs {
     #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
     pub auto_delete: Option<bool>,
 
-    /// Replace the file's contents with this file
+    /// Upload PATH as the file's new contents, under the same key
     #[arg(long, value_name = "PATH")]
     pub file: Option<PathBuf>,
 

@@ -48,7 +48,7 @@ pub struct UploadArgs {
     #[arg(long)]
     pub secret: bool,
 
-    /// Name the file on the server (a single upload only; standard input is called "stdin")
+    /// Name the upload on the server; one file only (standard input is otherwise "stdin")
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
 

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod download;
+mod generated;
 mod services;
 mod support;
 mod upload;
