@@ -13,7 +13,7 @@ use crate::expires::Expires;
 use crate::history::management_target;
 use crate::http::Http;
 use crate::progress::Progress;
-use crate::services::{self, Api, FileRecord, ServiceKind, UploadOptions, fileio};
+use crate::services::{self, Api, FileRecord, ServiceKind, Upload, UploadOptions, fileio};
 
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
@@ -166,40 +166,44 @@ async fn update_fileio(
         None => None,
     };
     let key = settings.require_api_key()?;
+    let api = Api {
+        http,
+        settings,
+        key: Some(&key),
+    };
     let opts = UploadOptions {
         expires: args.expires,
         max_downloads: args.max_downloads,
         auto_delete: args.auto_delete,
         secret: false,
     };
-    let url = format!("{}/{file_key}", settings.server);
-    let what = format!("updating {file_key}");
     let progress = Progress::new(settings.progress);
     let bar = progress.bar(file_key, file.as_ref().map(|(_, len)| *len));
     let activity = Activity::default();
-    let v = http
-        .send_json(&what, true, Some(&activity), || {
-            let mut form = fileio::fields_form(&opts);
-            if let Some((path, len)) = &file {
-                bar.set_position(0);
-                let f = std::fs::File::open(path).map_err(|e| local_error(path, &e))?;
-                let body = counted_body(tokio::fs::File::from_std(f), &bar, None, &activity);
-                let name = path
-                    .file_name()
-                    .map_or("file".into(), |n| n.to_string_lossy().into_owned());
-                form = fileio::with_file(form, &name, body, Some(*len));
-            }
-            let req = if args.replace_all {
-                http.client.put(&url)
-            } else {
-                http.client.patch(&url)
-            };
-            Ok(req
-                .bearer_auth(key.expose())
-                .header("Accept", "application/json")
-                .multipart(form))
-        })
-        .await?;
+    let name = file
+        .as_ref()
+        .and_then(|(p, _)| p.file_name())
+        .map_or("file".into(), |n| n.to_string_lossy().into_owned());
+    let body = || -> Result<reqwest::Body> {
+        let (path, _) = file.as_ref().expect("a body only with --file");
+        let f = std::fs::File::open(path).map_err(|e| local_error(path, &e))?;
+        Ok(counted_body(
+            tokio::fs::File::from_std(f),
+            &bar,
+            None,
+            &activity,
+        ))
+    };
+    let upload = file.as_ref().map(|(path, len)| Upload {
+        name: &name,
+        len: Some(*len),
+        path: Some(path),
+        body: &body,
+        replayable: true,
+        activity: &activity,
+        bar: &bar,
+    });
+    let record = fileio::update(&api, file_key, &opts, upload.as_ref(), args.replace_all).await;
     bar.finish_and_clear();
-    fileio::parse_file(&v, &what)
+    record
 }

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use reqwest::Url;
-use reqwest::multipart::{Form, Part};
+use reqwest::multipart::Form;
 use serde_json::{Value, json};
 
 use super::{Api, FileRecord, ListQuery, Page, ServiceKind, Upload, Uploaded, normalize_time};
@@ -40,14 +40,7 @@ pub async fn upload(api: &Api<'_>, up: &Upload<'_>) -> Result<Uploaded> {
     let what = format!("uploading {}", up.name);
     let url = api.url("/api/v1/upload");
     let make = || {
-        up.bar.set_position(0);
-        let part = match up.len {
-            Some(len) => Part::stream_with_length((up.body)()?, len),
-            None => Part::stream((up.body)()?),
-        };
-        let part = part
-            .file_name(up.name.to_string())
-            .mime_str("application/octet-stream")?;
+        let part = up.part()?;
         let form = Form::new()
             .text("name", up.name.to_string())
             .part("image", part);
@@ -163,17 +156,6 @@ pub async fn rename(api: &Api<'_>, id: &str, name: &str) -> Result<FileRecord> {
 }
 
 pub async fn delete(api: &Api<'_>, id: &str) -> Result<()> {
-    let key = api.need_key()?;
-    let what = format!("deleting {id}");
     let url = api.url(&format!("/api/v1/files/{id}"));
-    let resp = api
-        .http
-        .send(&what, true, None, || {
-            Ok(api.http.client.delete(&url).bearer_auth(key.expose()))
-        })
-        .await?;
-    if !resp.status().is_success() {
-        return Err(crate::http::error_from_response(&what, resp).await.into());
-    }
-    Ok(())
+    super::delete_at(api, &format!("deleting {id}"), &url).await
 }

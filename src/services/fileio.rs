@@ -2,8 +2,8 @@
 //! compatible server such as `fileio serve`.
 
 use anyhow::Result;
-use reqwest::multipart::{Form, Part};
-use reqwest::{Body, Url};
+use reqwest::Url;
+use reqwest::multipart::Form;
 use serde_json::Value;
 
 use super::{
@@ -13,12 +13,6 @@ use crate::error::{Failure, Kind};
 use crate::http;
 
 pub const DEFAULT_BASE_URL: &str = "https://file.io";
-
-/// The multipart form of an upload. Fields come before the file so a server can check them
-/// before it reads the bytes.
-pub fn upload_form(opts: &UploadOptions, name: &str, body: Body, len: Option<u64>) -> Form {
-    with_file(fields_form(opts), name, body, len)
-}
 
 /// The fields of an upload or update, without a file.
 pub fn fields_form(opts: &UploadOptions) -> Form {
@@ -35,26 +29,12 @@ pub fn fields_form(opts: &UploadOptions) -> Form {
     form
 }
 
-/// Adds the file part to a form.
-pub fn with_file(form: Form, name: &str, body: Body, len: Option<u64>) -> Form {
-    let part = match len {
-        // With a length the whole body gets a Content-Length, which many servers require.
-        Some(len) => Part::stream_with_length(body, len),
-        None => Part::stream(body),
-    };
-    let part = part
-        .file_name(name.to_string())
-        .mime_str("application/octet-stream")
-        .expect("valid mime");
-    form.part("file", part)
-}
-
 pub async fn upload(api: &Api<'_>, up: &Upload<'_>, opts: &UploadOptions) -> Result<Uploaded> {
     let what = format!("uploading {}", up.name);
     let url = api.url("/");
     let make = || {
-        up.bar.set_position(0);
-        let form = upload_form(opts, up.name, (up.body)()?, up.len);
+        // Fields come before the file so a server can check them before it reads the bytes.
+        let form = fields_form(opts).part("file", up.part()?);
         Ok(api
             .auth(api.http.client.post(&url))
             .header("Accept", "application/json")
@@ -72,6 +52,39 @@ pub async fn upload(api: &Api<'_>, up: &Upload<'_>, opts: &UploadOptions) -> Res
         record: parse_file(&value, &what)?,
         token: None,
     })
+}
+
+/// PATCH (keep what is not given) or, with `replace_all`, PUT (reset it; needs a file).
+pub async fn update(
+    api: &Api<'_>,
+    file_key: &str,
+    opts: &UploadOptions,
+    file: Option<&Upload<'_>>,
+    replace_all: bool,
+) -> Result<FileRecord> {
+    let key = api.need_key()?;
+    let url = api.url(&format!("/{file_key}"));
+    let what = format!("updating {file_key}");
+    let activity = file.map(|f| f.activity);
+    let v = api
+        .http
+        .send_json(&what, true, activity, || {
+            let mut form = fields_form(opts);
+            if let Some(f) = file {
+                form = form.part("file", f.part()?);
+            }
+            let req = if replace_all {
+                api.http.client.put(&url)
+            } else {
+                api.http.client.patch(&url)
+            };
+            Ok(req
+                .bearer_auth(key.expose())
+                .header("Accept", "application/json")
+                .multipart(form))
+        })
+        .await?;
+    parse_file(&v, &what)
 }
 
 pub async fn list(api: &Api<'_>, q: &ListQuery) -> Result<Page> {
@@ -103,19 +116,8 @@ pub async fn list(api: &Api<'_>, q: &ListQuery) -> Result<Page> {
 }
 
 pub async fn delete(api: &Api<'_>, file_key: &str) -> Result<()> {
-    let key = api.need_key()?;
-    let what = format!("deleting {file_key}");
     let url = api.url(&format!("/{file_key}"));
-    let resp = api
-        .http
-        .send(&what, true, None, || {
-            Ok(api.http.client.delete(&url).bearer_auth(key.expose()))
-        })
-        .await?;
-    if !resp.status().is_success() {
-        return Err(http::error_from_response(&what, resp).await.into());
-    }
-    Ok(())
+    super::delete_at(api, &format!("deleting {file_key}"), &url).await
 }
 
 /// One file's details: file.io has no such call, so its owner's list is searched.

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use reqwest::Url;
-use reqwest::multipart::{Form, Part};
+use reqwest::multipart::Form;
 use serde_json::Value;
 
 use super::{Api, FileRecord, ListQuery, Page, ServiceKind, Upload, Uploaded, check_command};
@@ -29,14 +29,7 @@ pub async fn upload(api: &Api<'_>, up: &Upload<'_>) -> Result<Uploaded> {
     let what = format!("uploading {}", up.name);
     let url = api.url("/v1/upload");
     let make = || {
-        up.bar.set_position(0);
-        let part = match up.len {
-            Some(len) => Part::stream_with_length((up.body)()?, len),
-            None => Part::stream((up.body)()?),
-        };
-        let part = part
-            .file_name(up.name.to_string())
-            .mime_str("application/octet-stream")?;
+        let part = up.part()?;
         Ok(api
             .http
             .client

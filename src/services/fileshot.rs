@@ -114,20 +114,12 @@ pub async fn upload(api: &Api<'_>, up: &Upload<'_>, opts: &UploadOptions) -> Res
     }
     let url = api.url("/api/files/upload");
     let make = || {
-        up.bar.set_position(0);
-        let part = match up.len {
-            Some(len) => Part::stream_with_length((up.body)()?, len),
-            None => Part::stream((up.body)()?),
-        };
+        let part = up.part()?;
         let mut form = Form::new();
         if let Some(d) = days {
             form = form.text("expiryDays", d.to_string());
         }
-        form = form.part(
-            "file",
-            part.file_name(up.name.to_string())
-                .mime_str("application/octet-stream")?,
-        );
+        form = form.part("file", part);
         Ok(api
             .http
             .client
@@ -402,21 +394,8 @@ pub fn download_url(api: &Api<'_>, target: &str) -> Result<Url> {
 }
 
 pub async fn delete(api: &Api<'_>, id: &str) -> Result<()> {
-    let key = api.need_key()?;
-    let what = format!("deleting {id}");
     let url = api.url(&format!("/api/files/{id}"));
-    let resp = api
-        .http
-        .send(&what, true, None, || {
-            Ok(api.http.client.delete(&url).bearer_auth(key.expose()))
-        })
-        .await?;
-    if !resp.status().is_success() {
-        return Err(tier_hint(
-            crate::http::error_from_response(&what, resp).await.into(),
-        ));
-    }
-    Ok(())
+    super::delete_at(api, &format!("deleting {id}"), &url).await
 }
 
 pub async fn list(api: &Api<'_>, q: &ListQuery) -> Result<Page> {

@@ -16,6 +16,7 @@ use std::str::FromStr;
 
 use anyhow::Result;
 use indicatif::ProgressBar;
+use reqwest::multipart::Part;
 use reqwest::{Body, RequestBuilder, Url};
 use serde::{Deserialize, Serialize};
 
@@ -263,6 +264,37 @@ pub struct Upload<'a> {
     pub replayable: bool,
     pub activity: &'a Activity,
     pub bar: &'a ProgressBar,
+}
+
+impl Upload<'_> {
+    /// The file as a multipart part, from a fresh body; the bar restarts, as a retry does.
+    pub fn part(&self) -> Result<Part> {
+        self.bar.set_position(0);
+        let body = (self.body)()?;
+        let part = match self.len {
+            // With a length the whole body gets a Content-Length, which many servers require.
+            Some(len) => Part::stream_with_length(body, len),
+            None => Part::stream(body),
+        };
+        Ok(part
+            .file_name(self.name.to_string())
+            .mime_str("application/octet-stream")?)
+    }
+}
+
+/// DELETE with the service's authentication; any 2xx is success.
+pub async fn delete_at(api: &Api<'_>, what: &str, url: &str) -> Result<()> {
+    api.need_key()?;
+    let resp = api
+        .http
+        .send(what, true, None, || {
+            Ok(api.auth(api.http.client.delete(url)))
+        })
+        .await?;
+    if !resp.status().is_success() {
+        return Err(crate::http::error_from_response(what, resp).await.into());
+    }
+    Ok(())
 }
 
 /// A finished upload: the file, and the management token a service handed out, if any.

@@ -5,7 +5,7 @@
 use anyhow::Result;
 use reqwest::Url;
 use reqwest::header::HeaderMap;
-use reqwest::multipart::{Form, Part};
+use reqwest::multipart::Form;
 
 use super::{Api, FileRecord, ServiceKind, Upload, UploadOptions, Uploaded, epoch_ms_to_time};
 use crate::error::{Failure, Kind};
@@ -47,11 +47,7 @@ pub async fn upload(api: &Api<'_>, up: &Upload<'_>, opts: &UploadOptions) -> Res
     let expires = opts.expires.as_ref().map(expires_param).transpose()?;
     let url = api.url("/");
     let make = || {
-        up.bar.set_position(0);
-        let part = match up.len {
-            Some(len) => Part::stream_with_length((up.body)()?, len),
-            None => Part::stream((up.body)()?),
-        };
+        let part = up.part()?;
         let mut form = Form::new();
         if let Some(e) = &expires {
             form = form.text("expires", e.clone());
@@ -59,11 +55,7 @@ pub async fn upload(api: &Api<'_>, up: &Upload<'_>, opts: &UploadOptions) -> Res
         if opts.secret {
             form = form.text("secret", "");
         }
-        form = form.part(
-            "file",
-            part.file_name(up.name.to_string())
-                .mime_str("application/octet-stream")?,
-        );
+        form = form.part("file", part);
         Ok(api.http.client.post(&url).multipart(form))
     };
     let resp = api

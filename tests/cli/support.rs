@@ -45,13 +45,10 @@ impl Env {
 
     /// `fileio` with this environment and nothing inherited that could change its behaviour.
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("fileio"));
-        self.isolate(cmd.env_clear_fileio());
-        cmd.current_dir(self.work());
-        cmd
+        Command::from_std(self.std_cmd())
     }
 
-    /// The same environment for a `std::process::Command` (long-running children).
+    /// The same, as a `std::process::Command` (for long-running children).
     pub fn std_cmd(&self) -> StdCommand {
         let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin!("fileio"));
         for (k, _) in std::env::vars() {
@@ -74,37 +71,6 @@ impl Env {
             .env_remove("ALL_PROXY")
             .current_dir(self.work());
         cmd
-    }
-
-    fn isolate<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
-        cmd.env("HOME", self.path("home"))
-            .env("XDG_CONFIG_HOME", self.path("config"))
-            .env("XDG_DATA_HOME", self.path("data"))
-            .env("XDG_CACHE_HOME", self.path("cache"))
-            .env("NO_COLOR", "1")
-            .env("RUST_BACKTRACE", "0")
-            // Never the real OS keyring: keys go to a file in this test's own directory.
-            .env("FILEIO_CREDENTIAL_STORE", "file")
-            .env_remove("HTTP_PROXY")
-            .env_remove("HTTPS_PROXY")
-            .env_remove("http_proxy")
-            .env_remove("https_proxy")
-            .env_remove("ALL_PROXY")
-    }
-}
-
-trait ClearFileio {
-    fn env_clear_fileio(&mut self) -> &mut Self;
-}
-
-impl ClearFileio for Command {
-    fn env_clear_fileio(&mut self) -> &mut Self {
-        for (k, _) in std::env::vars() {
-            if k.starts_with("FILEIO_") {
-                self.env_remove(k);
-            }
-        }
-        self
     }
 }
 
