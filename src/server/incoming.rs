@@ -59,13 +59,15 @@ impl Limit {
     pub fn error(&self) -> ApiError {
         if self.quota {
             ApiError::too_large(format!(
-                "This upload would exceed your storage allowance ({} left): delete files or upload a smaller one.",
-                ByteSize(self.bytes)
+                "This upload would exceed your storage allowance ({} left, {} bytes): delete files or upload a smaller one.",
+                ByteSize(self.bytes),
+                self.bytes
             ))
         } else {
             ApiError::too_large(format!(
-                "The file is larger than this server's limit of {}: upload a smaller file.",
-                ByteSize(self.bytes)
+                "The file is larger than this server's limit of {} ({} bytes): upload a smaller file.",
+                ByteSize(self.bytes),
+                self.bytes
             ))
         }
     }

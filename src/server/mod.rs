@@ -8,6 +8,15 @@
 //! - [`response`]: the v2 answer and error shapes
 //! - [`body`]: the access log and download counting
 
+/// Writes a line on stderr, ignoring failures: a closed log must not stop the server.
+macro_rules! log {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use log;
+
 pub mod auth;
 pub mod body;
 pub mod config;
@@ -70,11 +79,13 @@ async fn serve(config: Config) -> Result<()> {
             }
         })?;
     let local_addr = listener.local_addr()?;
-    eprintln!("fileio serve: listening on http://{local_addr}");
+    crate::server::log!("fileio serve: listening on http://{local_addr}");
     if cleanup.tmp_files + cleanup.orphan_blobs + cleanup.orphan_rows > 0 {
-        eprintln!(
+        crate::server::log!(
             "fileio serve: cleaned up after an unclean stop: {} partial uploads, {} files without a record, {} records without a file",
-            cleanup.tmp_files, cleanup.orphan_blobs, cleanup.orphan_rows
+            cleanup.tmp_files,
+            cleanup.orphan_blobs,
+            cleanup.orphan_rows
         );
     }
 
@@ -93,7 +104,7 @@ async fn serve(config: Config) -> Result<()> {
     .await;
     sweeper.abort();
     result.context("the server failed")?;
-    eprintln!("fileio serve: stopped");
+    crate::server::log!("fileio serve: stopped");
     Ok(())
 }
 
@@ -202,9 +213,9 @@ async fn sweep(app: Arc<App>) {
         .await;
         match swept {
             Ok(Ok(0)) => {}
-            Ok(Ok(n)) => eprintln!("fileio serve: deleted {n} expired files"),
-            Ok(Err(e)) => eprintln!("fileio serve: sweeping expired files failed: {e:#}"),
-            Err(e) => eprintln!("fileio serve: sweeping expired files failed: {e}"),
+            Ok(Ok(n)) => crate::server::log!("fileio serve: deleted {n} expired files"),
+            Ok(Err(e)) => crate::server::log!("fileio serve: sweeping expired files failed: {e:#}"),
+            Err(e) => crate::server::log!("fileio serve: sweeping expired files failed: {e}"),
         }
     }
 }
@@ -228,5 +239,5 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    eprintln!("fileio serve: shutting down");
+    crate::server::log!("fileio serve: shutting down");
 }

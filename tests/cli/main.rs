@@ -2,4 +2,5 @@
 //!
 //! One test crate (one link step) with a module per area, as ripgrep and xh do.
 
+mod server;
 mod support;
