@@ -48,6 +48,9 @@ use crate::server::limits::Limiter;
 use crate::server::response::ApiError;
 use crate::server::store::Store;
 
+/// How long a stop waits for requests under way.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What every handler shares.
 pub struct App {
     pub config: Config,
@@ -79,9 +82,9 @@ async fn serve(config: Config) -> Result<()> {
             }
         })?;
     let local_addr = listener.local_addr()?;
-    crate::server::log!("fileio serve: listening on http://{local_addr}");
+    log!("fileio serve: listening on http://{local_addr}");
     if cleanup.tmp_files + cleanup.orphan_blobs + cleanup.orphan_rows > 0 {
-        crate::server::log!(
+        log!(
             "fileio serve: cleaned up after an unclean stop: {} partial uploads, {} files without a record, {} records without a file",
             cleanup.tmp_files,
             cleanup.orphan_blobs,
@@ -96,15 +99,31 @@ async fn serve(config: Config) -> Result<()> {
         local_addr,
     });
     let sweeper = tokio::spawn(sweep(app.clone()));
-    let result = axum::serve(
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(
         listener,
         router(app).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await;
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    // Requests under way get some time to finish; a stalled download does not hold the
+    // process forever.
+    let grace = async {
+        let _ = stop_rx.wait_for(|stopped| *stopped).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    let result = tokio::select! {
+        r = server => r,
+        _ = grace => {
+            log!("fileio serve: requests still under way after {} s: closing them", SHUTDOWN_GRACE.as_secs());
+            Ok(())
+        }
+    };
     sweeper.abort();
     result.context("the server failed")?;
-    crate::server::log!("fileio serve: stopped");
+    log!("fileio serve: stopped");
     Ok(())
 }
 
@@ -213,9 +232,9 @@ async fn sweep(app: Arc<App>) {
         .await;
         match swept {
             Ok(Ok(0)) => {}
-            Ok(Ok(n)) => crate::server::log!("fileio serve: deleted {n} expired files"),
-            Ok(Err(e)) => crate::server::log!("fileio serve: sweeping expired files failed: {e:#}"),
-            Err(e) => crate::server::log!("fileio serve: sweeping expired files failed: {e}"),
+            Ok(Ok(n)) => log!("fileio serve: deleted {n} expired files"),
+            Ok(Err(e)) => log!("fileio serve: sweeping expired files failed: {e:#}"),
+            Err(e) => log!("fileio serve: sweeping expired files failed: {e}"),
         }
     }
 }
@@ -239,5 +258,5 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    crate::server::log!("fileio serve: shutting down");
+    log!("fileio serve: shutting down");
 }

@@ -836,9 +836,12 @@ fn requests_needing_a_key_and_bad_keys_get_401() {
         ]),
         curl(&["-u", "not-a-key:", &s.url]),
         curl(&["-H", "Authorization: Token abc", &s.url]),
+        curl(&["-H", "Authorization: Bearer not-a-key", &url]),
     ] {
         assert_error(&r, 401, "UNAUTHORIZED");
     }
+    // Refused downloads do not count.
+    assert_eq!(get(&s, &key).status, 200);
     // HTTP Basic with the key as user name works.
     let r = curl(&["-u", &format!("{K1}:"), &s.url]);
     assert_eq!(r.status, 200);
