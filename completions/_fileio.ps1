@@ -359,7 +359,7 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]')
             [CompletionResult]::new('--api-key-file', '--api-key-file', [CompletionResultType]::ParameterName, 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read settings from this TOML file instead of config.toml in the user''s config directory')
-            [CompletionResult]::new('--require-auth', '--require-auth', [CompletionResultType]::ParameterName, 'Refuse anonymous uploads: every request needs an API key')
+            [CompletionResult]::new('--require-auth', '--require-auth', [CompletionResultType]::ParameterName, 'Refuse uploads without an API key (downloads stay open to anyone with the link)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print results as JSON (one object per line)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the result: no summary, hints or progress')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the result: no summary, hints or progress')

@@ -342,7 +342,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
             cand --retries 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]'
             cand --api-key-file 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring'
             cand --config 'Read settings from this TOML file instead of config.toml in the user''s config directory'
-            cand --require-auth 'Refuse anonymous uploads: every request needs an API key'
+            cand --require-auth 'Refuse uploads without an API key (downloads stay open to anyone with the link)'
             cand --json 'Print results as JSON (one object per line)'
             cand -q 'Print only the result: no summary, hints or progress'
             cand --quiet 'Print only the result: no summary, hints or progress'

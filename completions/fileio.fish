@@ -262,7 +262,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand serve" -l timeout -d 'Give
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l require-auth -d 'Refuse anonymous uploads: every request needs an API key'
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l require-auth -d 'Refuse uploads without an API key (downloads stay open to anyone with the link)'
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l json -d 'Print results as JSON (one object per line)'
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'

@@ -72,7 +72,7 @@ pub struct ServeArgs {
     #[arg(long, env = "FILEIO_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
 
-    /// Refuse anonymous uploads: every request needs an API key
+    /// Refuse uploads without an API key (downloads stay open to anyone with the link)
     #[arg(long, env = "FILEIO_REQUIRE_AUTH")]
     pub require_auth: bool,
 

@@ -71,7 +71,7 @@ impl Drop for LoggedBody {
     fn drop(&mut self) {
         let l = &self.line;
         let client = l.client.map_or_else(|| "-".to_string(), |c| c.to_string());
-        eprintln!(
+        crate::server::log!(
             "fileio serve: {client} {} {} {} {}B {}ms",
             l.method,
             l.path,

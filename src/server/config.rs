@@ -199,3 +199,23 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limits_parse() {
+        let r: RateLimit = "60/min".parse().unwrap();
+        assert_eq!((r.requests, r.window.as_secs()), (60, 60));
+        assert_eq!(r.to_string(), "60/min");
+        let r: RateLimit = "5/s".parse().unwrap();
+        assert_eq!((r.requests, r.window.as_secs()), (5, 1));
+        let r: RateLimit = "10".parse().unwrap();
+        assert_eq!((r.requests, r.window.as_secs()), (10, 60));
+        assert_eq!("100/h".parse::<RateLimit>().unwrap().to_string(), "100/h");
+        for bad in ["", "0/min", "x/min", "5/day", "-1"] {
+            assert!(bad.parse::<RateLimit>().is_err(), "{bad}");
+        }
+    }
+}

@@ -4,16 +4,16 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
-use crate::server::App;
 use crate::server::body::{DownloadStream, Reservation};
 use crate::server::response::ApiError;
 use crate::server::store::FileRow;
+use crate::server::{App, auth};
 
 /// Reads from disk go out in pieces this large.
 const READ_BUFFER: usize = 256 * 1024;
@@ -80,7 +80,10 @@ fn headers(row: &FileRow, body: Body) -> Response {
 pub async fn get(
     State(app): State<Arc<App>>,
     Path(key): Path<String>,
+    req_headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    // Downloads need no key, but a wrong one is refused rather than ignored.
+    auth::caller(&req_headers, &app.config)?;
     let (row, file) = app.store.reserve(&key)?;
     let mut reservation = Reservation::new(app.store.clone(), key);
     if row.size == 0 {
@@ -99,7 +102,30 @@ pub async fn get(
 pub async fn head(
     State(app): State<Arc<App>>,
     Path(key): Path<String>,
+    req_headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    auth::caller(&req_headers, &app.config)?;
     let row = app.store.peek(&key)?;
     Ok(headers(&row, Body::empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispositions_fall_back_to_ascii() {
+        assert_eq!(
+            content_disposition("a b.txt"),
+            "attachment; filename=\"a b.txt\""
+        );
+        assert_eq!(
+            content_disposition("日本.txt"),
+            "attachment; filename=\"__.txt\"; filename*=UTF-8''%E6%97%A5%E6%9C%AC.txt"
+        );
+        assert_eq!(
+            content_disposition("say \"hi\".txt"),
+            "attachment; filename=\"say _hi_.txt\"; filename*=UTF-8''say%20%22hi%22.txt"
+        );
+    }
 }

@@ -5,13 +5,12 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, Uri, header};
-use serde_json::{Value, json};
 
 use crate::server::App;
 use crate::server::auth::{self, Owner};
 use crate::server::fields::Fields;
 use crate::server::incoming::{self, Incoming, Limit};
-use crate::server::response::{ApiError, file_details};
+use crate::server::response::{ApiError, Done, FileDetails, ListAnswer, MeAnswer, file_details};
 use crate::server::store::{Settings, SortField};
 
 /// The base of links: --public-url, else `http://` and the Host the client used.
@@ -79,7 +78,7 @@ pub async fn upload(
     State(app): State<Arc<App>>,
     RawQuery(query): RawQuery,
     req: Request,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FileDetails>, ApiError> {
     let headers = req.headers().clone();
     let uri = req.uri().clone();
     let owner = auth::caller(&headers, &app.config)?;
@@ -112,7 +111,7 @@ pub async fn list(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     uri: Uri,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ListAnswer>, ApiError> {
     let owner = auth::require_key(&headers, &app.config)?;
     let q = Fields::from_query(query.as_deref());
     let number = |name: &str| -> Result<Option<u64>, ApiError> {
@@ -141,33 +140,36 @@ pub async fn list(
         .store
         .list(&owner, q.get("search"), sort, offset, limit)?;
     let base = base_url(&app, &headers, &uri);
-    let nodes: Vec<Value> = page.rows.iter().map(|r| file_details(r, &base)).collect();
-    Ok(Json(json!({
-        "success": true,
-        "status": 200,
-        "nodes": nodes,
-        "count": page.count,
-        "size": page.size,
-    })))
+    let nodes = page.rows.iter().map(|r| file_details(r, &base)).collect();
+    Ok(Json(ListAnswer {
+        success: true,
+        status: 200,
+        nodes,
+        count: page.count,
+        size: page.size,
+    }))
 }
 
 /// `GET /me`: the caller's usage and this server's limits.
-pub async fn me(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+pub async fn me(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<Json<MeAnswer>, ApiError> {
     let owner = auth::require_key(&headers, &app.config)?;
     let used = app.store.used(&Some(owner))?;
     let c = &app.config;
-    Ok(Json(json!({
-        "success": true,
-        "status": 200,
-        "planId": 0,
-        "maxUploadBytes": c.max_size,
-        "maxStorageBytes": c.max_storage,
-        "usedStorageBytes": used,
-        "rateLimit": c.rate_limit.map(|r| r.to_string()),
-        "maxExpiry": c.max_expiry.map(|e| e.to_string()),
-        "customDomain": "",
-        "directDownload": 0,
-    })))
+    Ok(Json(MeAnswer {
+        success: true,
+        status: 200,
+        plan_id: 0,
+        max_upload_bytes: c.max_size,
+        max_storage_bytes: c.max_storage,
+        used_storage_bytes: used,
+        rate_limit: c.rate_limit.map(|r| r.to_string()),
+        max_expiry: c.max_expiry.map(|e| e.to_string()),
+        custom_domain: "",
+        direct_download: 0,
+    }))
 }
 
 async fn update(
@@ -176,7 +178,7 @@ async fn update(
     query: Option<String>,
     req: Request,
     replace: bool,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FileDetails>, ApiError> {
     let headers = req.headers().clone();
     let uri = req.uri().clone();
     let owner = auth::require_key(&headers, &app.config)?;
@@ -217,7 +219,7 @@ pub async fn put(
     Path(key): Path<String>,
     RawQuery(query): RawQuery,
     req: Request,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FileDetails>, ApiError> {
     update(app, key, query, req, true).await
 }
 
@@ -227,7 +229,7 @@ pub async fn patch(
     Path(key): Path<String>,
     RawQuery(query): RawQuery,
     req: Request,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FileDetails>, ApiError> {
     update(app, key, query, req, false).await
 }
 
@@ -236,8 +238,11 @@ pub async fn delete(
     State(app): State<Arc<App>>,
     Path(key): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Done>, ApiError> {
     let owner = auth::require_key(&headers, &app.config)?;
     app.store.delete(&key, &owner)?;
-    Ok(Json(json!({"success": true, "status": 200})))
+    Ok(Json(Done {
+        success: true,
+        status: 200,
+    }))
 }

@@ -59,13 +59,15 @@ impl Limit {
     pub fn error(&self) -> ApiError {
         if self.quota {
             ApiError::too_large(format!(
-                "This upload would exceed your storage allowance ({} left): delete files or upload a smaller one.",
-                ByteSize(self.bytes)
+                "This upload would exceed your storage allowance ({} left, {} bytes): delete files or upload a smaller one.",
+                ByteSize(self.bytes),
+                self.bytes
             ))
         } else {
             ApiError::too_large(format!(
-                "The file is larger than this server's limit of {}: upload a smaller file.",
-                ByteSize(self.bytes)
+                "The file is larger than this server's limit of {} ({} bytes): upload a smaller file.",
+                ByteSize(self.bytes),
+                self.bytes
             ))
         }
     }
@@ -308,4 +310,32 @@ async fn read_multipart(
         }
     }
     Ok(incoming)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_keep_their_last_segment_only() {
+        assert_eq!(sanitize_name("report.pdf"), "report.pdf");
+        assert_eq!(sanitize_name("/etc/passwd"), "passwd");
+        assert_eq!(sanitize_name("C:\\Users\\me\\a b.txt"), "a b.txt");
+        assert_eq!(sanitize_name("../../x\u{0}y\n.txt"), "xy.txt");
+        assert_eq!(sanitize_name("dir/"), "file");
+        assert_eq!(sanitize_name(".."), "file");
+        assert_eq!(sanitize_name(&"é".repeat(200)).len(), 254);
+    }
+
+    #[test]
+    fn types_are_taken_or_guessed() {
+        assert_eq!(mime_for("a.pdf", None), "application/pdf");
+        assert_eq!(
+            mime_for("a.pdf", Some("application/octet-stream")),
+            "application/pdf"
+        );
+        assert_eq!(mime_for("a.bin", Some("image/png")), "image/png");
+        assert_eq!(mime_for("noext", None), "application/octet-stream");
+        assert_eq!(mime_for("a.txt", Some("bad\"type/x")), "text/plain");
+    }
 }

@@ -56,3 +56,21 @@ impl Limiter {
         windows.retain(|_, (start, _)| now.duration_since(*start) < self.limit.window);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_past_the_limit_with_retry_after() {
+        let l = Limiter::new("2/min".parse().unwrap());
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "::1".parse().unwrap();
+        assert!(l.check(a).is_ok());
+        assert!(l.check(a).is_ok());
+        let err = l.check(a).unwrap_err();
+        assert_eq!(err.status.as_u16(), 429);
+        assert!((59..=60).contains(&err.retry_after.unwrap()));
+        assert!(l.check(b).is_ok());
+    }
+}

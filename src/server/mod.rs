@@ -8,6 +8,15 @@
 //! - [`response`]: the v2 answer and error shapes
 //! - [`body`]: the access log and download counting
 
+/// Writes a line on stderr, ignoring failures: a closed log must not stop the server.
+macro_rules! log {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use log;
+
 pub mod auth;
 pub mod body;
 pub mod config;
@@ -38,6 +47,9 @@ use crate::server::config::Config;
 use crate::server::limits::Limiter;
 use crate::server::response::ApiError;
 use crate::server::store::Store;
+
+/// How long a stop waits for requests under way.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What every handler shares.
 pub struct App {
@@ -70,11 +82,13 @@ async fn serve(config: Config) -> Result<()> {
             }
         })?;
     let local_addr = listener.local_addr()?;
-    eprintln!("fileio serve: listening on http://{local_addr}");
+    log!("fileio serve: listening on http://{local_addr}");
     if cleanup.tmp_files + cleanup.orphan_blobs + cleanup.orphan_rows > 0 {
-        eprintln!(
+        log!(
             "fileio serve: cleaned up after an unclean stop: {} partial uploads, {} files without a record, {} records without a file",
-            cleanup.tmp_files, cleanup.orphan_blobs, cleanup.orphan_rows
+            cleanup.tmp_files,
+            cleanup.orphan_blobs,
+            cleanup.orphan_rows
         );
     }
 
@@ -85,15 +99,31 @@ async fn serve(config: Config) -> Result<()> {
         local_addr,
     });
     let sweeper = tokio::spawn(sweep(app.clone()));
-    let result = axum::serve(
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(
         listener,
         router(app).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await;
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    // Requests under way get some time to finish; a stalled download does not hold the
+    // process forever.
+    let grace = async {
+        let _ = stop_rx.wait_for(|stopped| *stopped).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    let result = tokio::select! {
+        r = server => r,
+        _ = grace => {
+            log!("fileio serve: requests still under way after {} s: closing them", SHUTDOWN_GRACE.as_secs());
+            Ok(())
+        }
+    };
     sweeper.abort();
     result.context("the server failed")?;
-    eprintln!("fileio serve: stopped");
+    log!("fileio serve: stopped");
     Ok(())
 }
 
@@ -202,9 +232,9 @@ async fn sweep(app: Arc<App>) {
         .await;
         match swept {
             Ok(Ok(0)) => {}
-            Ok(Ok(n)) => eprintln!("fileio serve: deleted {n} expired files"),
-            Ok(Err(e)) => eprintln!("fileio serve: sweeping expired files failed: {e:#}"),
-            Err(e) => eprintln!("fileio serve: sweeping expired files failed: {e}"),
+            Ok(Ok(n)) => log!("fileio serve: deleted {n} expired files"),
+            Ok(Err(e)) => log!("fileio serve: sweeping expired files failed: {e:#}"),
+            Err(e) => log!("fileio serve: sweeping expired files failed: {e}"),
         }
     }
 }
@@ -228,5 +258,5 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    eprintln!("fileio serve: shutting down");
+    log!("fileio serve: shutting down");
 }

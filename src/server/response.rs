@@ -4,7 +4,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::expires::describe;
 use crate::server::store::FileRow;
@@ -44,7 +44,7 @@ impl ApiError {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, message)
     }
     pub fn internal(err: impl std::fmt::Display) -> Self {
-        eprintln!("fileio serve: internal error: {err}");
+        crate::server::log!("fileio serve: internal error: {err}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "The server failed to handle this request: try again later.",
@@ -87,14 +87,14 @@ impl From<std::io::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = self.code();
-        let body = json!({
-            "success": false,
-            "status": self.status.as_u16(),
-            "code": code,
-            "message": self.message,
-            "help": format!("https://file.io/help/api/errors/{code}"),
-            "key": Value::Null,
-        });
+        let body = ErrorBody {
+            success: false,
+            status: self.status.as_u16(),
+            code,
+            message: &self.message,
+            help: format!("https://file.io/help/api/errors/{code}"),
+            key: None,
+        };
         let mut resp = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             resp.headers_mut()
@@ -104,35 +104,114 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A duration to the nearest second, so that "1d" reads "1 day" although a few
+/// milliseconds passed since it was resolved.
+fn round_to_second(d: chrono::TimeDelta) -> chrono::TimeDelta {
+    chrono::TimeDelta::seconds((d.num_milliseconds() + 500).div_euclid(1000))
+}
+
 /// RFC 3339 with milliseconds and `Z`.
 pub fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// The v2 FileDetails of a stored file, plus the classic `expiry`.
-pub fn file_details(row: &FileRow, base: &str) -> Value {
+/// The v2 FileDetails of a stored file, plus the classic `expiry`, in the card's order.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileDetails {
+    pub success: bool,
+    pub status: u16,
+    pub id: String,
+    pub key: String,
+    pub path: &'static str,
+    pub node_type: &'static str,
+    pub name: String,
+    pub title: String,
+    pub description: &'static str,
+    pub link: String,
+    pub private: bool,
+    pub expires: String,
+    pub expiry: String,
+    pub downloads: u32,
+    pub max_downloads: u32,
+    pub auto_delete: bool,
+    pub size: u64,
+    pub mime_type: String,
+    pub screening_status: &'static str,
+    pub created: String,
+    pub modified: String,
+}
+
+/// The FileDetails of a stored file, with its link under `base`.
+pub fn file_details(row: &FileRow, base: &str) -> FileDetails {
     let now = Utc::now();
-    json!({
-        "success": true,
-        "status": 200,
-        "id": row.key,
-        "key": row.key,
-        "path": "/",
-        "nodeType": "file",
-        "name": row.name,
-        "title": row.name,
-        "description": "",
-        "link": format!("{base}/{}", row.key),
-        "private": false,
-        "expires": timestamp(row.expires),
-        "expiry": describe(row.expires - now),
-        "downloads": row.downloads,
-        "maxDownloads": row.max_downloads,
-        "autoDelete": row.auto_delete,
-        "size": row.size,
-        "mimeType": row.mime,
-        "screeningStatus": "ok",
-        "created": timestamp(row.created),
-        "modified": timestamp(row.modified),
-    })
+    FileDetails {
+        success: true,
+        status: 200,
+        id: row.key.clone(),
+        key: row.key.clone(),
+        path: "/",
+        node_type: "file",
+        name: row.name.clone(),
+        title: row.name.clone(),
+        description: "",
+        link: format!("{base}/{}", row.key),
+        private: false,
+        expires: timestamp(row.expires),
+        expiry: describe(round_to_second(row.expires - now)),
+        downloads: row.downloads,
+        max_downloads: row.max_downloads,
+        auto_delete: row.auto_delete,
+        size: row.size,
+        mime_type: row.mime.clone(),
+        screening_status: "ok",
+        created: timestamp(row.created),
+        modified: timestamp(row.modified),
+    }
+}
+
+/// The answer of `GET /`.
+#[derive(Debug, Serialize)]
+pub struct ListAnswer {
+    pub success: bool,
+    pub status: u16,
+    pub nodes: Vec<FileDetails>,
+    pub count: u64,
+    pub size: u64,
+}
+
+/// The answer of `GET /me`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MeAnswer {
+    pub success: bool,
+    pub status: u16,
+    pub plan_id: u32,
+    pub max_upload_bytes: Option<u64>,
+    pub max_storage_bytes: Option<u64>,
+    pub used_storage_bytes: u64,
+    /// Requests per window, as `60/min`.
+    pub rate_limit: Option<String>,
+    /// The longest expiry allowed, as a period such as `30d`.
+    pub max_expiry: Option<String>,
+    pub custom_domain: &'static str,
+    pub direct_download: u32,
+}
+
+/// `{"success":true,"status":200}`.
+#[derive(Debug, Serialize)]
+pub struct Done {
+    pub success: bool,
+    pub status: u16,
+}
+
+/// A v2 error body.
+#[derive(Debug, Serialize)]
+struct ErrorBody<'a> {
+    success: bool,
+    status: u16,
+    code: &'a str,
+    message: &'a str,
+    help: String,
+    key: Option<String>,
 }

@@ -547,7 +547,7 @@ impl Store {
             Ok(())
         })();
         if let Err(e) = result {
-            eprintln!("fileio serve: cannot count a download: {e}");
+            crate::server::log!("fileio serve: cannot count a download: {e}");
         }
     }
 
