@@ -207,7 +207,8 @@ pub fn network_failure(what: &str, err: &reqwest::Error, timeout: Duration) -> F
 
 fn describe_reqwest(err: &reqwest::Error, timeout: Duration) -> String {
     if err.is_timeout() {
-        return format!("no answer within {}s", timeout.as_secs());
+        // The same words as the stall watchdog's (crate::activity): whichever notices first.
+        return format!("no progress for {}s", timeout.as_secs());
     }
     // The innermost cause says most (connection refused, dns error, …).
     let mut cause: &dyn std::error::Error = err;

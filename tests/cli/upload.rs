@@ -372,7 +372,7 @@ fn a_silent_server_times_out() {
         .args(["--server", &silent.url, "--timeout", "1", "--retries", "0", "upload", "a.txt"])
         .assert()
         .code(7)
-        .stderr("fileio: error: uploading a.txt failed: no answer within 1s\nhint: raise --timeout if the server is just slow\n");
+        .stderr("fileio: error: uploading a.txt failed: no progress for 1s\nhint: raise --timeout if the server is just slow\n");
 }
 
 #[test]
