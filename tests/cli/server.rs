@@ -910,6 +910,11 @@ fn list_filters_sorts_and_pages() {
     assert_eq!(count, 4);
     assert_eq!(names("search=.txt&sort=-name&limit=1").0, ["b.txt"]);
     assert_eq!(names("sort=created&limit=").0.len(), 4);
+    assert_eq!(
+        names("sort=-created").0,
+        ["ab.txt", "c.log", "a.txt", "b.txt"]
+    );
+    assert_eq!(names("sort=expires&search=b").0, ["b.txt", "ab.txt"]);
     for bad in ["limit=-1", "offset=x", "sort=colour"] {
         let r = curl(&["-H", &auth, &format!("{}/?{bad}", s.url)]);
         assert_error(&r, 400, "BAD_REQUEST");
@@ -1265,4 +1270,38 @@ fn bad_flags_exit_2_and_a_busy_port_is_explained() {
         "{err}"
     );
     assert!(err.contains("hint: "), "{err}");
+}
+
+#[test]
+fn public_url_sets_the_links() {
+    let env = Env::new();
+    let s = start(&env, &["--public-url", "https://files.example.com/"]);
+    let f = env.write("a.txt", b"a");
+    let v = upload(&s, Some(K1), &f, &[]);
+    let key = key_of(&v);
+    assert_eq!(
+        v["link"],
+        format!("https://files.example.com/{key}").as_str()
+    );
+    let list = curl(&["-H", &bearer(K1), &s.url]).json();
+    assert_eq!(list["nodes"][0]["link"], v["link"]);
+}
+
+#[test]
+fn sigint_stops_cleanly() {
+    let env = Env::new();
+    let mut s = start(&env, &[]);
+    StdCommand::new("kill")
+        .args(["-INT", &s.child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "still running after SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
 }
