@@ -1305,3 +1305,35 @@ fn sigint_stops_cleanly() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn bad_fields_before_the_file_are_refused_before_it_is_read() {
+    let env = Env::new();
+    let s = start(&env, &[]);
+    let mut stream = TcpStream::connect(addr(&s)).unwrap();
+    let body = "--b\r\nContent-Disposition: form-data; name=\"expires\"\r\n\r\nbogus\r\n\
+        --b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n\r\n";
+    stream
+        .write_all(
+            format!(
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 200000000\r\n\
+                 Content-Type: multipart/form-data; boundary=b\r\n\r\n{body}"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    stream.write_all(&[0u8; 65536]).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 400"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    assert_eq!(std::fs::read_dir(s.data.join("tmp")).unwrap().count(), 0);
+}
