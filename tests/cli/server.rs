@@ -410,9 +410,31 @@ fn expired_files_are_never_served() {
     let f = env.write("soon.txt", b"soon");
     let v = upload(&s, None, &f, &["-F", "expires=1s", "-F", "autoDelete=true"]);
     assert_eq!(v["expiry"], "1 second");
+    let kept = key_of(&upload(
+        &s,
+        Some(K1),
+        &f,
+        &["-F", "expires=1s", "-F", "autoDelete=false"],
+    ));
     std::thread::sleep(Duration::from_millis(1100));
     assert_error(&get(&s, &key_of(&v)), 404, "FILE_NOT_FOUND");
     assert!(!blob(&s, &key_of(&v)).exists());
+    assert_eq!(curl(&["-I", &format!("{}/{kept}", s.url)]).status, 404);
+    assert_error(&get(&s, &kept), 404, "FILE_NOT_FOUND");
+    // Kept without autoDelete: still listed, and a new expiry revives it.
+    let auth = bearer(K1);
+    assert_eq!(curl(&["-H", &auth, &s.url]).json()["count"], 1);
+    let r = curl(&[
+        "-X",
+        "PATCH",
+        "-H",
+        &auth,
+        "-d",
+        "expires=1h",
+        &format!("{}/{kept}", s.url),
+    ]);
+    assert_eq!(r.json()["expiry"], "1 hour");
+    assert_eq!(get(&s, &kept).body, b"soon");
 }
 
 #[test]
@@ -1336,4 +1358,42 @@ fn bad_fields_before_the_file_are_refused_before_it_is_read() {
         String::from_utf8_lossy(&got)
     );
     assert_eq!(std::fs::read_dir(s.data.join("tmp")).unwrap().count(), 0);
+}
+
+#[test]
+fn an_upload_cut_off_midway_leaves_nothing() {
+    let env = Env::new();
+    let s = start(&env, &[]);
+    {
+        let mut stream = TcpStream::connect(addr(&s)).unwrap();
+        let part =
+            "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.bin\"\r\n\r\n";
+        stream
+            .write_all(
+                format!(
+                    "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\
+                     Content-Type: multipart/form-data; boundary=b\r\n\r\n{part}"
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        stream.write_all(&vec![1u8; 3 << 20]).unwrap();
+        // Let the server write some of it to tmp/ before the client goes away.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::read_dir(s.data.join("tmp")).unwrap().count() == 0 {
+            assert!(Instant::now() < deadline, "nothing written to tmp/");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_dir(s.data.join("tmp")).unwrap().count() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the partial upload stayed in tmp/"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(std::fs::read_dir(s.data.join("blobs")).unwrap().count(), 0);
+    let list = curl(&["-H", &bearer(K1), &s.url]).json();
+    assert_eq!(list["count"], 0);
 }
