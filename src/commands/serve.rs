@@ -13,6 +13,7 @@ use crate::size::ByteSize;
 /// Answers the file.io v2 API (upload, download, list, me, update, delete) and everything
 /// third-party file.io clients send. Metadata lives in SQLite, files on disk under --data.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Server options")]
 #[command(after_long_help = "\
 The server answers the file.io v2 API (upload, download, list, me, update, delete) and what \
 third-party file.io clients send. Metadata lives in SQLite, files on disk under --data. Anyone \
@@ -73,7 +74,7 @@ pub struct ServeArgs {
     pub public_url: Option<String>,
 
     /// Refuse uploads without an API key (downloads stay open to anyone with the link)
-    #[arg(long, env = "FILEIO_REQUIRE_AUTH")]
+    #[arg(long, env = "FILEIO_REQUIRE_AUTH", value_parser = clap::builder::BoolishValueParser::new())]
     pub require_auth: bool,
 
     /// Seconds between sweeps that delete expired files (for tests)

@@ -21,10 +21,6 @@ impl Fields {
         Fields(pairs)
     }
 
-    pub fn extend(&mut self, other: Fields) {
-        self.0.extend(other.0);
-    }
-
     pub fn push(&mut self, name: String, value: String) {
         self.0.push((name, value));
     }
@@ -100,6 +96,14 @@ impl Fields {
                 "The autoDelete value '{v}' is not valid: use true or false."
             ))),
         }
+    }
+
+    /// Refuses values that are not valid, whatever they would be combined with.
+    pub fn validate(&self, config: &Config) -> Result<(), ApiError> {
+        self.expires(config, Utc::now())?;
+        self.max_downloads()?;
+        self.auto_delete()?;
+        Ok(())
     }
 
     /// The settings asked for, with what is not given taken from `base` (PATCH: the file's

@@ -60,11 +60,8 @@ async fn read_fields(
     req: Request,
     limit: Option<Limit>,
 ) -> Result<Incoming, ApiError> {
-    let mut fields = Fields::from_query(query);
-    let mut incoming = incoming::read(&app.store, req, limit).await?;
-    fields.extend(std::mem::take(&mut incoming.fields));
-    incoming.fields = fields;
-    Ok(incoming)
+    let check = |f: &Fields| f.validate(&app.config);
+    incoming::read(&app.store, req, Fields::from_query(query), limit, &check).await
 }
 
 fn missing_file() -> ApiError {
@@ -88,7 +85,7 @@ pub async fn upload(
         ));
     }
     // Refuse bad settings in the query string before reading a byte of the body.
-    Fields::from_query(query.as_deref()).settings(&app.config, None)?;
+    Fields::from_query(query.as_deref()).validate(&app.config)?;
     let limit = limit_for(&app, &owner, false)?;
     let incoming = read_fields(&app, query.as_deref(), req, limit).await?;
     let upload = incoming.upload.ok_or_else(missing_file)?;

@@ -115,8 +115,19 @@ fn mime_for(name: &str, given: Option<&str>) -> String {
         .to_string()
 }
 
-/// Reads a request's body. `limit` bounds the file; it is enforced while streaming.
-pub async fn read(store: &Store, req: Request, limit: Option<Limit>) -> Result<Incoming, ApiError> {
+/// Checks the fields known so far before a file is streamed, so that a bad value is
+/// refused before the upload rather than after.
+pub type Check<'a> = &'a (dyn Fn(&Fields) -> Result<(), ApiError> + Sync);
+
+/// Reads a request's body into `fields` (which hold the query string's) and its file.
+/// `limit` bounds the file; it is enforced while streaming.
+pub async fn read(
+    store: &Store,
+    req: Request,
+    fields: Fields,
+    limit: Option<Limit>,
+    check: Check<'_>,
+) -> Result<Incoming, ApiError> {
     let headers = req.headers();
     if let (Some(limit), Some(len)) = (
         limit,
@@ -135,9 +146,9 @@ pub async fn read(store: &Store, req: Request, limit: Option<Limit>) -> Result<I
         .unwrap_or("")
         .to_ascii_lowercase();
     if ctype.starts_with("multipart/form-data") {
-        read_multipart(store, req, limit).await
+        read_multipart(store, req, fields, limit, check).await
     } else if ctype.starts_with("application/x-www-form-urlencoded") {
-        read_urlencoded(store, req, limit).await
+        read_urlencoded(store, req, fields, limit).await
     } else {
         let empty_body = {
             use http_body::Body as _;
@@ -147,7 +158,10 @@ pub async fn read(store: &Store, req: Request, limit: Option<Limit>) -> Result<I
                     .is_some_and(|v| v.as_bytes() == b"0")
         };
         if empty_body || ctype.is_empty() && !has_body(&req) {
-            Ok(Incoming::default())
+            Ok(Incoming {
+                fields,
+                upload: None,
+            })
         } else {
             Err(ApiError::bad_request(
                 "The request body is not a form: send multipart/form-data with a 'file' field, or application/x-www-form-urlencoded with a 'text' field.",
@@ -170,6 +184,7 @@ fn text_cap(limit: Option<Limit>) -> u64 {
 async fn read_urlencoded(
     store: &Store,
     req: Request,
+    fields: Fields,
     limit: Option<Limit>,
 ) -> Result<Incoming, ApiError> {
     let cap = text_cap(limit);
@@ -195,7 +210,10 @@ async fn read_urlencoded(
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| {
         ApiError::bad_request("The form body is not valid application/x-www-form-urlencoded: encode it as name=value pairs joined by '&'.")
     })?;
-    let mut incoming = Incoming::default();
+    let mut incoming = Incoming {
+        fields,
+        upload: None,
+    };
     for (name, value) in pairs {
         if name == "text" {
             incoming.upload = Some(text_upload(store, value.into_bytes(), limit).await?);
@@ -235,10 +253,15 @@ fn malformed(e: impl std::fmt::Display) -> ApiError {
 async fn read_multipart(
     store: &Store,
     req: Request,
+    fields: Fields,
     limit: Option<Limit>,
+    check: Check<'_>,
 ) -> Result<Incoming, ApiError> {
     let mut mp = Multipart::from_request(req, &()).await.map_err(malformed)?;
-    let mut incoming = Incoming::default();
+    let mut incoming = Incoming {
+        fields,
+        upload: None,
+    };
     while let Some(mut field) = mp.next_field().await.map_err(malformed)? {
         let name = field.name().unwrap_or("").to_string();
         let file_name = field.file_name().map(str::to_string);
@@ -249,6 +272,7 @@ async fn read_multipart(
                     "The request holds more than one file: send one 'file' field per request.",
                 ));
             }
+            check(&incoming.fields)?;
             let name = sanitize_name(file_name.as_deref().unwrap_or("file"));
             let mime = mime_for(&name, field.content_type());
             let tmp = TmpFile(store.tmp_path());

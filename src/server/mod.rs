@@ -82,6 +82,7 @@ async fn serve(config: Config) -> Result<()> {
             }
         })?;
     let local_addr = listener.local_addr()?;
+    let stop = shutdown_signal()?;
     log!("fileio serve: listening on http://{local_addr}");
     if cleanup.tmp_files + cleanup.orphan_blobs + cleanup.orphan_rows > 0 {
         log!(
@@ -105,7 +106,7 @@ async fn serve(config: Config) -> Result<()> {
         router(app).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
-        shutdown_signal().await;
+        stop.await;
         let _ = stop_tx.send(true);
     });
     // Requests under way get some time to finish; a stalled download does not hold the
@@ -239,24 +240,27 @@ async fn sweep(app: Arc<App>) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when
+/// it is first polled, so a signal right after the banner is not lost to the default action.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {},
+                _ = term.recv() => {},
             }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+            log!("fileio serve: shutting down");
+        })
     }
-    log!("fileio serve: shutting down");
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            log!("fileio serve: shutting down");
+        })
+    }
 }

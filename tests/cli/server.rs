@@ -410,9 +410,31 @@ fn expired_files_are_never_served() {
     let f = env.write("soon.txt", b"soon");
     let v = upload(&s, None, &f, &["-F", "expires=1s", "-F", "autoDelete=true"]);
     assert_eq!(v["expiry"], "1 second");
+    let kept = key_of(&upload(
+        &s,
+        Some(K1),
+        &f,
+        &["-F", "expires=1s", "-F", "autoDelete=false"],
+    ));
     std::thread::sleep(Duration::from_millis(1100));
     assert_error(&get(&s, &key_of(&v)), 404, "FILE_NOT_FOUND");
     assert!(!blob(&s, &key_of(&v)).exists());
+    assert_eq!(curl(&["-I", &format!("{}/{kept}", s.url)]).status, 404);
+    assert_error(&get(&s, &kept), 404, "FILE_NOT_FOUND");
+    // Kept without autoDelete: still listed, and a new expiry revives it.
+    let auth = bearer(K1);
+    assert_eq!(curl(&["-H", &auth, &s.url]).json()["count"], 1);
+    let r = curl(&[
+        "-X",
+        "PATCH",
+        "-H",
+        &auth,
+        "-d",
+        "expires=1h",
+        &format!("{}/{kept}", s.url),
+    ]);
+    assert_eq!(r.json()["expiry"], "1 hour");
+    assert_eq!(get(&s, &kept).body, b"soon");
 }
 
 #[test]
@@ -910,6 +932,11 @@ fn list_filters_sorts_and_pages() {
     assert_eq!(count, 4);
     assert_eq!(names("search=.txt&sort=-name&limit=1").0, ["b.txt"]);
     assert_eq!(names("sort=created&limit=").0.len(), 4);
+    assert_eq!(
+        names("sort=-created").0,
+        ["ab.txt", "c.log", "a.txt", "b.txt"]
+    );
+    assert_eq!(names("sort=expires&search=b").0, ["b.txt", "ab.txt"]);
     for bad in ["limit=-1", "offset=x", "sort=colour"] {
         let r = curl(&["-H", &auth, &format!("{}/?{bad}", s.url)]);
         assert_error(&r, 400, "BAD_REQUEST");
@@ -1265,4 +1292,108 @@ fn bad_flags_exit_2_and_a_busy_port_is_explained() {
         "{err}"
     );
     assert!(err.contains("hint: "), "{err}");
+}
+
+#[test]
+fn public_url_sets_the_links() {
+    let env = Env::new();
+    let s = start(&env, &["--public-url", "https://files.example.com/"]);
+    let f = env.write("a.txt", b"a");
+    let v = upload(&s, Some(K1), &f, &[]);
+    let key = key_of(&v);
+    assert_eq!(
+        v["link"],
+        format!("https://files.example.com/{key}").as_str()
+    );
+    let list = curl(&["-H", &bearer(K1), &s.url]).json();
+    assert_eq!(list["nodes"][0]["link"], v["link"]);
+}
+
+#[test]
+fn sigint_stops_cleanly() {
+    let env = Env::new();
+    let mut s = start(&env, &[]);
+    StdCommand::new("kill")
+        .args(["-INT", &s.child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "still running after SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn bad_fields_before_the_file_are_refused_before_it_is_read() {
+    let env = Env::new();
+    let s = start(&env, &[]);
+    let mut stream = TcpStream::connect(addr(&s)).unwrap();
+    let body = "--b\r\nContent-Disposition: form-data; name=\"expires\"\r\n\r\nbogus\r\n\
+        --b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n\r\n";
+    stream
+        .write_all(
+            format!(
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 200000000\r\n\
+                 Content-Type: multipart/form-data; boundary=b\r\n\r\n{body}"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    stream.write_all(&[0u8; 65536]).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 400"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    assert_eq!(std::fs::read_dir(s.data.join("tmp")).unwrap().count(), 0);
+}
+
+#[test]
+fn an_upload_cut_off_midway_leaves_nothing() {
+    let env = Env::new();
+    let s = start(&env, &[]);
+    {
+        let mut stream = TcpStream::connect(addr(&s)).unwrap();
+        let part =
+            "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.bin\"\r\n\r\n";
+        stream
+            .write_all(
+                format!(
+                    "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\
+                     Content-Type: multipart/form-data; boundary=b\r\n\r\n{part}"
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        stream.write_all(&vec![1u8; 3 << 20]).unwrap();
+        // Let the server write some of it to tmp/ before the client goes away.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::read_dir(s.data.join("tmp")).unwrap().count() == 0 {
+            assert!(Instant::now() < deadline, "nothing written to tmp/");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_dir(s.data.join("tmp")).unwrap().count() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the partial upload stayed in tmp/"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(std::fs::read_dir(s.data.join("blobs")).unwrap().count(), 0);
+    let list = curl(&["-H", &bearer(K1), &s.url]).json();
+    assert_eq!(list["count"], 0);
 }
