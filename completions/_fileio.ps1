@@ -21,7 +21,7 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'fileio' {
-            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (file.io and compatible servers)')
+            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do')
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request that makes no progress for this many seconds [default: 30]')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]')
@@ -42,7 +42,7 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
             [CompletionResult]::new('download', 'download', [CompletionResultType]::ParameterValue, 'Download a key or link to a file, a directory or standard output')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List your files on the service')
             [CompletionResult]::new('me', 'me', [CompletionResultType]::ParameterValue, 'Show your account: plan, storage used, limits')
-            [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Change a file''s expiry, download limit or contents')
+            [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Change a file''s expiry, download limit, name or contents')
             [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete files from the service')
             [CompletionResult]::new('info', 'info', [CompletionResultType]::ParameterValue, 'Show what the service says about one file')
             [CompletionResult]::new('services', 'services', [CompletionResultType]::ParameterValue, 'List the services fileio speaks and what each can do')
@@ -58,7 +58,7 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Name the upload on the server; one file only (standard input is otherwise "stdin")')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'How many files (or FileShot chunks) to upload at once [default: 4]')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'How many files (or FileShot chunks) to upload at once [default: 4]')
-            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (file.io and compatible servers)')
+            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do')
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request that makes no progress for this many seconds [default: 30]')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]')
@@ -82,7 +82,7 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
         'fileio;download' {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Where to save: a file, a directory (ending in / or existing), or - for standard output [default: the current directory, under the server''s file name]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Where to save: a file, a directory (ending in / or existing), or - for standard output [default: the current directory, under the server''s file name]')
-            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (file.io and compatible servers)')
+            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do')
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request that makes no progress for this many seconds [default: 30]')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]')
@@ -108,7 +108,7 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
             [CompletionResult]::new('--sort', '--sort', [CompletionResultType]::ParameterName, 'Sort by this field: name, size, expires or created')
             [CompletionResult]::new('--offset', '--offset', [CompletionResultType]::ParameterName, 'Skip the first N files')
             [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'Show at most N files')
-            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (file.io and compatible servers)')
+            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do')
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request that makes no progress for this many seconds [default: 30]')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]')
@@ -129,7 +129,7 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
             break
         }
         'fileio;me' {
-            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (file.io and compatible servers)')
+            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do')
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request that makes no progress for this many seconds [default: 30]')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]')
@@ -154,7 +154,7 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
             [CompletionResult]::new('--auto-delete', '--auto-delete', [CompletionResultType]::ParameterName, 'Whether the file is deleted after its last download or expiry (true or false)')
             [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Upload PATH as the file''s new contents, under the same key')
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Rename the file (fii.one)')
-            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (file.io and compatible servers)')
+            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do')
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request that makes no progress for this many seconds [default: 30]')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]')
@@ -175,7 +175,7 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
             break
         }
         'fileio;delete' {
-            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (file.io and compatible servers)')
+            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do')
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request that makes no progress for this many seconds [default: 30]')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]')
@@ -195,7 +195,7 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
             break
         }
         'fileio;info' {
-            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (file.io and compatible servers)')
+            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do')
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request that makes no progress for this many seconds [default: 30]')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]')
@@ -215,7 +215,7 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
             break
         }
         'fileio;services' {
-            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (file.io and compatible servers)')
+            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do')
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request that makes no progress for this many seconds [default: 30]')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]')
@@ -235,7 +235,7 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
             break
         }
         'fileio;auth' {
-            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (file.io and compatible servers)')
+            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do')
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request that makes no progress for this many seconds [default: 30]')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]')
@@ -258,7 +258,7 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
             break
         }
         'fileio;auth;login' {
-            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (file.io and compatible servers)')
+            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do')
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request that makes no progress for this many seconds [default: 30]')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]')
@@ -280,7 +280,7 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
             break
         }
         'fileio;auth;status' {
-            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (file.io and compatible servers)')
+            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do')
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request that makes no progress for this many seconds [default: 30]')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]')
@@ -300,7 +300,7 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
             break
         }
         'fileio;auth;logout' {
-            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (file.io and compatible servers)')
+            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do')
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request that makes no progress for this many seconds [default: 30]')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]')
@@ -321,7 +321,7 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
         }
         'fileio;history' {
             [CompletionResult]::new('--rm', '--rm', [CompletionResultType]::ParameterName, 'Forget the upload with this key (the file stays on the service)')
-            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (file.io and compatible servers)')
+            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do')
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request that makes no progress for this many seconds [default: 30]')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]')
@@ -353,7 +353,7 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
             [CompletionResult]::new('--rate-limit', '--rate-limit', [CompletionResultType]::ParameterName, 'Allow each client address N requests per window, e.g. 60/min, 5/s, 1000/h [default: unlimited]')
             [CompletionResult]::new('--public-url', '--public-url', [CompletionResultType]::ParameterName, 'Base URL for the links in answers when behind a reverse proxy, e.g. https://files.example.com [default: http://<Host header>]')
             [CompletionResult]::new('--sweep-interval', '--sweep-interval', [CompletionResultType]::ParameterName, 'Seconds between sweeps that delete expired files (for tests)')
-            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (file.io and compatible servers)')
+            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do')
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request that makes no progress for this many seconds [default: 30]')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]')
@@ -374,7 +374,7 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
             break
         }
         'fileio;completions' {
-            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (file.io and compatible servers)')
+            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do')
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request that makes no progress for this many seconds [default: 30]')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]')

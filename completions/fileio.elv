@@ -18,7 +18,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
     }
     var completions = [
         &'fileio'= {
-            cand --service 'Service to talk to: fileio (file.io and compatible servers)'
+            cand --service 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do'
             cand --server 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`'
             cand --timeout 'Give up on a request that makes no progress for this many seconds [default: 30]'
             cand --retries 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]'
@@ -39,7 +39,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
             cand download 'Download a key or link to a file, a directory or standard output'
             cand list 'List your files on the service'
             cand me 'Show your account: plan, storage used, limits'
-            cand update 'Change a file''s expiry, download limit or contents'
+            cand update 'Change a file''s expiry, download limit, name or contents'
             cand delete 'Delete files from the service'
             cand info 'Show what the service says about one file'
             cand services 'List the services fileio speaks and what each can do'
@@ -54,7 +54,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
             cand --name 'Name the upload on the server; one file only (standard input is otherwise "stdin")'
             cand -j 'How many files (or FileShot chunks) to upload at once [default: 4]'
             cand --jobs 'How many files (or FileShot chunks) to upload at once [default: 4]'
-            cand --service 'Service to talk to: fileio (file.io and compatible servers)'
+            cand --service 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do'
             cand --server 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`'
             cand --timeout 'Give up on a request that makes no progress for this many seconds [default: 30]'
             cand --retries 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]'
@@ -77,7 +77,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
         &'fileio;download'= {
             cand -o 'Where to save: a file, a directory (ending in / or existing), or - for standard output [default: the current directory, under the server''s file name]'
             cand --output 'Where to save: a file, a directory (ending in / or existing), or - for standard output [default: the current directory, under the server''s file name]'
-            cand --service 'Service to talk to: fileio (file.io and compatible servers)'
+            cand --service 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do'
             cand --server 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`'
             cand --timeout 'Give up on a request that makes no progress for this many seconds [default: 30]'
             cand --retries 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]'
@@ -102,7 +102,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
             cand --sort 'Sort by this field: name, size, expires or created'
             cand --offset 'Skip the first N files'
             cand --limit 'Show at most N files'
-            cand --service 'Service to talk to: fileio (file.io and compatible servers)'
+            cand --service 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do'
             cand --server 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`'
             cand --timeout 'Give up on a request that makes no progress for this many seconds [default: 30]'
             cand --retries 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]'
@@ -122,7 +122,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
             cand --version 'Print version'
         }
         &'fileio;me'= {
-            cand --service 'Service to talk to: fileio (file.io and compatible servers)'
+            cand --service 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do'
             cand --server 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`'
             cand --timeout 'Give up on a request that makes no progress for this many seconds [default: 30]'
             cand --retries 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]'
@@ -146,7 +146,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
             cand --auto-delete 'Whether the file is deleted after its last download or expiry (true or false)'
             cand --file 'Upload PATH as the file''s new contents, under the same key'
             cand --name 'Rename the file (fii.one)'
-            cand --service 'Service to talk to: fileio (file.io and compatible servers)'
+            cand --service 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do'
             cand --server 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`'
             cand --timeout 'Give up on a request that makes no progress for this many seconds [default: 30]'
             cand --retries 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]'
@@ -166,7 +166,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
             cand --version 'Print version'
         }
         &'fileio;delete'= {
-            cand --service 'Service to talk to: fileio (file.io and compatible servers)'
+            cand --service 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do'
             cand --server 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`'
             cand --timeout 'Give up on a request that makes no progress for this many seconds [default: 30]'
             cand --retries 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]'
@@ -185,7 +185,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
             cand --version 'Print version'
         }
         &'fileio;info'= {
-            cand --service 'Service to talk to: fileio (file.io and compatible servers)'
+            cand --service 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do'
             cand --server 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`'
             cand --timeout 'Give up on a request that makes no progress for this many seconds [default: 30]'
             cand --retries 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]'
@@ -204,7 +204,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
             cand --version 'Print version'
         }
         &'fileio;services'= {
-            cand --service 'Service to talk to: fileio (file.io and compatible servers)'
+            cand --service 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do'
             cand --server 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`'
             cand --timeout 'Give up on a request that makes no progress for this many seconds [default: 30]'
             cand --retries 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]'
@@ -223,7 +223,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
             cand --version 'Print version'
         }
         &'fileio;auth'= {
-            cand --service 'Service to talk to: fileio (file.io and compatible servers)'
+            cand --service 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do'
             cand --server 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`'
             cand --timeout 'Give up on a request that makes no progress for this many seconds [default: 30]'
             cand --retries 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]'
@@ -245,7 +245,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
             cand logout 'Remove the stored key for the service and server'
         }
         &'fileio;auth;login'= {
-            cand --service 'Service to talk to: fileio (file.io and compatible servers)'
+            cand --service 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do'
             cand --server 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`'
             cand --timeout 'Give up on a request that makes no progress for this many seconds [default: 30]'
             cand --retries 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]'
@@ -266,7 +266,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
             cand --version 'Print version'
         }
         &'fileio;auth;status'= {
-            cand --service 'Service to talk to: fileio (file.io and compatible servers)'
+            cand --service 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do'
             cand --server 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`'
             cand --timeout 'Give up on a request that makes no progress for this many seconds [default: 30]'
             cand --retries 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]'
@@ -285,7 +285,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
             cand --version 'Print version'
         }
         &'fileio;auth;logout'= {
-            cand --service 'Service to talk to: fileio (file.io and compatible servers)'
+            cand --service 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do'
             cand --server 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`'
             cand --timeout 'Give up on a request that makes no progress for this many seconds [default: 30]'
             cand --retries 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]'
@@ -305,7 +305,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
         }
         &'fileio;history'= {
             cand --rm 'Forget the upload with this key (the file stays on the service)'
-            cand --service 'Service to talk to: fileio (file.io and compatible servers)'
+            cand --service 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do'
             cand --server 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`'
             cand --timeout 'Give up on a request that makes no progress for this many seconds [default: 30]'
             cand --retries 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]'
@@ -336,7 +336,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
             cand --rate-limit 'Allow each client address N requests per window, e.g. 60/min, 5/s, 1000/h [default: unlimited]'
             cand --public-url 'Base URL for the links in answers when behind a reverse proxy, e.g. https://files.example.com [default: http://<Host header>]'
             cand --sweep-interval 'Seconds between sweeps that delete expired files (for tests)'
-            cand --service 'Service to talk to: fileio (file.io and compatible servers)'
+            cand --service 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do'
             cand --server 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`'
             cand --timeout 'Give up on a request that makes no progress for this many seconds [default: 30]'
             cand --retries 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]'
@@ -356,7 +356,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
             cand --version 'Print version'
         }
         &'fileio;completions'= {
-            cand --service 'Service to talk to: fileio (file.io and compatible servers)'
+            cand --service 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do'
             cand --server 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`'
             cand --timeout 'Give up on a request that makes no progress for this many seconds [default: 30]'
             cand --retries 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]'

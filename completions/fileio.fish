@@ -24,7 +24,7 @@ function __fish_fileio_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c fileio -n "__fish_fileio_needs_command" -l service -d 'Service to talk to: fileio (file.io and compatible servers)' -r
+complete -c fileio -n "__fish_fileio_needs_command" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
 complete -c fileio -n "__fish_fileio_needs_command" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_needs_command" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_needs_command" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
@@ -41,7 +41,7 @@ complete -c fileio -n "__fish_fileio_needs_command" -f -a "upload" -d 'Upload fi
 complete -c fileio -n "__fish_fileio_needs_command" -f -a "download" -d 'Download a key or link to a file, a directory or standard output'
 complete -c fileio -n "__fish_fileio_needs_command" -f -a "list" -d 'List your files on the service'
 complete -c fileio -n "__fish_fileio_needs_command" -f -a "me" -d 'Show your account: plan, storage used, limits'
-complete -c fileio -n "__fish_fileio_needs_command" -f -a "update" -d 'Change a file\'s expiry, download limit or contents'
+complete -c fileio -n "__fish_fileio_needs_command" -f -a "update" -d 'Change a file\'s expiry, download limit, name or contents'
 complete -c fileio -n "__fish_fileio_needs_command" -f -a "delete" -d 'Delete files from the service'
 complete -c fileio -n "__fish_fileio_needs_command" -f -a "info" -d 'Show what the service says about one file'
 complete -c fileio -n "__fish_fileio_needs_command" -f -a "services" -d 'List the services fileio speaks and what each can do'
@@ -53,7 +53,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand upload" -l expires -d 'Whe
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l max-downloads -d 'How many downloads the link allows before the file is gone' -r
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l name -d 'Name the upload on the server; one file only (standard input is otherwise "stdin")' -r
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -s j -l jobs -d 'How many files (or FileShot chunks) to upload at once [default: 4]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand upload" -l service -d 'Service to talk to: fileio (file.io and compatible servers)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand upload" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
@@ -69,7 +69,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand upload" -l no-history -d '
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -s V -l version -d 'Print version'
 complete -c fileio -n "__fish_fileio_using_subcommand download" -s o -l output -d 'Where to save: a file, a directory (ending in / or existing), or - for standard output [default: the current directory, under the server\'s file name]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand download" -l service -d 'Service to talk to: fileio (file.io and compatible servers)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand download" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
 complete -c fileio -n "__fish_fileio_using_subcommand download" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand download" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand download" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
@@ -87,7 +87,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand list" -l search -d 'Show o
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l sort -d 'Sort by this field: name, size, expires or created' -r
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l offset -d 'Skip the first N files' -r
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l limit -d 'Show at most N files' -r
-complete -c fileio -n "__fish_fileio_using_subcommand list" -l service -d 'Service to talk to: fileio (file.io and compatible servers)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand list" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
@@ -101,7 +101,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand list" -l no-progress -d 'N
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l no-history -d 'Do not record uploads in the local history'
 complete -c fileio -n "__fish_fileio_using_subcommand list" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand list" -s V -l version -d 'Print version'
-complete -c fileio -n "__fish_fileio_using_subcommand me" -l service -d 'Service to talk to: fileio (file.io and compatible servers)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand me" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
 complete -c fileio -n "__fish_fileio_using_subcommand me" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand me" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand me" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
@@ -120,7 +120,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand update" -l auto-delete -d 
 false\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand update" -l file -d 'Upload PATH as the file\'s new contents, under the same key' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand update" -l name -d 'Rename the file (fii.one)' -r
-complete -c fileio -n "__fish_fileio_using_subcommand update" -l service -d 'Service to talk to: fileio (file.io and compatible servers)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand update" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
 complete -c fileio -n "__fish_fileio_using_subcommand update" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand update" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand update" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
@@ -134,7 +134,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand update" -l no-progress -d 
 complete -c fileio -n "__fish_fileio_using_subcommand update" -l no-history -d 'Do not record uploads in the local history'
 complete -c fileio -n "__fish_fileio_using_subcommand update" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand update" -s V -l version -d 'Print version'
-complete -c fileio -n "__fish_fileio_using_subcommand delete" -l service -d 'Service to talk to: fileio (file.io and compatible servers)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand delete" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
 complete -c fileio -n "__fish_fileio_using_subcommand delete" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand delete" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand delete" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
@@ -147,7 +147,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand delete" -l no-progress -d 
 complete -c fileio -n "__fish_fileio_using_subcommand delete" -l no-history -d 'Do not record uploads in the local history'
 complete -c fileio -n "__fish_fileio_using_subcommand delete" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand delete" -s V -l version -d 'Print version'
-complete -c fileio -n "__fish_fileio_using_subcommand info" -l service -d 'Service to talk to: fileio (file.io and compatible servers)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand info" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
 complete -c fileio -n "__fish_fileio_using_subcommand info" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand info" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand info" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
@@ -160,7 +160,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand info" -l no-progress -d 'N
 complete -c fileio -n "__fish_fileio_using_subcommand info" -l no-history -d 'Do not record uploads in the local history'
 complete -c fileio -n "__fish_fileio_using_subcommand info" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand info" -s V -l version -d 'Print version'
-complete -c fileio -n "__fish_fileio_using_subcommand services" -l service -d 'Service to talk to: fileio (file.io and compatible servers)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand services" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
 complete -c fileio -n "__fish_fileio_using_subcommand services" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand services" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand services" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
@@ -173,7 +173,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand services" -l no-progress -
 complete -c fileio -n "__fish_fileio_using_subcommand services" -l no-history -d 'Do not record uploads in the local history'
 complete -c fileio -n "__fish_fileio_using_subcommand services" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand services" -s V -l version -d 'Print version'
-complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -l service -d 'Service to talk to: fileio (file.io and compatible servers)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
@@ -189,7 +189,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -f -a "login" -d 'Store an API key for the service and server, after checking it works'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -f -a "status" -d 'Say where the key in use comes from and which account it is (never the key)'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -f -a "logout" -d 'Remove the stored key for the service and server'
-complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l service -d 'Service to talk to: fileio (file.io and compatible servers)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
@@ -204,7 +204,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subc
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l no-history -d 'Do not record uploads in the local history'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -s V -l version -d 'Print version'
-complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l service -d 'Service to talk to: fileio (file.io and compatible servers)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
@@ -217,7 +217,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subc
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l no-history -d 'Do not record uploads in the local history'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
-complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -l service -d 'Service to talk to: fileio (file.io and compatible servers)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
@@ -231,7 +231,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subc
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -s V -l version -d 'Print version'
 complete -c fileio -n "__fish_fileio_using_subcommand history" -l rm -d 'Forget the upload with this key (the file stays on the service)' -r
-complete -c fileio -n "__fish_fileio_using_subcommand history" -l service -d 'Service to talk to: fileio (file.io and compatible servers)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand history" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
 complete -c fileio -n "__fish_fileio_using_subcommand history" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand history" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand history" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
@@ -256,7 +256,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand serve" -l max-expiry -d 'R
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l rate-limit -d 'Allow each client address N requests per window, e.g. 60/min, 5/s, 1000/h [default: unlimited]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l public-url -d 'Base URL for the links in answers when behind a reverse proxy, e.g. https://files.example.com [default: http://<Host header>]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l sweep-interval -d 'Seconds between sweeps that delete expired files (for tests)' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l service -d 'Service to talk to: fileio (file.io and compatible servers)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
@@ -270,7 +270,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand serve" -l no-progress -d '
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l no-history -d 'Do not record uploads in the local history'
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -s V -l version -d 'Print version'
-complete -c fileio -n "__fish_fileio_using_subcommand completions" -l service -d 'Service to talk to: fileio (file.io and compatible servers)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand completions" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
 complete -c fileio -n "__fish_fileio_using_subcommand completions" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand completions" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand completions" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r

@@ -45,7 +45,7 @@ impl Cli {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Service to talk to: fileio (file.io and compatible servers)
+    /// Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do
     #[arg(long, global = true, env = "FILEIO_SERVICE", value_name = "NAME")]
     pub service: Option<String>,
 

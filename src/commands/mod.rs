@@ -29,7 +29,7 @@ pub enum Command {
     List(list::ListArgs),
     /// Show your account: plan, storage used, limits
     Me,
-    /// Change a file's expiry, download limit or contents
+    /// Change a file's expiry, download limit, name or contents
     Update(update::UpdateArgs),
     /// Delete files from the service
     Delete(delete::DeleteArgs),
