@@ -1,11 +1,14 @@
 //! `fileio upload`: send files (or standard input) and print one link per file.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use anyhow::Result;
+use bytes::{Bytes, BytesMut};
 use clap::Args;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use indicatif::ProgressBar;
 use reqwest::Body;
 use tokio::io::AsyncRead;
@@ -289,7 +292,7 @@ async fn upload_one(ctx: Ctx<'_>, name: Option<&str>, source: &Source) -> Result
         let body = match source {
             Source::File(path) => {
                 let file = std::fs::File::open(path).map_err(|e| local_error(path, &e))?;
-                counted_body(tokio::fs::File::from_std(file), &bar, total, &activity)
+                counted_file(file, &bar, total, &activity)
             }
             Source::Stdin => {
                 assert!(!stdin_taken, "standard input is never sent twice");
@@ -322,8 +325,69 @@ pub fn counted_body<R: AsyncRead + Send + 'static>(
     total: Option<&ProgressBar>,
     activity: &Activity,
 ) -> Body {
+    counted(
+        ReaderStream::with_capacity(reader, READ_CHUNK),
+        bar,
+        total,
+        activity,
+    )
+}
+
+/// [`counted_body`] for a file, read in place (see [`FileChunks`]).
+pub fn counted_file(
+    file: std::fs::File,
+    bar: &ProgressBar,
+    total: Option<&ProgressBar>,
+    activity: &Activity,
+) -> Body {
+    let stream = FileChunks {
+        file,
+        buf: BytesMut::new(),
+    };
+    counted(stream, bar, total, activity)
+}
+
+/// A file's bytes in pieces of up to [`READ_CHUNK`], read on the runtime's thread: a read
+/// of a local file is short, and `tokio::fs` would hand each one to a blocking thread and
+/// copy it once more.
+struct FileChunks {
+    file: std::fs::File,
+    /// Its allocation is reused once the pieces cut from it have been sent and dropped.
+    buf: BytesMut,
+}
+
+impl Stream for FileChunks {
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let FileChunks { file, buf } = &mut *self;
+        buf.reserve(READ_CHUNK);
+        buf.resize(READ_CHUNK, 0);
+        let read = loop {
+            match file.read(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => break r,
+            }
+        };
+        Poll::Ready(match read {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some(Ok(buf.split().freeze()))
+            }
+            Err(e) => Some(Err(e)),
+        })
+    }
+}
+
+fn counted(
+    stream: impl Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    bar: &ProgressBar,
+    total: Option<&ProgressBar>,
+    activity: &Activity,
+) -> Body {
     let (bar, total, activity) = (bar.clone(), total.cloned(), activity.clone());
-    let stream = ReaderStream::with_capacity(reader, READ_CHUNK).inspect_ok(move |chunk| {
+    let stream = stream.inspect_ok(move |chunk| {
         let n = chunk.len() as u64;
         bar.inc(n);
         if let Some(t) = &total {
