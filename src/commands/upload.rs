@@ -29,6 +29,10 @@ use crate::services::fileio::{self, UploadOptions};
 /// multipart stream low; measured in BENCHMARKS.md.
 pub const READ_CHUNK: usize = 256 * 1024;
 
+/// How much of a file `FileChunks` reads at a time. Read in place, 64 KiB pieces upload as
+/// fast as 256 KiB ones and keep less memory in flight; measured in BENCHMARKS.md.
+pub const FILE_CHUNK: usize = 64 * 1024;
+
 #[derive(Debug, Args)]
 pub struct UploadArgs {
     /// Files to upload; `-` reads standard input, as does no file at all when input is piped
@@ -347,7 +351,7 @@ pub fn counted_file(
     counted(stream, bar, total, activity)
 }
 
-/// A file's bytes in pieces of up to [`READ_CHUNK`], read on the runtime's thread: a read
+/// A file's bytes in pieces of up to [`FILE_CHUNK`], read on the runtime's thread: a read
 /// of a local file is short, and `tokio::fs` would hand each one to a blocking thread and
 /// copy it once more.
 struct FileChunks {
@@ -361,8 +365,8 @@ impl Stream for FileChunks {
 
     fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let FileChunks { file, buf } = &mut *self;
-        buf.reserve(READ_CHUNK);
-        buf.resize(READ_CHUNK, 0);
+        buf.reserve(FILE_CHUNK);
+        buf.resize(FILE_CHUNK, 0);
         let read = loop {
             match file.read(buf) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
