@@ -368,8 +368,10 @@ fn order(i: usize) -> [Client; 2] {
     }
 }
 
-/// Upload and download rows for one file size: `runs` uploads per client, each allowing one
-/// download; then each of those files is downloaded once (the server deletes it after).
+/// Upload and download rows for one file size. Each turn, each client uploads the file once
+/// (allowing one download) and then each client downloads one of those files, which the
+/// server then deletes: few files pile up, and their dirty pages are dropped unwritten
+/// instead of loading the disk under later runs.
 fn transfer_rows(b: &Bench, label: &str, len: u64, runs: usize, smoke: bool) -> [Row; 2] {
     let src = b.path(&format!("src-{label}"));
     make_file(&src, len);
@@ -379,25 +381,22 @@ fn transfer_rows(b: &Bench, label: &str, len: u64, runs: usize, smoke: bool) -> 
         fileio: vec![],
         curl: vec![],
     };
-    let mut keys = Vec::new();
-    for i in 0..runs {
-        for client in order(i) {
-            let (s, out) = b.measure(b.upload_cmd(client, &src, Some(1)));
-            keys.push(key_of(client, &out));
-            push(&mut up, client, s);
-        }
-    }
     let mut down = Row {
         name: format!("download {label}"),
         bytes: len,
         fileio: vec![],
         curl: vec![],
     };
-    let mut keys = keys.into_iter();
     for i in 0..runs {
+        let mut keys = Vec::new();
         for client in order(i) {
+            let (s, out) = b.measure(b.upload_cmd(client, &src, Some(1)));
+            keys.push(key_of(client, &out));
+            push(&mut up, client, s);
+        }
+        for (client, key) in order(i + 1).into_iter().zip(keys) {
             let out = b.fresh_out();
-            let (s, _) = b.measure(b.download_cmd(client, &keys.next().unwrap(), &out));
+            let (s, _) = b.measure(b.download_cmd(client, &key, &out));
             let got = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
             assert_eq!(got, len, "{client:?} downloaded {got} of {len} bytes");
             if smoke {
@@ -422,11 +421,15 @@ fn push(row: &mut Row, client: Client, s: Sample) {
 }
 
 /// `count` 10 KiB uploads one after another, `runs` times per client.
-fn small_row(b: &Bench, count: usize, runs: usize) -> Row {
+fn small_row(b: &Bench, count: usize, runs: usize, no_history: bool) -> Row {
     let src = b.path("src-10k");
     make_file(&src, 10 * KIB);
     let mut row = Row {
-        name: format!("{count} × 10 KiB uploads in a row"),
+        name: if no_history {
+            format!("{count} × 10 KiB uploads in a row, fileio --no-history")
+        } else {
+            format!("{count} × 10 KiB uploads in a row")
+        },
         bytes: count as u64 * 10 * KIB,
         fileio: vec![],
         curl: vec![],
@@ -439,7 +442,11 @@ fn small_row(b: &Bench, count: usize, runs: usize) -> Row {
                 server_kib: 0,
             };
             for _ in 0..count {
-                let (s, _) = b.measure(b.upload_cmd(client, &src, None));
+                let mut cmd = b.upload_cmd(client, &src, None);
+                if no_history && client == Client::Fileio {
+                    cmd.arg("--no-history");
+                }
+                let (s, _) = b.measure(cmd);
                 total.secs += s.secs;
                 total.rss_kib = total.rss_kib.max(s.rss_kib);
                 total.server_kib = total.server_kib.max(s.server_kib);
@@ -706,7 +713,8 @@ fn main() {
     let (count, small_runs) = if o.smoke { (5, 1) } else { (200, 3) };
     if want("in a row") {
         eprintln!("{count} small uploads…");
-        rows.push(small_row(&b, count, small_runs));
+        rows.push(small_row(&b, count, small_runs, false));
+        rows.push(small_row(&b, count, small_runs, true));
     }
     let (plabel, plen, pruns) = if o.smoke {
         ("64 KiB", 64 * KIB, 1)
@@ -722,11 +730,22 @@ fn main() {
         rows.push(startup_row(&b, if o.smoke { 3 } else { 100 }));
     }
 
+    // A child spawned with vfork starts from this process's peak RSS (exec keeps it in
+    // ru_maxrss): below every client's, or the RSS columns would be this process's.
+    let own_kib = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0);
     let mut report = String::new();
     let _ = writeln!(
         report,
         "Machine: {}.\n\n{} ({}), server `fileio serve` on 127.0.0.1 (idle RSS {}); \
-         times are medians, RSS the largest of the runs. Whole run: {:.0} s.\n",
+         times are medians, RSS the largest of the runs (the benchmark's own peak, a floor \
+         for them, was {}). Whole run: {:.0} s.\n",
         machine(),
         first_line(o.fileio.to_str().unwrap(), &["--version"]),
         if cfg!(debug_assertions) {
@@ -735,6 +754,7 @@ fn main() {
             "release build"
         },
         mib(idle_kib),
+        mib(own_kib),
         started.elapsed().as_secs_f64(),
     );
     report.push_str(&table(&rows));
