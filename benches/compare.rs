@@ -759,6 +759,11 @@ fn main() {
     );
     report.push_str(&table(&rows));
     report.push('\n');
+    if o.smoke {
+        report.push_str(
+            "A smoke run: files too small and builds too slow to judge the targets by.\n\n",
+        );
+    }
     report.push_str(&verdicts(&rows));
     println!("\n{report}");
     if o.write {
