@@ -12,26 +12,26 @@ use crate::error::{Failure, Kind};
 #[derive(Clone)]
 pub struct Activity {
     start: Instant,
-    last_ms: Arc<AtomicU64>,
+    last_us: Arc<AtomicU64>,
 }
 
 impl Default for Activity {
     fn default() -> Self {
         Activity {
             start: Instant::now(),
-            last_ms: Arc::new(AtomicU64::new(0)),
+            last_us: Arc::new(AtomicU64::new(0)),
         }
     }
 }
 
 impl Activity {
     pub fn touch(&self) {
-        self.last_ms
-            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.last_us
+            .store(self.start.elapsed().as_micros() as u64, Ordering::Relaxed);
     }
 
     fn idle(&self) -> Duration {
-        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        let last = Duration::from_micros(self.last_us.load(Ordering::Relaxed));
         self.start.elapsed().saturating_sub(last)
     }
 
@@ -52,7 +52,10 @@ impl Activity {
                 tokio::time::sleep(timeout - idle).await;
             }
         };
+        // Biased, and idle time kept in microseconds: a request that ends in its own read
+        // timeout within the same timer tick reports that (reqwest's timeout), never the watchdog.
         tokio::select! {
+            biased;
             out = fut => Ok(out),
             () = watchdog => Err(Failure::new(
                 Kind::Network,

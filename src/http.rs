@@ -37,7 +37,10 @@ impl Http {
         // reqwest is built without a default crypto provider (ring builds far faster than
         // aws-lc); install ours once. A second install fails harmlessly.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let tls = crate::tls::client_config()
+            .map_err(|e| Failure::new(Kind::Other, format!("cannot set up TLS: {e}")))?;
         let client = Client::builder()
+            .tls_backend_preconfigured(tls)
             .user_agent(concat!("fileio/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(settings.timeout)
             .read_timeout(settings.timeout)

@@ -57,7 +57,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Completions(args) => completions::run(args),
         command => {
             let settings = Settings::resolve(&global)?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
+            let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(|e| {
