@@ -8,4 +8,5 @@ mod generated;
 mod server;
 mod services;
 mod support;
+mod tls;
 mod upload;
