@@ -194,11 +194,11 @@ pub fn network_failure(what: &str, err: &reqwest::Error, timeout: Duration) -> F
         .url()
         .map(|u| redact_url(u.as_str()))
         .unwrap_or_default();
-    let mut f = Failure::new(
-        Kind::Network,
-        format!("{what} failed: {}", describe_reqwest(err, timeout)),
-    );
-    if err.is_connect() && !url.is_empty() {
+    let described = describe_reqwest(err, timeout);
+    let mut f = Failure::new(Kind::Network, format!("{what} failed: {described}"));
+    if described.contains("certificate") {
+        f = f.hint("the server's certificate is not trusted; for a private CA, set SSL_CERT_FILE to its certificate (PEM)");
+    } else if err.is_connect() && !url.is_empty() {
         f = f.hint(format!(
             "check that {url} is reachable, or point --server at another server"
         ));
