@@ -105,7 +105,7 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
         }
         'fileio;list' {
             [CompletionResult]::new('--search', '--search', [CompletionResultType]::ParameterName, 'Show only the files whose name contains TEXT')
-            [CompletionResult]::new('--sort', '--sort', [CompletionResultType]::ParameterName, 'Sort by this field: name, size, expires or created')
+            [CompletionResult]::new('--sort', '--sort', [CompletionResultType]::ParameterName, 'Sort by this field: name, size, expires or created (services other than fileio: sorted here, over the files listed)')
             [CompletionResult]::new('--offset', '--offset', [CompletionResultType]::ParameterName, 'Skip the first N files')
             [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'Show at most N files')
             [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do')

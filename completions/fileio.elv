@@ -99,7 +99,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
         }
         &'fileio;list'= {
             cand --search 'Show only the files whose name contains TEXT'
-            cand --sort 'Sort by this field: name, size, expires or created'
+            cand --sort 'Sort by this field: name, size, expires or created (services other than fileio: sorted here, over the files listed)'
             cand --offset 'Skip the first N files'
             cand --limit 'Show at most N files'
             cand --service 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do'

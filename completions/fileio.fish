@@ -84,7 +84,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand download" -l no-history -d
 complete -c fileio -n "__fish_fileio_using_subcommand download" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand download" -s V -l version -d 'Print version'
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l search -d 'Show only the files whose name contains TEXT' -r
-complete -c fileio -n "__fish_fileio_using_subcommand list" -l sort -d 'Sort by this field: name, size, expires or created' -r
+complete -c fileio -n "__fish_fileio_using_subcommand list" -l sort -d 'Sort by this field: name, size, expires or created (services other than fileio: sorted here, over the files listed)' -r
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l offset -d 'Skip the first N files' -r
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l limit -d 'Show at most N files' -r
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r

@@ -4,9 +4,10 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::config::Settings;
+use crate::error::{Failure, Kind};
 use crate::http::Http;
 use crate::output;
-use crate::services::{self, Api, FileRecord, ListQuery};
+use crate::services::{self, Api, FileRecord, ListQuery, ServiceKind};
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -14,7 +15,8 @@ pub struct ListArgs {
     #[arg(long, value_name = "TEXT")]
     pub search: Option<String>,
 
-    /// Sort by this field: name, size, expires or created
+    /// Sort by this field: name, size, expires or created (services other than fileio:
+    /// sorted here, over the files listed)
     #[arg(long, value_name = "FIELD")]
     pub sort: Option<String>,
 
@@ -43,10 +45,22 @@ pub async fn run(args: ListArgs, settings: &Settings) -> Result<()> {
         settings,
         key: Some(&key),
     };
+    // file.io-compatible servers search and sort; for the others it is done here, so that
+    // neither option is silently ignored.
+    let server_side = settings.service == ServiceKind::FileIo;
+    if let (false, Some(field)) = (server_side, args.sort.as_deref()) {
+        if !SORTS.contains(&field) {
+            return Err(
+                Failure::new(Kind::Usage, format!("cannot sort by '{field}'"))
+                    .hint(format!("sort by {}", SORTS.join(", ")))
+                    .into(),
+            );
+        }
+    }
     let mut files: Vec<FileRecord> = Vec::new();
     let mut query = ListQuery {
-        search: args.search.clone(),
-        sort: args.sort.clone(),
+        search: args.search.clone().filter(|_| server_side),
+        sort: args.sort.clone().filter(|_| server_side),
         offset: args.offset.unwrap_or(0),
         limit: if args.all { Some(PAGE) } else { args.limit },
     };
@@ -60,8 +74,23 @@ pub async fn run(args: ListArgs, settings: &Settings) -> Result<()> {
             break;
         }
     }
+    if !server_side {
+        if let Some(text) = &args.search {
+            files.retain(|f| f.name.as_deref().is_some_and(|n| n.contains(text.as_str())));
+        }
+        match args.sort.as_deref() {
+            Some("name") => files.sort_by(|a, b| a.name.cmp(&b.name)),
+            Some("size") => files.sort_by_key(|f| f.size),
+            Some("expires") => files.sort_by(|a, b| a.expires.cmp(&b.expires)),
+            Some("created") => files.sort_by(|a, b| a.created.cmp(&b.created)),
+            _ => {}
+        }
+    }
     print(&files, settings)
 }
+
+/// The fields `--sort` takes where fileio sorts itself (RFC 3339 UTC strings sort as times).
+const SORTS: &[&str] = &["name", "size", "expires", "created"];
 
 fn print(files: &[FileRecord], settings: &Settings) -> Result<()> {
     if settings.json {

@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::activity::Activity;
-use crate::commands::upload::{self, counted_body, local_error, print_record};
+use crate::commands::upload::{self, counted_file, local_error, print_record};
 use crate::config::Settings;
 use crate::error::{Failure, Kind};
 use crate::expires::Expires;
@@ -187,12 +187,7 @@ async fn update_fileio(
     let body = || -> Result<reqwest::Body> {
         let (path, _) = file.as_ref().expect("a body only with --file");
         let f = std::fs::File::open(path).map_err(|e| local_error(path, &e))?;
-        Ok(counted_body(
-            tokio::fs::File::from_std(f),
-            &bar,
-            None,
-            &activity,
-        ))
+        Ok(counted_file(f, &bar, None, &activity))
     };
     let upload = file.as_ref().map(|(path, len)| Upload {
         name: &name,

@@ -389,7 +389,7 @@ async fn spool_stdin() -> Result<tempfile::NamedTempFile> {
 }
 
 /// A body that reads in large chunks and counts what it sends on the bars.
-pub fn counted_body<R: AsyncRead + Send + 'static>(
+fn counted_body<R: AsyncRead + Send + 'static>(
     reader: R,
     bar: &ProgressBar,
     total: Option<&ProgressBar>,

@@ -20,13 +20,6 @@ pub struct RateLimit {
     pub window: Duration,
 }
 
-impl RateLimit {
-    /// The limit as requests per minute, as `/me` reports it.
-    pub fn per_minute(&self) -> f64 {
-        f64::from(self.requests) * 60.0 / self.window.as_secs_f64()
-    }
-}
-
 impl FromStr for RateLimit {
     type Err = String;
 

@@ -120,10 +120,7 @@ pub async fn list(api: &Api<'_>, q: &ListQuery) -> Result<Page> {
                 "listing files: fii.one's answer has no list of files",
             )
         })?;
-    let mut files: Vec<FileRecord> = items.iter().filter_map(record_from).collect();
-    if let Some(s) = &q.search {
-        files.retain(|f| f.name.as_deref().is_some_and(|n| n.contains(s.as_str())));
-    }
+    let files: Vec<FileRecord> = items.iter().filter_map(record_from).collect();
     let total = ["total", "count"]
         .iter()
         .find_map(|k| v.get(k).and_then(Value::as_u64))

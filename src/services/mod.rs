@@ -422,6 +422,8 @@ pub struct Page {
     pub total: Option<u64>,
 }
 
+/// What `fileio list` asks for. Only file.io-compatible servers search and sort themselves;
+/// for the others `fileio list` does it over the pages it fetched.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
     pub search: Option<String>,

@@ -949,3 +949,64 @@ fn services_lists_every_service_and_what_it_can_do() {
         "fileio: error: unknown service 'dropbox'\nhint: services: fileio, fileshot, fiione, filepost, 0x0\n",
     );
 }
+
+#[test]
+fn search_and_sort_are_done_here_for_services_that_cannot() {
+    let env = Env::new();
+    let (server, _files) = fiione();
+    let fii = ["--service", "fiione", "--server", &server.url];
+    for (file, content) in [
+        ("b-report.png", "bb"),
+        ("a-report.png", "a"),
+        ("c-photo.png", "ccc"),
+    ] {
+        env.write(file, content);
+        env.cmd()
+            .env("FILEIO_API_KEY", "fii_good")
+            .args(fii)
+            .args(["upload", file])
+            .assert()
+            .success();
+    }
+    let names = |args: &[&str]| -> Vec<String> {
+        let out = env
+            .cmd()
+            .env("FILEIO_API_KEY", "fii_good")
+            .args(fii)
+            .args(args)
+            .assert()
+            .success();
+        text(&out.get_output().stdout)
+            .lines()
+            .map(|l| l.split('\t').nth(1).unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        names(&["list", "--search", "report", "--sort", "name"]),
+        ["a-report.png", "b-report.png"]
+    );
+    assert_eq!(
+        names(&["list", "--sort", "size"]),
+        ["a-report.png", "b-report.png", "c-photo.png"]
+    );
+    assert_eq!(
+        names(&["list", "--all", "--search", "photo"]),
+        ["c-photo.png"]
+    );
+    for r in server.requests() {
+        assert!(
+            !r.target.contains("search") && !r.target.contains("sort"),
+            "{}",
+            r.target
+        );
+    }
+    env.cmd()
+        .env("FILEIO_API_KEY", "fii_good")
+        .args(fii)
+        .args(["list", "--sort", "colour"])
+        .assert()
+        .code(2)
+        .stderr(
+            "fileio: error: cannot sort by 'colour'\nhint: sort by name, size, expires, created\n",
+        );
+}
