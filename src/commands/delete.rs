@@ -45,10 +45,7 @@ pub async fn run(args: DeleteArgs, settings: &Settings) -> Result<()> {
             target,
             file_key,
         );
-        let result = match settings.service {
-            ServiceKind::ZeroX0 => services::zerox0::delete(&api, &target, token.as_ref()).await,
-            _ => services::delete(&api, file_key, token.as_ref()).await,
-        };
+        let result = services::delete(&api, file_key, &target, token.as_ref()).await;
         match result {
             Ok(()) => {
                 if let Some(h) = &history {

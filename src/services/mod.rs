@@ -444,13 +444,15 @@ pub async fn list(api: &Api<'_>, q: &ListQuery) -> Result<Page> {
     }
 }
 
-pub async fn delete(api: &Api<'_>, key: &str, token: Option<&Secret>) -> Result<()> {
+/// Deletes a file: `key` for the services that name files by id, `target` (the link, where
+/// one is known) and the management token for 0x0, whose files are managed at their URL.
+pub async fn delete(api: &Api<'_>, key: &str, target: &str, token: Option<&Secret>) -> Result<()> {
     match api.kind() {
         ServiceKind::FileIo => fileio::delete(api, key).await,
         ServiceKind::FileShot => fileshot::delete(api, key).await,
         ServiceKind::FiiOne => fiione::delete(api, key).await,
         ServiceKind::FilePost => filepost::delete(api, key).await,
-        ServiceKind::ZeroX0 => zerox0::delete(api, key, token).await,
+        ServiceKind::ZeroX0 => zerox0::delete(api, target, token).await,
     }
 }
 
