@@ -55,7 +55,8 @@ pub async fn run(args: DownloadArgs, settings: &Settings) -> Result<()> {
         key: key.as_ref(),
     };
     let url = services::download_url(&api, &args.target).await?;
-    // Registered first so that Ctrl-C from here on cleans up instead of killing us mid-write.
+    // Polled beside the copy below (tokio installs the handler on first poll): Ctrl-C while
+    // writing then removes the part file instead of killing us mid-write.
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
 
