@@ -197,6 +197,7 @@ async fn update_fileio(
         replayable: true,
         activity: &activity,
         bar: &bar,
+        jobs: 1,
     });
     let record = fileio::update(&api, file_key, &opts, upload.as_ref(), args.replace_all).await;
     bar.finish_and_clear();

@@ -94,15 +94,12 @@ pub async fn run(args: UploadArgs, settings: &Settings) -> Result<()> {
     let opts = options(&args, settings)?;
     services::check_upload(settings.service, &opts, &settings.services)?;
     let key = settings.api_key()?.map(|(k, _)| k);
-    let mut settings = settings.clone();
     let jobs = args
         .jobs
         .map(usize::from)
         .or(settings.default_jobs)
         .unwrap_or(4)
         .max(1);
-    settings.default_jobs = Some(jobs);
-    let settings = &settings;
     let http = Http::new(settings)?;
     let api = Api {
         http: &http,
@@ -119,6 +116,7 @@ pub async fn run(args: UploadArgs, settings: &Settings) -> Result<()> {
                 opts: &opts,
                 progress: &progress,
                 total: total.as_ref(),
+                jobs,
             };
             upload_one(ctx, args.name.as_deref(), source)
         })
@@ -303,6 +301,7 @@ struct Ctx<'a> {
     opts: &'a UploadOptions,
     progress: &'a Progress,
     total: Option<&'a ProgressBar>,
+    jobs: usize,
 }
 
 async fn upload_one(ctx: Ctx<'_>, name: Option<&str>, source: &Source) -> Result<Uploaded> {
@@ -311,6 +310,7 @@ async fn upload_one(ctx: Ctx<'_>, name: Option<&str>, source: &Source) -> Result
         opts,
         progress,
         total,
+        jobs,
     } = ctx;
     // A service that needs the length first gets standard input spooled to a temporary
     // file (never to memory), which also makes it retryable.
@@ -363,6 +363,7 @@ async fn upload_one(ctx: Ctx<'_>, name: Option<&str>, source: &Source) -> Result
         replayable: path.is_some(),
         activity: &activity,
         bar: &bar,
+        jobs,
     };
     let result = services::upload(api, &up, opts).await;
     bar.finish_and_clear();

@@ -275,7 +275,7 @@ async fn chunked(
     let todo: Vec<u64> = (0..total)
         .filter(|i| !state.lock().expect("state").done.contains(i))
         .collect();
-    let jobs = api.settings.default_jobs.unwrap_or(4).max(1);
+    let jobs = up.jobs.max(1);
     let results: Vec<Result<()>> = futures_util::stream::iter(todo)
         .map(|i| {
             let (state, state_file, file_id, what) = (&state, &state_file, &file_id, &what);

@@ -264,6 +264,8 @@ pub struct Upload<'a> {
     pub replayable: bool,
     pub activity: &'a Activity,
     pub bar: &'a ProgressBar,
+    /// How many pieces may be in flight at once (FileShot's chunks).
+    pub jobs: usize,
 }
 
 impl Upload<'_> {
