@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use rand::Rng;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 
 use crate::activity::Activity;
@@ -474,9 +474,7 @@ fn log_headers(dir: char, headers: &HeaderMap) {
 }
 
 fn redact_header(name: &str, value: &HeaderValue) -> String {
-    if SECRET_HEADERS.contains(&name.to_ascii_lowercase().as_str())
-        || name == AUTHORIZATION.as_str()
-    {
+    if SECRET_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
         let scheme = value
             .to_str()
             .ok()
