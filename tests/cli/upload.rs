@@ -545,3 +545,19 @@ fn boolean_variables_read_their_value() {
         );
     }
 }
+
+#[test]
+fn json_that_is_not_the_api_is_an_unexpected_answer() {
+    let env = Env::new();
+    env.write("a.txt", "hello");
+    let other = Canned::start(|_, _| json(r#"{"ok":true,"url":"elsewhere"}"#));
+    env.cmd()
+        .args(["--server", &other.url, "upload", "a.txt"])
+        .assert()
+        .code(8)
+        .stdout("")
+        .stderr(
+            "fileio: error: uploading a.txt: the server's answer has no key or link; it does not look like the file.io API\n\
+             hint: check that --server and --service name a compatible server\n",
+        );
+}
