@@ -429,3 +429,26 @@ fn a_full_disk_is_a_local_error_and_leaves_nothing_behind() {
         "the part file is removed"
     );
 }
+
+/// A name with a right-to-left override would show as `invoiceexe.pdf`; saved, it loses the
+/// override and every other invisible formatting character, and is what it really is.
+#[test]
+fn a_saved_name_drops_bidi_overrides_and_invisible_characters() {
+    let env = Env::new();
+    let server = Canned::start(|_, _| {
+        response(
+            "200 OK",
+            &[(
+                "Content-Disposition",
+                "attachment; filename*=UTF-8''%EF%BB%BFinvoice%E2%80%AEfdp%E2%80%8B%E2%81%A6.exe%C2%9B",
+            )],
+            "MZ",
+        )
+    });
+    env.cmd()
+        .args(["--server", &server.url, "download", "K"])
+        .assert()
+        .success()
+        .stdout("invoicefdp.exe\n");
+    assert_eq!(entries(&env.work()), ["invoicefdp.exe"]);
+}
