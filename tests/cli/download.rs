@@ -347,7 +347,7 @@ fn ctrl_c_exits_130_and_leaves_nothing_behind() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait for the part file to appear: the body is arriving.
+    // Wait for the part file to appear: the Ctrl-C handler is installed before it is made.
     let started = std::time::Instant::now();
     while entries(&env.work()).is_empty() {
         assert!(
