@@ -373,17 +373,19 @@ pub fn rename_no_clobber(from: &Path, to: &Path, start: Fallback) -> io::Result<
     }
     let placeholder = OpenOptions::new().write(true).create_new(true).open(to)?;
     drop(placeholder);
-    match std::fs::symlink_metadata(to) {
-        Ok(m) if m.file_type().is_file() && m.len() == 0 => {}
-        _ => {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                "something took the file's place while it was saved",
-            ));
-        }
+    // Still the empty file made just now? Anything else is someone else's, and stays.
+    let ours =
+        || std::fs::symlink_metadata(to).is_ok_and(|m| m.file_type().is_file() && m.len() == 0);
+    if !ours() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "something took the file's place while it was saved",
+        ));
     }
     std::fs::rename(from, to).inspect_err(|_| {
-        let _ = std::fs::remove_file(to);
+        if ours() {
+            let _ = std::fs::remove_file(to);
+        }
     })
 }
 

@@ -440,6 +440,49 @@ fn a_file_that_appears_while_downloading_is_kept_and_so_is_the_download() {
     }
 }
 
+/// With --force, a file is replaced, but a link that took its place while downloading is
+/// not: the link stays, and so does the download.
+#[cfg(unix)]
+#[test]
+fn force_never_replaces_a_link_that_took_a_files_place() {
+    let env = Env::new();
+    let body = "0123456789abcdefghij";
+    let server = gated_server("out.bin", body);
+    env.write("out.bin", "old");
+    let child = env
+        .std_cmd()
+        .args([
+            "--server",
+            &server.url,
+            "download",
+            "K",
+            "-o",
+            "out.bin",
+            "--force",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let part = wait_for_part(&env.work());
+    std::fs::remove_file(env.work().join("out.bin")).unwrap();
+    std::os::unix::fs::symlink("/dev/null", env.work().join("out.bin")).unwrap();
+    server.go.send(()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let part_name = part.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(out.status.code(), Some(9));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "fileio: error: cannot save out.bin: it is no longer a regular file, and was not replaced; \
+             the download is kept in ./{part_name}\n\
+             hint: the link may be used up now: keep that file, and rename it to where it belongs\n"
+        ),
+    );
+    assert!(is_symlink(&env.work().join("out.bin")));
+    assert_eq!(std::fs::read_to_string(&part).unwrap(), body);
+}
+
 /// The ways for file systems without `RENAME_NOREPLACE`, and without hard links, save as the
 /// first does and leave nothing else behind.
 #[test]
