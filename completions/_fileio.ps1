@@ -80,16 +80,16 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
             break
         }
         'fileio;download' {
-            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Where to save: a file, a directory (ending in / or existing), or - for standard output [default: the current directory, under the server''s file name]')
-            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Where to save: a file, a directory (ending in / or existing), or - for standard output [default: the current directory, under the server''s file name]')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Where to save: a file, a directory (ending in / or existing), or - for standard output. An existing FIFO or character device (/dev/null, /dev/stdout, a terminal) is written to as it is; a symbolic link is followed to what it points to [default: the current directory, under the server''s file name]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Where to save: a file, a directory (ending in / or existing), or - for standard output. An existing FIFO or character device (/dev/null, /dev/stdout, a terminal) is written to as it is; a symbolic link is followed to what it points to [default: the current directory, under the server''s file name]')
             [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do')
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request that makes no progress for this many seconds [default: 30]')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]')
             [CompletionResult]::new('--api-key-file', '--api-key-file', [CompletionResultType]::ParameterName, 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read settings from this TOML file instead of config.toml in the user''s config directory')
-            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Overwrite an existing file')
-            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Overwrite an existing file')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Overwrite an existing file. Only a regular file is ever replaced, and only by the finished download: given a symbolic link, the file it points to is replaced and the link stays (a link to nothing is refused); a block device is written onto, never replaced. A name the server chose never follows a link')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Overwrite an existing file. Only a regular file is ever replaced, and only by the finished download: given a symbolic link, the file it points to is replaced and the link stays (a link to nothing is refused); a block device is written onto, never replaced. A name the server chose never follows a link')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print results as JSON (one object per line)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the result: no summary, hints or progress')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the result: no summary, hints or progress')

@@ -68,14 +68,14 @@ complete -c fileio -n "__fish_fileio_using_subcommand upload" -l no-progress -d 
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l no-history -d 'Do not record uploads in the local history'
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -s V -l version -d 'Print version'
-complete -c fileio -n "__fish_fileio_using_subcommand download" -s o -l output -d 'Where to save: a file, a directory (ending in / or existing), or - for standard output [default: the current directory, under the server\'s file name]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand download" -s o -l output -d 'Where to save: a file, a directory (ending in / or existing), or - for standard output. An existing FIFO or character device (/dev/null, /dev/stdout, a terminal) is written to as it is; a symbolic link is followed to what it points to [default: the current directory, under the server\'s file name]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand download" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
 complete -c fileio -n "__fish_fileio_using_subcommand download" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand download" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand download" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand download" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand download" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
-complete -c fileio -n "__fish_fileio_using_subcommand download" -s f -l force -d 'Overwrite an existing file'
+complete -c fileio -n "__fish_fileio_using_subcommand download" -s f -l force -d 'Overwrite an existing file. Only a regular file is ever replaced, and only by the finished download: given a symbolic link, the file it points to is replaced and the link stays (a link to nothing is refused); a block device is written onto, never replaced. A name the server chose never follows a link'
 complete -c fileio -n "__fish_fileio_using_subcommand download" -l json -d 'Print results as JSON (one object per line)'
 complete -c fileio -n "__fish_fileio_using_subcommand download" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
 complete -c fileio -n "__fish_fileio_using_subcommand download" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'

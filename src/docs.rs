@@ -158,6 +158,11 @@ const OTHER_VARIABLES: &[(&str, &str)] = &[
          keyring can otherwise hang.",
     ),
     (
+        "FILEIO_TEST_SAVE_FALLBACK",
+        "For tests only: link or placeholder makes download save a file the way it does on \
+         file systems without renameat2(RENAME_NOREPLACE), or without hard links either.",
+    ),
+    (
         "FILEIO_SERVE_API_KEYS",
         "serve: API keys to accept, comma-separated; keeps them out of the process list, \
          unlike --api-key.",

@@ -95,12 +95,13 @@ fn percent_decode(s: &str) -> Vec<u8> {
 /// The longest name we create, in bytes (most file systems allow 255).
 const MAX_NAME_BYTES: usize = 200;
 
-/// Makes a server's file name safe to create: its last path segment only, no control
-/// characters, no leading dot or dash (no hidden files, nothing read as an option), no `..`,
-/// bounded length keeping the extension. `None` when nothing usable is left.
+/// Makes a server's file name safe to create: its last path segment only, no control or
+/// invisible formatting characters (see [`is_hidden_char`]), no leading dot or dash (no
+/// hidden files, nothing read as an option), no `..`, bounded length keeping the extension.
+/// `None` when nothing usable is left.
 pub fn sanitize(name: &str) -> Option<String> {
     let last = name.rsplit(['/', '\\']).next().unwrap_or("");
-    let cleaned: String = last.chars().filter(|c| !c.is_control()).collect();
+    let cleaned: String = last.chars().filter(|&c| !is_hidden_char(c)).collect();
     let cleaned = cleaned
         .trim()
         .trim_start_matches(['.', '-', ' '])
@@ -110,6 +111,30 @@ pub fn sanitize(name: &str) -> Option<String> {
     }
     let cleaned = cleaned.replace("..", "_");
     Some(truncate_keeping_extension(&cleaned, MAX_NAME_BYTES))
+}
+
+/// Characters that change how a name looks without being seen: C0 and C1 controls, bidi
+/// embeddings, overrides, isolates and marks (a name like `invoice\u{202E}fdp.exe` shows as
+/// `invoiceexe.pdf`), zero-width spaces and joiners, word joiners and invisible operators,
+/// the byte-order mark, soft hyphens, line and paragraph separators, interlinear annotation
+/// and tag characters. Hand-listed: no crate in the tree knows Unicode's format category,
+/// and these ranges are the ones that matter for spoofing.
+pub fn is_hidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}'                      // soft hyphen
+            | '\u{061C}'                    // Arabic letter mark
+            | '\u{115F}' | '\u{1160}'       // Hangul fillers
+            | '\u{180E}'                    // Mongolian vowel separator
+            | '\u{200B}'..='\u{200F}'       // zero-width space, joiners, LRM, RLM
+            | '\u{2028}'..='\u{202E}'       // line/paragraph separators, bidi embeddings
+            | '\u{2060}'..='\u{206F}'       // word joiner, invisible operators, isolates
+            | '\u{3164}'                    // Hangul filler
+            | '\u{FEFF}'                    // byte-order mark, zero-width no-break space
+            | '\u{FFA0}'                    // halfwidth Hangul filler
+            | '\u{FFF9}'..='\u{FFFB}'       // interlinear annotation
+            | '\u{E0000}'..='\u{E007F}'     // tags
+        )
 }
 
 fn truncate_keeping_extension(name: &str, max: usize) -> String {
@@ -163,6 +188,22 @@ mod tests {
         assert_eq!(sanitize("-rf").as_deref(), Some("rf"));
         assert_eq!(sanitize("a\u{0}b\nc.txt").as_deref(), Some("abc.txt"));
         assert_eq!(sanitize("x..y").as_deref(), Some("x_y"));
+        // Bidi overrides would show this as "invoiceexe.pdf"; the name is what it really is.
+        assert_eq!(
+            sanitize("invoice\u{202E}fdp.exe").as_deref(),
+            Some("invoicefdp.exe")
+        );
+        assert_eq!(
+            sanitize("\u{FEFF}a\u{200B}b\u{200D}c\u{2066}d\u{2069}\u{200F}\u{85}\u{9B}.txt")
+                .as_deref(),
+            Some("abcd.txt")
+        );
+        assert_eq!(sanitize("\u{202A}\u{202C}\u{2060}"), None);
+        // Visible letters of every script stay.
+        assert_eq!(
+            sanitize("résumé Ωμέγα 日本.txt").as_deref(),
+            Some("résumé Ωμέγα 日本.txt")
+        );
         assert_eq!(sanitize(".."), None);
         assert_eq!(sanitize("dir/"), None);
         assert_eq!(sanitize(""), None);

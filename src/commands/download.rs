@@ -1,7 +1,6 @@
 //! `fileio download`: fetch a key or link into a file, a directory or standard output, never
 //! clobbering a file and never leaving a partial one behind.
 
-use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -16,6 +15,7 @@ use crate::error::{Failure, Kind};
 use crate::filename;
 use crate::http::{self, Http};
 use crate::progress::Progress;
+use crate::save::{self, Chooser, PartFile, Plan};
 use crate::services::{self, Api};
 
 #[derive(Debug, Args)]
@@ -24,22 +24,36 @@ pub struct DownloadArgs {
     #[arg(value_name = "KEY|LINK")]
     pub target: String,
 
-    /// Where to save: a file, a directory (ending in / or existing), or - for standard output
+    /// Where to save: a file, a directory (ending in / or existing), or - for standard output.
+    /// An existing FIFO or character device (/dev/null, /dev/stdout, a terminal) is written to
+    /// as it is; a symbolic link is followed to what it points to
     /// [default: the current directory, under the server's file name]
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<String>,
 
-    /// Overwrite an existing file
+    /// Overwrite an existing file. Only a regular file is ever replaced, and only by the
+    /// finished download: given a symbolic link, the file it points to is replaced and the
+    /// link stays (a link to nothing is refused); a block device is written onto, never
+    /// replaced. A name the server chose never follows a link
     #[arg(short, long)]
     pub force: bool,
 }
 
-/// Where the bytes go.
+/// Where the bytes go, as the user said it.
 enum Dest {
     Stdout,
     File(PathBuf),
     /// A directory, the name to come from the server; `None` is the current directory.
     Dir(Option<PathBuf>),
+}
+
+/// What the bytes are written into.
+enum Sink {
+    Stdout,
+    /// An existing FIFO or device, written as it is.
+    Through(std::fs::File),
+    /// A part file, moved to its target when complete.
+    Part(PartFile),
 }
 
 /// How many redirects a download follows (file hosts hand off to CDNs).
@@ -55,60 +69,103 @@ pub async fn run(args: DownloadArgs, settings: &Settings) -> Result<()> {
         key: key.as_ref(),
     };
     let url = services::download_url(&api, &args.target).await?;
-    // Polled beside the copy below (tokio installs the handler on first poll): Ctrl-C while
-    // writing then removes the part file instead of killing us mid-write.
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
+    let force = args.force;
 
+    // Everything that can make saving fail is checked before the GET: a refusal must not
+    // spend a one-time link. `shown` is the path as the user will see it; `plan` is `None`
+    // only when the name can come from the GET alone.
     let dest = destination(args.output.as_deref())?;
-    // The overwrite check comes before the GET: a refusal must not spend a one-time link.
-    let mut path = match &dest {
-        Dest::Stdout => None,
-        Dest::File(p) => Some(check_target(p.clone(), args.force)?),
+    let (plan, mut shown) = match &dest {
+        Dest::Stdout => (Some(Plan::Stdout), None),
+        Dest::File(p) => (Some(save::plan(p, force, Chooser::User)?), Some(p.clone())),
         Dest::Dir(dir) => match head_name(&http, &url, &what).await? {
-            Some(name) => Some(check_target(join(dir.as_deref(), &name), args.force)?),
-            None => None,
+            Some(name) => {
+                let p = join(dir.as_deref(), &name);
+                (Some(save::plan(&p, force, Chooser::Server)?), Some(p))
+            }
+            None => (None, None),
         },
     };
-
-    let resp = get(&http, url.clone(), &what).await?;
-    if let (None, Dest::Dir(dir)) = (&path, &dest) {
-        let name = name_of(&resp, &url);
-        // Dropping the answer unread gives the download back on servers that count a
-        // download only when it was sent in full, as `fileio serve` does.
-        path = Some(check_target(join(dir.as_deref(), &name), args.force)?);
+    if plan == Some(Plan::Stdout) {
+        shown = None;
     }
-    let len = resp
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let progress = Progress::new(settings.progress);
-    let bar = progress.bar(
-        path.as_deref()
-            .and_then(Path::file_name)
-            .map_or("download".into(), |n| n.to_string_lossy())
-            .as_ref(),
-        len,
-    );
+    // Opening a FIFO waits for its reader; Ctrl-C meanwhile just ends us (nothing to clean).
+    let through = match &plan {
+        Some(Plan::Through(p)) => Some(save::open_through(p)?),
+        _ => None,
+    };
 
-    let copy = async {
-        match &path {
-            None => copy_body(resp, &mut StdoutSink, len, &bar).await,
-            Some(p) => {
-                let mut part = PartFile::create(p)?;
-                copy_body(resp, &mut part, len, &bar).await?;
-                part.persist(p, args.force)
+    // Whether the bytes go to a part file (removed on failure) rather than straight out.
+    let to_part = matches!(plan, None | Some(Plan::Save { .. }));
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    let work = async {
+        // The part file is created first: the proof that the directory takes files.
+        let (mut sink, mut target) = match (&plan, through) {
+            (_, Some(file)) => (Sink::Through(file), None),
+            (Some(Plan::Save { target }), _) => (
+                Sink::Part(PartFile::create(
+                    save::parent_of(target),
+                    &file_name_of(target),
+                )?),
+                Some(target.clone()),
+            ),
+            (None, _) => {
+                let dir = match &dest {
+                    Dest::Dir(Some(d)) => d.as_path(),
+                    _ => Path::new("."),
+                };
+                (Sink::Part(PartFile::create(dir, "download")?), None)
             }
+            _ => (Sink::Stdout, None),
+        };
+
+        let resp = get(&http, url.clone(), &what).await?;
+        if let (None, Dest::Dir(dir)) = (&plan, &dest) {
+            let p = join(dir.as_deref(), &name_of(&resp, &url));
+            // Dropping the answer unread gives the download back on servers that count a
+            // download only when it was sent in full, as `fileio serve` does.
+            match save::plan(&p, force, Chooser::Server)? {
+                Plan::Save { target: t } => target = Some(t),
+                _ => unreachable!("a server's name only ever plans a regular file"),
+            }
+            shown = Some(p);
         }
+        let len = resp
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let progress = Progress::new(settings.progress);
+        let bar = progress.bar(
+            shown
+                .as_deref()
+                .and_then(Path::file_name)
+                .map_or("download".into(), |n| n.to_string_lossy())
+                .as_ref(),
+            len,
+        );
+        match &mut sink {
+            Sink::Stdout => copy_body(resp, &mut StdoutSink, len, &bar, to_part).await?,
+            Sink::Through(file) => copy_body(resp, file, len, &bar, to_part).await?,
+            Sink::Part(part) => copy_body(resp, part, len, &bar, to_part).await?,
+        }
+        if let (Sink::Part(part), Some(target)) = (sink, &target) {
+            part.finish(target, force)?;
+        }
+        bar.finish_and_clear();
+        anyhow::Ok(())
     };
     tokio::select! {
-        r = copy => r?,
+        biased;
+        // Polled first, which installs the handler before the part file exists: Ctrl-C
+        // from then on removes it (dropping `work`) instead of killing us mid-write.
         _ = &mut interrupted => {
-            return Err(Failure::new(Kind::Interrupted, "interrupted; nothing was saved").into());
+            let outcome = outcome(to_part);
+            return Err(Failure::new(Kind::Interrupted, format!("interrupted; {outcome}")).into());
         }
+        r = work => r?,
     }
-    bar.finish_and_clear();
-    if let Some(p) = path {
+    if let Some(p) = shown {
         println!("{}", p.display());
     }
     Ok(())
@@ -137,42 +194,17 @@ fn destination(output: Option<&str>) -> Result<Dest> {
     })
 }
 
+fn file_name_of(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 fn join(dir: Option<&Path>, name: &str) -> PathBuf {
     match dir {
         Some(d) => d.join(name),
         None => PathBuf::from(name),
     }
-}
-
-/// Refuses an existing target unless `--force`, and a target whose directory is missing.
-fn check_target(path: PathBuf, force: bool) -> Result<PathBuf> {
-    if path.exists() && !force {
-        return Err(Failure::new(
-            Kind::LocalFile,
-            format!("{} already exists", path.display()),
-        )
-        .hint("use --force to overwrite it, or -o to save elsewhere")
-        .into());
-    }
-    if path.is_dir() {
-        return Err(Failure::new(
-            Kind::LocalFile,
-            format!("{} is a directory", path.display()),
-        )
-        .into());
-    }
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if !parent.is_dir() {
-        return Err(Failure::new(
-            Kind::LocalFile,
-            format!("directory {} does not exist", parent.display()),
-        )
-        .into());
-    }
-    Ok(path)
 }
 
 /// Asks for the file's name with HEAD, which never counts as a download. `None` when the
@@ -267,38 +299,55 @@ fn name_of(resp: &Response, url: &Url) -> String {
         .unwrap_or_else(|| "download".into())
 }
 
-/// Streams the body into `sink`, checking it is as long as announced.
+/// Streams the body into `sink`, checking it is as long as announced. `part` says whether a
+/// failure leaves nothing (a part file, removed) or an incomplete output (stdout, a FIFO).
 async fn copy_body(
     resp: Response,
     sink: &mut impl Write,
     len: Option<u64>,
     bar: &indicatif::ProgressBar,
+    part: bool,
 ) -> Result<()> {
     let mut stream = resp.bytes_stream();
     let mut got = 0u64;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| broke_off(got, len, &e.to_string()))?;
+        let chunk = chunk.map_err(|e| broke_off(got, len, &e.to_string(), part))?;
         // Plain blocking writes: one consumer, local disk or a pipe; a thread hop per chunk
         // (tokio::fs) would only slow it down.
-        sink.write_all(&chunk).map_err(write_error)?;
+        sink.write_all(&chunk).map_err(|e| write_error(e, part))?;
         got += chunk.len() as u64;
         bar.inc(chunk.len() as u64);
     }
-    sink.flush().map_err(write_error)?;
+    sink.flush().map_err(|e| write_error(e, part))?;
     match len {
-        Some(n) if n != got => Err(broke_off(got, len, "the body is shorter than announced")),
+        Some(n) if n != got => Err(broke_off(
+            got,
+            len,
+            "the body is shorter than announced",
+            part,
+        )),
         _ => Ok(()),
     }
 }
 
-fn broke_off(got: u64, len: Option<u64>, why: &str) -> anyhow::Error {
+/// What a failure leaves: nothing, or an output cut short.
+fn outcome(part: bool) -> &'static str {
+    if part {
+        "nothing was saved"
+    } else {
+        "the output is incomplete"
+    }
+}
+
+fn broke_off(got: u64, len: Option<u64>, why: &str, part: bool) -> anyhow::Error {
     let of = len.map(|n| format!(" of {n}")).unwrap_or_default();
-    Failure::new(Kind::Network, format!("the download broke off after {got}{of} bytes ({why}); nothing was saved"))
+    let outcome = outcome(part);
+    Failure::new(Kind::Network, format!("the download broke off after {got}{of} bytes ({why}); {outcome}"))
         .hint("not retried: a retry could spend a one-time link. If the link still works, run the command again")
         .into()
 }
 
-fn write_error(e: std::io::Error) -> anyhow::Error {
+fn write_error(e: std::io::Error, part: bool) -> anyhow::Error {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         return e.into();
     }
@@ -309,7 +358,7 @@ fn write_error(e: std::io::Error) -> anyhow::Error {
     };
     Failure::new(
         Kind::LocalFile,
-        format!("cannot write the download: {why}; nothing was saved"),
+        format!("cannot write the download: {why}; {}", outcome(part)),
     )
     .into()
 }
@@ -325,83 +374,5 @@ impl Write for StdoutSink {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         std::io::stdout().flush()
-    }
-}
-
-/// A temporary file beside the target, renamed into place only when complete and removed on
-/// any failure (its `Drop`), Ctrl-C included.
-struct PartFile {
-    path: PathBuf,
-    file: Option<std::fs::File>,
-}
-
-impl PartFile {
-    fn create(target: &Path) -> Result<PartFile> {
-        let dir = target
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let path = dir.join(format!(".{name}.{:08x}.fileio-part", rand::random::<u32>()));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| {
-                Failure::new(
-                    Kind::LocalFile,
-                    format!("cannot write in {}: {e}", dir.display()),
-                )
-            })?;
-        Ok(PartFile {
-            path,
-            file: Some(file),
-        })
-    }
-
-    /// Moves the finished file into place; without `force`, never over an existing file,
-    /// even one that appeared while downloading.
-    fn persist(mut self, target: &Path, force: bool) -> Result<()> {
-        drop(self.file.take());
-        let result = if force {
-            std::fs::rename(&self.path, target)
-        } else {
-            // A hard link fails if the target exists, atomically; then the part is removed.
-            std::fs::hard_link(&self.path, target).and_then(|()| std::fs::remove_file(&self.path))
-        };
-        result.map_err(|e| {
-            let why = if e.kind() == std::io::ErrorKind::AlreadyExists {
-                "it appeared while downloading; nothing was overwritten".to_string()
-            } else {
-                e.to_string()
-            };
-            Failure::new(
-                Kind::LocalFile,
-                format!("cannot save {}: {why}", target.display()),
-            )
-        })?;
-        Ok(())
-    }
-}
-
-impl Write for PartFile {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.file.as_mut().expect("open").write(buf)
-    }
-    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.file.as_mut().expect("open").write_all(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.file.as_mut().expect("open").flush()
-    }
-}
-
-impl Drop for PartFile {
-    fn drop(&mut self) {
-        // After persist the part is gone (renamed or unlinked); this only cleans a failure.
-        let _ = std::fs::remove_file(&self.path);
     }
 }

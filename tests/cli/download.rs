@@ -347,7 +347,7 @@ fn ctrl_c_exits_130_and_leaves_nothing_behind() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait for the part file to appear: the body is arriving.
+    // Wait for the part file to appear: the Ctrl-C handler is installed before it is made.
     let started = std::time::Instant::now();
     while entries(&env.work()).is_empty() {
         assert!(
@@ -428,4 +428,27 @@ fn a_full_disk_is_a_local_error_and_leaves_nothing_behind() {
         Vec::<String>::new(),
         "the part file is removed"
     );
+}
+
+/// A name with a right-to-left override would show as `invoiceexe.pdf`; saved, it loses the
+/// override and every other invisible formatting character, and is what it really is.
+#[test]
+fn a_saved_name_drops_bidi_overrides_and_invisible_characters() {
+    let env = Env::new();
+    let server = Canned::start(|_, _| {
+        response(
+            "200 OK",
+            &[(
+                "Content-Disposition",
+                "attachment; filename*=UTF-8''%EF%BB%BFinvoice%E2%80%AEfdp%E2%80%8B%E2%81%A6.exe%C2%9B",
+            )],
+            "MZ",
+        )
+    });
+    env.cmd()
+        .args(["--server", &server.url, "download", "K"])
+        .assert()
+        .success()
+        .stdout("invoicefdp.exe\n");
+    assert_eq!(entries(&env.work()), ["invoicefdp.exe"]);
 }
