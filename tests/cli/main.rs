@@ -8,5 +8,6 @@ mod generated;
 mod server;
 mod services;
 mod support;
+mod terminal;
 mod tls;
 mod upload;
