@@ -544,3 +544,22 @@ fn retry_warnings_during_an_upload_leave_no_bar_behind() {
         assert_eq!(warnings.count(), 3, "{}", run.describe());
     }
 }
+
+/// A terminal narrower than the full bar gets a shorter one, still on one line.
+#[test]
+fn bars_fit_a_narrow_terminal() {
+    let s = Setup::new();
+    s.env.write("big.bin", noise(6 * MIB, 13));
+    let run = run_in_terminal(s.cmd(&["upload", "big.bin"]), 50, None);
+    assert!(run.status.success(), "{}", run.describe());
+    assert!(run.drew_a_bar(), "no bar was drawn; {}", run.describe());
+    run.assert_screen(&[&s.is_link(), &summary_of("big.bin")]);
+    let run = run_in_terminal(
+        s.cmd(&["upload", "-", "--name", "piped.bin"]),
+        50,
+        Some(noise(6 * MIB, 14)),
+    );
+    assert!(run.status.success(), "{}", run.describe());
+    assert!(run.drew_a_bar(), "no spinner was drawn; {}", run.describe());
+    run.assert_screen(&[&s.is_link(), &summary_of("piped.bin")]);
+}
