@@ -75,7 +75,7 @@ _fileio() {
             fi
             case "${prev}" in
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "fileio fileshot fiione filepost 0x0" -- "${cur}"))
                     return 0
                     ;;
                 --server)
@@ -113,7 +113,7 @@ _fileio() {
             fi
             case "${prev}" in
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "fileio fileshot fiione filepost 0x0" -- "${cur}"))
                     return 0
                     ;;
                 --server)
@@ -151,7 +151,7 @@ _fileio() {
             fi
             case "${prev}" in
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "fileio fileshot fiione filepost 0x0" -- "${cur}"))
                     return 0
                     ;;
                 --server)
@@ -189,7 +189,7 @@ _fileio() {
             fi
             case "${prev}" in
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "fileio fileshot fiione filepost 0x0" -- "${cur}"))
                     return 0
                     ;;
                 --server)
@@ -227,7 +227,7 @@ _fileio() {
             fi
             case "${prev}" in
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "fileio fileshot fiione filepost 0x0" -- "${cur}"))
                     return 0
                     ;;
                 --server)
@@ -265,7 +265,7 @@ _fileio() {
             fi
             case "${prev}" in
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "fileio fileshot fiione filepost 0x0" -- "${cur}"))
                     return 0
                     ;;
                 --server)
@@ -303,7 +303,7 @@ _fileio() {
             fi
             case "${prev}" in
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "fileio fileshot fiione filepost 0x0" -- "${cur}"))
                     return 0
                     ;;
                 --server)
@@ -349,7 +349,7 @@ _fileio() {
                     return 0
                     ;;
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "fileio fileshot fiione filepost 0x0" -- "${cur}"))
                     return 0
                     ;;
                 --server)
@@ -391,7 +391,7 @@ _fileio() {
                     return 0
                     ;;
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "fileio fileshot fiione filepost 0x0" -- "${cur}"))
                     return 0
                     ;;
                 --server)
@@ -429,7 +429,7 @@ _fileio() {
             fi
             case "${prev}" in
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "fileio fileshot fiione filepost 0x0" -- "${cur}"))
                     return 0
                     ;;
                 --server)
@@ -471,7 +471,7 @@ _fileio() {
                     return 0
                     ;;
                 --sort)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "name size expires created" -- "${cur}"))
                     return 0
                     ;;
                 --offset)
@@ -483,7 +483,7 @@ _fileio() {
                     return 0
                     ;;
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "fileio fileshot fiione filepost 0x0" -- "${cur}"))
                     return 0
                     ;;
                 --server)
@@ -521,7 +521,7 @@ _fileio() {
             fi
             case "${prev}" in
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "fileio fileshot fiione filepost 0x0" -- "${cur}"))
                     return 0
                     ;;
                 --server)
@@ -599,7 +599,7 @@ _fileio() {
                     return 0
                     ;;
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "fileio fileshot fiione filepost 0x0" -- "${cur}"))
                     return 0
                     ;;
                 --server)
@@ -637,7 +637,7 @@ _fileio() {
             fi
             case "${prev}" in
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "fileio fileshot fiione filepost 0x0" -- "${cur}"))
                     return 0
                     ;;
                 --server)
@@ -695,7 +695,7 @@ _fileio() {
                     return 0
                     ;;
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "fileio fileshot fiione filepost 0x0" -- "${cur}"))
                     return 0
                     ;;
                 --server)
@@ -753,7 +753,7 @@ _fileio() {
                     return 0
                     ;;
                 --service)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "fileio fileshot fiione filepost 0x0" -- "${cur}"))
                     return 0
                     ;;
                 --server)

@@ -7,8 +7,9 @@ function __fish_fileio_needs_command
     # Figure out if the current invocation already has a command.
     set -l cmd (commandline -opc)
     set -e cmd[1]
+    # An option still waiting for its value: no command yet.
     argparse -s (__fish_fileio_global_optspecs) -- $cmd 2>/dev/null
-    or return
+    or return 0
     if set -q argv[1]
         # Also print the command, so this can be used to figure out what it is.
         echo $argv[1]
@@ -24,13 +25,17 @@ function __fish_fileio_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c fileio -n "__fish_fileio_needs_command" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
+complete -c fileio -n "__fish_fileio_needs_command" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
+fileshot\t''
+fiione\t''
+filepost\t''
+0x0\t''"
 complete -c fileio -n "__fish_fileio_needs_command" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_needs_command" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_needs_command" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
 complete -c fileio -n "__fish_fileio_needs_command" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_needs_command" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
-complete -c fileio -n "__fish_fileio_needs_command" -l json -d 'Print results as JSON (one object per line)'
+complete -c fileio -n "__fish_fileio_needs_command" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
 complete -c fileio -n "__fish_fileio_needs_command" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
 complete -c fileio -n "__fish_fileio_needs_command" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'
 complete -c fileio -n "__fish_fileio_needs_command" -l no-progress -d 'Never draw progress bars'
@@ -53,7 +58,11 @@ complete -c fileio -n "__fish_fileio_using_subcommand upload" -l expires -d 'Whe
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l max-downloads -d 'How many downloads the link allows before the file is gone' -r
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l name -d 'Name the upload on the server; one file only (standard input is otherwise "stdin")' -r
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -s j -l jobs -d 'How many files (or FileShot chunks) to upload at once [default: 4]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand upload" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
+complete -c fileio -n "__fish_fileio_using_subcommand upload" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
+fileshot\t''
+fiione\t''
+filepost\t''
+0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
@@ -61,7 +70,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand upload" -l api-key-file -d
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l no-auto-delete -d 'Keep the file (listed, revivable by `update`) after its last download or expiry'
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l secret -d 'Ask for a hard-to-guess URL (0x0)'
-complete -c fileio -n "__fish_fileio_using_subcommand upload" -l json -d 'Print results as JSON (one object per line)'
+complete -c fileio -n "__fish_fileio_using_subcommand upload" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l no-progress -d 'Never draw progress bars'
@@ -69,14 +78,18 @@ complete -c fileio -n "__fish_fileio_using_subcommand upload" -l no-history -d '
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -s V -l version -d 'Print version'
 complete -c fileio -n "__fish_fileio_using_subcommand download" -s o -l output -d 'Where to save: a file, a directory (ending in / or existing), or - for standard output. An existing FIFO or character device (/dev/null, /dev/stdout, a terminal) is written to as it is; a symbolic link is followed to what it points to [default: the current directory, under the server\'s file name]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand download" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
+complete -c fileio -n "__fish_fileio_using_subcommand download" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
+fileshot\t''
+fiione\t''
+filepost\t''
+0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand download" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand download" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand download" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand download" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand download" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand download" -s f -l force -d 'Overwrite an existing file. Only a regular file is ever replaced, and only by the finished download: given a symbolic link, the file it points to is replaced and the link stays (a link to nothing is refused); a block device is written onto, never replaced. A name the server chose never follows a link'
-complete -c fileio -n "__fish_fileio_using_subcommand download" -l json -d 'Print results as JSON (one object per line)'
+complete -c fileio -n "__fish_fileio_using_subcommand download" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
 complete -c fileio -n "__fish_fileio_using_subcommand download" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
 complete -c fileio -n "__fish_fileio_using_subcommand download" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'
 complete -c fileio -n "__fish_fileio_using_subcommand download" -l no-progress -d 'Never draw progress bars'
@@ -84,30 +97,41 @@ complete -c fileio -n "__fish_fileio_using_subcommand download" -l no-history -d
 complete -c fileio -n "__fish_fileio_using_subcommand download" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand download" -s V -l version -d 'Print version'
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l search -d 'Show only the files whose name contains TEXT' -r
-complete -c fileio -n "__fish_fileio_using_subcommand list" -l sort -d 'Sort by this field: name, size, expires or created (services other than fileio: sorted here, over the files listed)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand list" -l sort -d 'Sort by this field: name, size, expires or created (services other than fileio: sorted here, over the files listed)' -r -f -a "name\t''
+size\t''
+expires\t''
+created\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l offset -d 'Skip the first N files' -r
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l limit -d 'Show at most N files' -r
-complete -c fileio -n "__fish_fileio_using_subcommand list" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
+complete -c fileio -n "__fish_fileio_using_subcommand list" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
+fileshot\t''
+fiione\t''
+filepost\t''
+0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l all -d 'List every file, fetching as many pages as it takes'
-complete -c fileio -n "__fish_fileio_using_subcommand list" -l json -d 'Print results as JSON (one object per line)'
+complete -c fileio -n "__fish_fileio_using_subcommand list" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
 complete -c fileio -n "__fish_fileio_using_subcommand list" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
 complete -c fileio -n "__fish_fileio_using_subcommand list" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l no-progress -d 'Never draw progress bars'
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l no-history -d 'Do not record uploads in the local history'
 complete -c fileio -n "__fish_fileio_using_subcommand list" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand list" -s V -l version -d 'Print version'
-complete -c fileio -n "__fish_fileio_using_subcommand me" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
+complete -c fileio -n "__fish_fileio_using_subcommand me" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
+fileshot\t''
+fiione\t''
+filepost\t''
+0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand me" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand me" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand me" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand me" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand me" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
-complete -c fileio -n "__fish_fileio_using_subcommand me" -l json -d 'Print results as JSON (one object per line)'
+complete -c fileio -n "__fish_fileio_using_subcommand me" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
 complete -c fileio -n "__fish_fileio_using_subcommand me" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
 complete -c fileio -n "__fish_fileio_using_subcommand me" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'
 complete -c fileio -n "__fish_fileio_using_subcommand me" -l no-progress -d 'Never draw progress bars'
@@ -120,66 +144,86 @@ complete -c fileio -n "__fish_fileio_using_subcommand update" -l auto-delete -d 
 false\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand update" -l file -d 'Upload PATH as the file\'s new contents, under the same key' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand update" -l name -d 'Rename the file (fii.one)' -r
-complete -c fileio -n "__fish_fileio_using_subcommand update" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
+complete -c fileio -n "__fish_fileio_using_subcommand update" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
+fileshot\t''
+fiione\t''
+filepost\t''
+0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand update" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand update" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand update" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand update" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand update" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand update" -l replace-all -d 'Replace everything (PUT): what is not given returns to its default; needs --file'
-complete -c fileio -n "__fish_fileio_using_subcommand update" -l json -d 'Print results as JSON (one object per line)'
+complete -c fileio -n "__fish_fileio_using_subcommand update" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
 complete -c fileio -n "__fish_fileio_using_subcommand update" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
 complete -c fileio -n "__fish_fileio_using_subcommand update" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'
 complete -c fileio -n "__fish_fileio_using_subcommand update" -l no-progress -d 'Never draw progress bars'
 complete -c fileio -n "__fish_fileio_using_subcommand update" -l no-history -d 'Do not record uploads in the local history'
 complete -c fileio -n "__fish_fileio_using_subcommand update" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand update" -s V -l version -d 'Print version'
-complete -c fileio -n "__fish_fileio_using_subcommand delete" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
+complete -c fileio -n "__fish_fileio_using_subcommand delete" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
+fileshot\t''
+fiione\t''
+filepost\t''
+0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand delete" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand delete" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand delete" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand delete" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand delete" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
-complete -c fileio -n "__fish_fileio_using_subcommand delete" -l json -d 'Print results as JSON (one object per line)'
+complete -c fileio -n "__fish_fileio_using_subcommand delete" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
 complete -c fileio -n "__fish_fileio_using_subcommand delete" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
 complete -c fileio -n "__fish_fileio_using_subcommand delete" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'
 complete -c fileio -n "__fish_fileio_using_subcommand delete" -l no-progress -d 'Never draw progress bars'
 complete -c fileio -n "__fish_fileio_using_subcommand delete" -l no-history -d 'Do not record uploads in the local history'
 complete -c fileio -n "__fish_fileio_using_subcommand delete" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand delete" -s V -l version -d 'Print version'
-complete -c fileio -n "__fish_fileio_using_subcommand info" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
+complete -c fileio -n "__fish_fileio_using_subcommand info" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
+fileshot\t''
+fiione\t''
+filepost\t''
+0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand info" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand info" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand info" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand info" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand info" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
-complete -c fileio -n "__fish_fileio_using_subcommand info" -l json -d 'Print results as JSON (one object per line)'
+complete -c fileio -n "__fish_fileio_using_subcommand info" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
 complete -c fileio -n "__fish_fileio_using_subcommand info" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
 complete -c fileio -n "__fish_fileio_using_subcommand info" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'
 complete -c fileio -n "__fish_fileio_using_subcommand info" -l no-progress -d 'Never draw progress bars'
 complete -c fileio -n "__fish_fileio_using_subcommand info" -l no-history -d 'Do not record uploads in the local history'
 complete -c fileio -n "__fish_fileio_using_subcommand info" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand info" -s V -l version -d 'Print version'
-complete -c fileio -n "__fish_fileio_using_subcommand services" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
+complete -c fileio -n "__fish_fileio_using_subcommand services" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
+fileshot\t''
+fiione\t''
+filepost\t''
+0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand services" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand services" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand services" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand services" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand services" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
-complete -c fileio -n "__fish_fileio_using_subcommand services" -l json -d 'Print results as JSON (one object per line)'
+complete -c fileio -n "__fish_fileio_using_subcommand services" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
 complete -c fileio -n "__fish_fileio_using_subcommand services" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
 complete -c fileio -n "__fish_fileio_using_subcommand services" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'
 complete -c fileio -n "__fish_fileio_using_subcommand services" -l no-progress -d 'Never draw progress bars'
 complete -c fileio -n "__fish_fileio_using_subcommand services" -l no-history -d 'Do not record uploads in the local history'
 complete -c fileio -n "__fish_fileio_using_subcommand services" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand services" -s V -l version -d 'Print version'
-complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
+complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
+fileshot\t''
+fiione\t''
+filepost\t''
+0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
-complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -l json -d 'Print results as JSON (one object per line)'
+complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -l no-progress -d 'Never draw progress bars'
@@ -189,7 +233,11 @@ complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -f -a "login" -d 'Store an API key for the service and server, after checking it works'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -f -a "status" -d 'Say where the key in use comes from and which account it is (never the key)'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -f -a "logout" -d 'Remove the stored key for the service and server'
-complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
+complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
+fileshot\t''
+fiione\t''
+filepost\t''
+0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
@@ -197,33 +245,41 @@ complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subc
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l with-token -d 'Read the key from standard input (for scripts) instead of prompting'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l insecure-storage -d 'Store the key in a 0600 file in the config directory instead of the OS keyring'
-complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l json -d 'Print results as JSON (one object per line)'
+complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l no-progress -d 'Never draw progress bars'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l no-history -d 'Do not record uploads in the local history'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -s V -l version -d 'Print version'
-complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
+complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
+fileshot\t''
+fiione\t''
+filepost\t''
+0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
-complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l json -d 'Print results as JSON (one object per line)'
+complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l no-progress -d 'Never draw progress bars'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l no-history -d 'Do not record uploads in the local history'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
-complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
+complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
+fileshot\t''
+fiione\t''
+filepost\t''
+0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
-complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -l json -d 'Print results as JSON (one object per line)'
+complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -l no-progress -d 'Never draw progress bars'
@@ -231,7 +287,11 @@ complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subc
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -s V -l version -d 'Print version'
 complete -c fileio -n "__fish_fileio_using_subcommand history" -l rm -d 'Forget the upload with this key (the file stays on the service)' -r
-complete -c fileio -n "__fish_fileio_using_subcommand history" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
+complete -c fileio -n "__fish_fileio_using_subcommand history" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
+fileshot\t''
+fiione\t''
+filepost\t''
+0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand history" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand history" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand history" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
@@ -239,7 +299,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand history" -l api-key-file -
 complete -c fileio -n "__fish_fileio_using_subcommand history" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand history" -l all -d 'Include expired uploads'
 complete -c fileio -n "__fish_fileio_using_subcommand history" -l clear -d 'Forget every upload (the files stay on the service)'
-complete -c fileio -n "__fish_fileio_using_subcommand history" -l json -d 'Print results as JSON (one object per line)'
+complete -c fileio -n "__fish_fileio_using_subcommand history" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
 complete -c fileio -n "__fish_fileio_using_subcommand history" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
 complete -c fileio -n "__fish_fileio_using_subcommand history" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'
 complete -c fileio -n "__fish_fileio_using_subcommand history" -l no-progress -d 'Never draw progress bars'
@@ -256,30 +316,39 @@ complete -c fileio -n "__fish_fileio_using_subcommand serve" -l max-expiry -d 'R
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l rate-limit -d 'Allow each client address N requests per window, e.g. 60/min, 5/s, 1000/h [default: unlimited]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l public-url -d 'Base URL for the links in answers when behind a reverse proxy, e.g. https://files.example.com [default: http://<Host header>]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l sweep-interval -d 'Seconds between sweeps that delete expired files (for tests)' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
+fileshot\t''
+fiione\t''
+filepost\t''
+0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l require-auth -d 'Refuse uploads without an API key (downloads stay open to anyone with the link)'
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l json -d 'Print results as JSON (one object per line)'
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l no-progress -d 'Never draw progress bars'
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l no-history -d 'Do not record uploads in the local history'
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -s V -l version -d 'Print version'
-complete -c fileio -n "__fish_fileio_using_subcommand completions" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
+complete -c fileio -n "__fish_fileio_using_subcommand completions" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
+fileshot\t''
+fiione\t''
+filepost\t''
+0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand completions" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand completions" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand completions" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand completions" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand completions" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
-complete -c fileio -n "__fish_fileio_using_subcommand completions" -l json -d 'Print results as JSON (one object per line)'
+complete -c fileio -n "__fish_fileio_using_subcommand completions" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
 complete -c fileio -n "__fish_fileio_using_subcommand completions" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
 complete -c fileio -n "__fish_fileio_using_subcommand completions" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'
 complete -c fileio -n "__fish_fileio_using_subcommand completions" -l no-progress -d 'Never draw progress bars'
 complete -c fileio -n "__fish_fileio_using_subcommand completions" -l no-history -d 'Do not record uploads in the local history'
 complete -c fileio -n "__fish_fileio_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c fileio -n "__fish_fileio_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c fileio -n "__fish_fileio_using_subcommand completions; and not __fish_seen_subcommand_from bash elvish fish powershell zsh" -f -a "bash elvish fish powershell zsh"

@@ -4,10 +4,13 @@
 
 use std::path::PathBuf;
 
-use clap::builder::FalseyValueParser;
+use std::ffi::OsStr;
+
+use clap::builder::{FalseyValueParser, PossibleValue, StringValueParser, TypedValueParser};
 use clap::{Args, Parser};
 
 use crate::commands::Command;
+use crate::services::ServiceKind;
 
 /// Share a file with one command: upload it to file.io or a compatible service and get a link;
 /// download a link; or run your own file.io-compatible server.
@@ -46,7 +49,8 @@ impl Cli {
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do
-    #[arg(long, global = true, env = "FILEIO_SERVICE", value_name = "NAME")]
+    #[arg(long, global = true, env = "FILEIO_SERVICE", value_name = "NAME",
+          value_parser = Known::services(), hide_possible_values = true)]
     pub service: Option<String>,
 
     /// Talk to the server at this base URL instead of the service's own, e.g.
@@ -54,7 +58,9 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "FILEIO_SERVER", value_name = "URL")]
     pub server: Option<String>,
 
-    /// Print results as JSON (one object per line)
+    /// Print results as JSON on standard output, one value per line: upload and update an
+    /// object per file, delete an object per key, list, history and services one array, info,
+    /// me and auth status one object (download prints the saved path either way)
     #[arg(long, global = true, env = "FILEIO_JSON", value_parser = FalseyValueParser::new())]
     pub json: bool,
 
@@ -99,3 +105,38 @@ Exit codes:
   4 not found, expired or already downloaded · 5 too large or over quota
   6 rate limited after retries · 7 network · 8 unexpected answer from the server
   9 local file problem · 130 interrupted";
+
+/// A value from a known set, offered by shell completion, and checked by the command that
+/// uses it rather than by clap: the set completes, while what is accepted stays what the
+/// command's own parser takes (a service's aliases in any case, such as `file.io` or
+/// `0x0.st`; any field a file.io-compatible server sorts by), with its own error and hint.
+#[derive(Debug, Clone)]
+pub struct Known(Vec<&'static str>);
+
+impl Known {
+    pub fn new(values: &[&'static str]) -> Known {
+        Known(values.to_vec())
+    }
+
+    /// The services' names, as `--service` completes them.
+    pub fn services() -> Known {
+        Known(ServiceKind::ALL.iter().map(|k| k.name()).collect())
+    }
+}
+
+impl TypedValueParser for Known {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<String, clap::Error> {
+        StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(self.0.iter().map(|v| PossibleValue::new(*v))))
+    }
+}

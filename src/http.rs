@@ -158,12 +158,15 @@ impl Http {
 
     fn note_retry(&self, why: &str, wait: Duration, attempt: u32) {
         if !self.quiet {
-            eprintln!(
-                "fileio: warning: {why}; retrying in {:.1}s (retry {} of {})",
-                wait.as_secs_f64(),
-                attempt + 1,
-                self.retries
-            );
+            // Above any progress bar, not through it.
+            crate::progress::suspend(|| {
+                eprintln!(
+                    "fileio: warning: {why}; retrying in {:.1}s (retry {} of {})",
+                    wait.as_secs_f64(),
+                    attempt + 1,
+                    self.retries
+                )
+            });
         }
     }
 }

@@ -9,10 +9,12 @@ use clap_complete::Shell;
 /// Where each shell looks for the script, shown by `fileio completions --help`.
 const INSTALL: &str = "\
 Load the script from your shell's startup file, or save it where the shell looks for completions:
-  bash:        fileio completions bash > ~/.local/share/bash-completion/completions/fileio
-  zsh:         fileio completions zsh > ~/.zfunc/_fileio
+  bash:        mkdir -p ~/.local/share/bash-completion/completions
+               fileio completions bash > ~/.local/share/bash-completion/completions/fileio
+  zsh:         mkdir -p ~/.zfunc && fileio completions zsh > ~/.zfunc/_fileio
                (with fpath+=~/.zfunc before compinit in ~/.zshrc)
-  fish:        fileio completions fish > ~/.config/fish/completions/fileio.fish
+  fish:        mkdir -p ~/.config/fish/completions
+               fileio completions fish > ~/.config/fish/completions/fileio.fish
   PowerShell:  fileio completions powershell | Out-String | Invoke-Expression  (in $PROFILE)
   elvish:      eval (fileio completions elvish | slurp)  (in ~/.config/elvish/rc.elv)
 

@@ -17,7 +17,8 @@ pub struct ListArgs {
 
     /// Sort by this field: name, size, expires or created (services other than fileio:
     /// sorted here, over the files listed)
-    #[arg(long, value_name = "FIELD")]
+    #[arg(long, value_name = "FIELD", value_parser = crate::cli::Known::new(SORTS),
+          hide_possible_values = true)]
     pub sort: Option<String>,
 
     /// Skip the first N files

@@ -26,7 +26,17 @@ pub async fn run(settings: &Settings) -> Result<()> {
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
     };
-    println!("plan:              {}", plain(&a.plan));
+    match &a.plan {
+        // file.io-compatible servers (`fileio serve` too) answer `planId: 0` when there is
+        // no plan to speak of; "plan: 0" tells a person nothing, so there is no plan line.
+        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(0) => {}
+        // A number the service does not explain is an id, and said to be one.
+        Some(serde_json::Value::Number(n)) => println!("plan:              id {n}"),
+        Some(serde_json::Value::String(s)) if !s.trim().is_empty() => {
+            println!("plan:              {s}")
+        }
+        _ => {}
+    }
     println!(
         "storage:           {} used of {}",
         a.used_storage_bytes

@@ -177,7 +177,8 @@ async fn update_fileio(
         auto_delete: args.auto_delete,
         secret: false,
     };
-    let progress = Progress::new(settings.progress);
+    // A byte bar only when bytes are sent: a change of expiry or limit has nothing to show.
+    let progress = Progress::new(settings.progress && file.is_some());
     let bar = progress.bar(file_key, file.as_ref().map(|(_, len)| *len));
     let activity = Activity::default();
     let name = file

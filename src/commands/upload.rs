@@ -484,17 +484,21 @@ pub fn local_error(path: &Path, e: &std::io::Error) -> anyhow::Error {
 
 pub fn print_record(record: &FileRecord, settings: &Settings) -> Result<()> {
     use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    if settings.json {
-        writeln!(out, "{}", serde_json::to_string(record)?)?;
-    } else {
-        writeln!(out, "{}", record.link)?;
-    }
-    out.flush()?;
-    if settings.chatty() && std::io::stderr().is_terminal() {
-        eprintln!("{}", summary(record));
-    }
-    Ok(())
+    // Bars of uploads still running are hidden meanwhile: on a terminal, stdout and the bars
+    // on stderr share the screen.
+    crate::progress::suspend(|| {
+        let mut out = std::io::stdout().lock();
+        if settings.json {
+            writeln!(out, "{}", serde_json::to_string(record)?)?;
+        } else {
+            writeln!(out, "{}", record.link)?;
+        }
+        out.flush()?;
+        if settings.chatty() && std::io::stderr().is_terminal() {
+            eprintln!("{}", summary(record));
+        }
+        Ok(())
+    })
 }
 
 /// A short line for people: what was uploaded and how long the link lives.

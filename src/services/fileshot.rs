@@ -220,11 +220,13 @@ async fn chunked(
     let state = match previous {
         Some(s) => {
             if !api.settings.quiet {
-                eprintln!(
-                    "fileio: resuming {}: {} of {total} chunks were sent before",
-                    up.name,
-                    s.done.len()
-                );
+                crate::progress::suspend(|| {
+                    eprintln!(
+                        "fileio: resuming {}: {} of {total} chunks were sent before",
+                        up.name,
+                        s.done.len()
+                    )
+                });
             }
             s
         }

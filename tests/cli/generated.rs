@@ -2,6 +2,7 @@
 //! and they work: the command prints the same scripts, bash loads its script, man renders the
 //! pages. `FILEIO_REGENERATE=1 cargo test --test cli generated` rewrites the files instead.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
 
@@ -312,4 +313,421 @@ fn readme_lists_every_exit_code() {
         let row = format!("| {code} | {meaning} |");
         assert!(readme.contains(&row), "README.md lacks the row `{row}`");
     }
+}
+
+/// The closed sets of values a shell offers after a flag, as (words typed, values offered).
+const VALUE_COMPLETIONS: &[(&[&str], &[&str])] = &[
+    (
+        &["--service"],
+        &["fileio", "fileshot", "fiione", "filepost", "0x0"],
+    ),
+    (
+        &["upload", "--service"],
+        &["fileio", "fileshot", "fiione", "filepost", "0x0"],
+    ),
+    (&["list", "--sort"], &["name", "size", "expires", "created"]),
+    (
+        &["completions"],
+        &["bash", "elvish", "fish", "powershell", "zsh"],
+    ),
+    (&["update", "KEY", "--auto-delete"], &["true", "false"]),
+];
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    sorted(v.iter().map(|s| s.to_string()).collect())
+}
+
+/// bash, with the committed script loaded, completes each flag to its values.
+#[test]
+fn bash_completes_closed_sets_of_values() {
+    committed("completions/fileio.bash");
+    for (words, values) in VALUE_COMPLETIONS {
+        let line = format!("fileio {} ", words.join(" "));
+        let script = format!(
+            "source completions/fileio.bash\n\
+             COMP_WORDS=(fileio {} '')\n\
+             COMP_CWORD=${{#COMP_WORDS[@]}}; COMP_CWORD=$((COMP_CWORD - 1))\n\
+             COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}\n\
+             _fileio fileio '' \"${{COMP_WORDS[COMP_CWORD-1]}}\"\n\
+             printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            words.join(" ")
+        );
+        let out = StdCommand::new("bash")
+            .args(["--norc", "--noprofile", "-c", &script])
+            .current_dir(repo())
+            .output()
+            .expect("bash is needed for this test (CI installs it)");
+        assert!(out.status.success(), "{line}: {out:?}");
+        let offered: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        // After a flag, only its values; where a positional goes, its values among the
+        // options (what clap's bash script offers there).
+        let (offered_values, others): (Vec<String>, Vec<String>) = offered
+            .into_iter()
+            .partition(|o| values.contains(&o.as_str()));
+        assert_eq!(
+            sorted(offered_values),
+            strings(values),
+            "bash after `{line}`"
+        );
+        let after_a_flag = words[words.len() - 1].starts_with('-');
+        assert!(
+            if after_a_flag {
+                others.is_empty()
+            } else {
+                others.iter().all(|o| o.starts_with('-'))
+            },
+            "bash after `{line}` also offered {others:?}"
+        );
+    }
+}
+
+/// fish, with the committed script loaded, completes each flag to its values.
+#[test]
+fn fish_completes_closed_sets_of_values() {
+    committed("completions/fileio.fish");
+    let home = Env::new();
+    for (words, values) in VALUE_COMPLETIONS {
+        let line = format!("fileio {} ", words.join(" "));
+        let out = StdCommand::new("fish")
+            .args(["--no-config", "-c"])
+            .arg(format!(
+                "source completions/fileio.fish; complete --do-complete '{line}'"
+            ))
+            .current_dir(repo())
+            // fish keeps its state under HOME: a private one.
+            .env("HOME", home.path("home"))
+            .env("XDG_CONFIG_HOME", home.path("config"))
+            .env("XDG_DATA_HOME", home.path("data"))
+            .output()
+            .expect("fish is needed for this test (.ci/run installs it)");
+        assert!(out.status.success(), "{line}: {out:?}");
+        let offered: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(sorted(offered), strings(values), "fish after `{line}`");
+    }
+}
+
+/// zsh: the committed script loads under compinit, and every spec of these flags completes
+/// to the values (`:NAME:(a b c)`); driving zsh's completion widget needs a terminal, so the
+/// specs are read from the script.
+#[test]
+fn zsh_completes_closed_sets_of_values() {
+    let script = String::from_utf8(committed("completions/_fileio")).unwrap();
+    let out = StdCommand::new("zsh")
+        .args(["-f", "-c"])
+        .arg("fpath=(completions $fpath); autoload -Uz compinit; compinit -u -D; autoload -Uz _fileio; whence -w _fileio")
+        .current_dir(repo())
+        .output()
+        .expect("zsh is needed for this test (.ci/run installs it)");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    for (flag, values) in [
+        (
+            "--service=",
+            ["fileio", "fileshot", "fiione", "filepost", "0x0"].as_slice(),
+        ),
+        ("--sort=", ["name", "size", "expires", "created"].as_slice()),
+        ("--auto-delete=", ["true", "false"].as_slice()),
+    ] {
+        let specs: Vec<&str> = script
+            .lines()
+            .filter(|l| l.trim_start().starts_with(&format!("'{flag}")))
+            .collect();
+        assert!(!specs.is_empty(), "no {flag} in _fileio");
+        let tail = format!(":({})' \\", values.join(" "));
+        for spec in specs {
+            assert!(
+                spec.ends_with(&tail),
+                "{flag} does not complete to {values:?}: {spec}"
+            );
+        }
+    }
+    assert!(
+        script.contains("(bash elvish fish powershell zsh)"),
+        "shells"
+    );
+}
+
+/// Completing to a set of values does not narrow what is accepted: a service's aliases, in
+/// any case, still name it, and an unknown one gets the service parser's own error.
+#[test]
+fn completed_flags_still_accept_what_they_accepted() {
+    let env = Env::new();
+    for alias in ["0x0.st", "Null-Pointer"] {
+        env.cmd()
+            .args(["--service", alias, "list"])
+            .assert()
+            .code(2)
+            .stderr(predicates::str::starts_with(
+                "fileio: error: 0x0.st (The Null Pointer) does not support `fileio list`\n",
+            ));
+    }
+    env.cmd()
+        .args(["--service", "File.IO", "--json", "services"])
+        .assert()
+        .success();
+    env.cmd()
+        .args(["--service", "dropbox", "services"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::starts_with(
+            "fileio: error: unknown service 'dropbox'\n",
+        ));
+}
+
+/// The text of README.md's section that starts with `heading`, up to the next `## `.
+fn readme_section(heading: &str) -> String {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let start = readme
+        .find(&format!("\n{heading}\n"))
+        .unwrap_or_else(|| panic!("no `{heading}` in README.md"));
+    let rest = &readme[start + 1..];
+    let end = rest[3..].find("\n## ").map_or(rest.len(), |i| i + 3);
+    rest[..end].to_string()
+}
+
+/// The ```sh blocks of a piece of Markdown, in order.
+fn sh_blocks(text: &str) -> Vec<String> {
+    text.split("```sh\n")
+        .skip(1)
+        .map(|b| b[..b.find("```").expect("closed block")].to_string())
+        .collect()
+}
+
+/// `bash` with the isolation of [`Env::std_cmd`] and the built `fileio` first on PATH.
+fn bash_in(env: &Env) -> StdCommand {
+    let template = env.std_cmd();
+    let mut cmd = StdCommand::new("bash");
+    cmd.args(["--norc", "--noprofile"]);
+    for (k, v) in template.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    for (k, _) in std::env::vars() {
+        if k.starts_with("FILEIO_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("FILEIO_CREDENTIAL_STORE", "file");
+    let bin = Path::new(template.get_program())
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![bin];
+    dirs.extend(std::env::split_paths(&path));
+    cmd.env("PATH", std::env::join_paths(dirs).unwrap())
+        .current_dir(env.work());
+    cmd
+}
+
+/// README.md's quick start works as written: the server block in one shell, the client block
+/// in another, against the built binary. Only the port (the server binds port 0 here, as
+/// FILEIO_BIND allows) and the data directory (a private one) differ.
+#[test]
+fn readme_quick_start_works_as_written() {
+    let section = readme_section("## Quick start, offline");
+    let blocks = sh_blocks(&section);
+    assert_eq!(
+        blocks.len(),
+        2,
+        "expected a server and a client block: {section}"
+    );
+    let env = Env::new();
+    std::fs::copy(repo().join("README.md"), env.work().join("README.md")).unwrap();
+    let data = env.path("quickstart-data");
+    let server_script = blocks[0].replace("/tmp/fileio-data", data.to_str().unwrap());
+    assert_ne!(
+        server_script, blocks[0],
+        "the server block names /tmp/fileio-data"
+    );
+    // In a process group of its own, so that the server goes when the shell is stopped.
+    let mut server = bash_in(&env)
+        .args(["-c", &server_script])
+        .process_group(0)
+        .env("FILEIO_BIND", "127.0.0.1:0")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            // SAFETY: signals the process group this test started (its id is the shell's).
+            unsafe { libc::kill(-(self.0.id() as i32), libc::SIGTERM) };
+            let _ = self.0.wait();
+        }
+    }
+    let mut banner = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stderr.take().unwrap()),
+        &mut banner,
+    )
+    .unwrap();
+    let _server = Kill(server);
+    let url = banner
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {banner:?}"))
+        .to_string();
+    let client_script = blocks[1].replace("http://127.0.0.1:8080", &url);
+    assert_ne!(
+        client_script, blocks[1],
+        "the client block names the server"
+    );
+    let out = bash_in(&env)
+        .args(["-euo", "pipefail", "-c", &client_script])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    // list showed the upload, download saved it, me said something useful, delete deleted.
+    assert!(stdout.contains("README.md"), "{stdout}");
+    assert_eq!(
+        std::fs::read(env.work().join("copy.md")).unwrap(),
+        std::fs::read(repo().join("README.md")).unwrap()
+    );
+    assert!(stdout.contains("\ncopy.md\n"), "{stdout}");
+    assert!(stdout.contains("upload size limit: unlimited"), "{stdout}");
+    assert!(stderr.contains("Deleted "), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+}
+
+/// `fileio me` against `fileio serve`, which answers `planId: 0`, prints no plan line.
+#[test]
+fn me_does_not_print_plan_zero() {
+    let env = Env::new();
+    let server = crate::support::Server::start(&env, &["--api-key", "me-test-key-0123456789"]);
+    env.cmd()
+        .env("FILEIO_API_KEY", "me-test-key-0123456789")
+        .args(["--server", &server.url, "me"])
+        .assert()
+        .success()
+        .stdout(
+            "storage:           0 B used of unlimited\n\
+             upload size limit: unlimited\n\
+             rate limit:        none\n",
+        );
+}
+
+/// Each place that tells how to install a completion script creates its directory first:
+/// README.md, `fileio completions --help` and fileio.1's examples.
+#[test]
+fn completion_install_lines_create_their_directory() {
+    let help = Env::new()
+        .cmd()
+        .args(["completions", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let man = String::from_utf8(docs::man_pages().remove(0).1)
+        .unwrap()
+        .replace("\\-", "-")
+        .replace("\\fB", "")
+        .replace("\\fR", "");
+    let install = sh_blocks(&readme_section("## Install")).join("\n");
+    for (place, text) in [
+        ("README.md", install),
+        ("completions --help", help),
+        ("fileio.1", man),
+    ] {
+        let mut seen = 0;
+        for (at, _) in text.match_indices("fileio completions ") {
+            let rest = &text[at..];
+            let line = &rest[..rest.find('\n').unwrap_or(rest.len())];
+            let Some(target) = line.split(" > ").nth(1) else {
+                continue;
+            };
+            let target = target.split_whitespace().next().unwrap();
+            let dir = &target[..target.rfind('/').unwrap()];
+            let before = &text[at.saturating_sub(120)..at];
+            assert!(
+                before.contains(&format!("mkdir -p {dir}\n"))
+                    || before.contains(&format!("mkdir -p {dir} && ")),
+                "{place}: `{line}` without `mkdir -p {dir}` first"
+            );
+            seen += 1;
+        }
+        assert!(seen >= 1, "{place}: no install line found");
+    }
+}
+
+/// `--json` does what its help and README.md say, command by command: one value per line,
+/// an object per file or key, one array for list, history and services, one object for
+/// info, me and auth status, and download's saved path as text.
+#[test]
+fn json_output_is_what_the_help_says() {
+    use serde_json::Value;
+    let env = Env::new();
+    let key = "json-test-key-0123456789";
+    let server = crate::support::Server::start(&env, &["--api-key", key]);
+    env.write("a.txt", "a\n");
+    env.write("b.txt", "b\n");
+    let run = |args: &[&str]| -> Vec<Value> {
+        let out = env
+            .cmd()
+            .env("FILEIO_API_KEY", key)
+            .args(["--server", &server.url, "--json"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{args:?}: {l}: {e}")))
+            .collect()
+    };
+    let uploads = run(&["upload", "a.txt", "b.txt"]);
+    assert_eq!(uploads.len(), 2, "{uploads:?}");
+    assert!(uploads.iter().all(Value::is_object), "{uploads:?}");
+    let keys: Vec<&str> = uploads.iter().map(|u| u["key"].as_str().unwrap()).collect();
+    for args in [&["list"][..], &["history"], &["services"]] {
+        let out = run(args);
+        assert!(out.len() == 1 && out[0].is_array(), "{args:?}: {out:?}");
+    }
+    for args in [&["info", keys[0]][..], &["me"], &["auth", "status"]] {
+        let out = run(args);
+        assert!(out.len() == 1 && out[0].is_object(), "{args:?}: {out:?}");
+    }
+    let updated = run(&["update", keys[0], "--max-downloads", "2"]);
+    assert!(
+        updated.len() == 1 && updated[0]["max_downloads"] == 2,
+        "{updated:?}"
+    );
+    let deleted = run(&["delete", keys[1], "no-such-key"]);
+    assert_eq!(deleted.len(), 2, "{deleted:?}");
+    assert_eq!(deleted[0]["deleted"], true);
+    assert_eq!(deleted[1]["deleted"], false);
+    assert!(deleted[1]["error"].is_string(), "{deleted:?}");
+    let out = env
+        .cmd()
+        .args([
+            "--server",
+            &server.url,
+            "--json",
+            "download",
+            keys[0],
+            "-o",
+            "got.txt",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got.txt\n", "{out:?}");
 }

@@ -9,5 +9,6 @@ mod saving;
 mod server;
 mod services;
 mod support;
+mod terminal;
 mod tls;
 mod upload;
