@@ -42,7 +42,7 @@ pub async fn upload(api: &Api<'_>, up: &Upload<'_>, opts: &UploadOptions) -> Res
     };
     let resp = api
         .http
-        .send(&what, up.replayable, Some(up.activity), make)
+        .send(&what, up.retry(), Some(up.activity), make)
         .await?;
     if !resp.status().is_success() {
         return Err(http::error_from_response(&what, resp).await.into());
@@ -304,7 +304,12 @@ pub struct Account {
 
 pub fn parse_me(v: &Value) -> Account {
     let n = |k: &str| v.get(k).and_then(Value::as_u64);
-    let any = |k: &str| v.get(k).filter(|x| !x.is_null()).cloned();
+    // `fileio me` prints these values as they are: made inert here, where they arrive.
+    let any = |k: &str| {
+        v.get(k)
+            .filter(|x| !x.is_null())
+            .map(crate::terminal_text::inert_value)
+    };
     Account {
         service: "fileio",
         plan: any("planId").or_else(|| any("plan")),

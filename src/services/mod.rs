@@ -269,6 +269,16 @@ pub struct Upload<'a> {
 }
 
 impl Upload<'_> {
+    /// How the upload that creates the file may be retried: only where no second copy can
+    /// result ([`Retry::IfNotStored`]), and never for a body that cannot be read twice.
+    pub fn retry(&self) -> crate::http::Retry {
+        if self.replayable {
+            crate::http::Retry::IfNotStored
+        } else {
+            crate::http::Retry::Never
+        }
+    }
+
     /// The file as a multipart part, from a fresh body; the bar restarts, as a retry does.
     pub fn part(&self) -> Result<Part> {
         self.bar.set_position(0);

@@ -5,6 +5,7 @@
 mod accounts;
 mod download;
 mod generated;
+mod hostile_server;
 mod server;
 mod services;
 mod support;
