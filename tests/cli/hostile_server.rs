@@ -2,8 +2,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -186,5 +186,438 @@ fn an_answer_then_an_immediate_close_is_never_sent_again() {
     assert!(
         out.status.code() == Some(5) || err.contains("fileio list"),
         "either the answer or a way to check: {err}"
+    );
+}
+
+fn run(env: &Env, args: &[&str]) -> std::process::Output {
+    env.cmd()
+        .args(args)
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap()
+}
+
+fn stdout_of(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn an_upload_is_retried_only_when_the_server_surely_did_not_store_it() {
+    let env = Env::new();
+    env.write("a.txt", "hello");
+    // 502/504/500 after the body: maybe stored; said, not retried.
+    for status in [
+        "502 Bad Gateway",
+        "504 Gateway Timeout",
+        "500 Internal Server Error",
+    ] {
+        let s = Canned::start(move |_, _| response(status, &[], "upstream trouble"));
+        let out = run(
+            &env,
+            &["--server", &s.url, "--retries", "3", "upload", "a.txt"],
+        );
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(8), "{status}: {err}");
+        assert_eq!(s.requests().len(), 1, "{status}: {err}");
+        assert!(
+            err.contains(&format!("upstream trouble ({status})")),
+            "{err}"
+        );
+        assert!(
+            err.contains(
+                "check with `fileio list` (or `fileio history`) before uploading it again"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("retrying"), "{err}");
+    }
+    // 503 and 429 say the request was not processed: retried.
+    for status in ["503 Service Unavailable", "429 Too Many Requests"] {
+        let s = Canned::start(move |_, i| {
+            if i < 2 {
+                response(status, &[("Retry-After", "0")], "busy")
+            } else {
+                json(&file_details("K1", "http://x.test", "a.txt", 5))
+            }
+        });
+        let out = run(
+            &env,
+            &["--server", &s.url, "--retries", "3", "upload", "a.txt"],
+        );
+        assert!(out.status.success(), "{status}: {}", stderr_of(&out));
+        assert_eq!(stdout_of(&out), "http://x.test/K1\n");
+        assert_eq!(s.requests().len(), 3);
+    }
+    // A download (GET) is still retried after a 502.
+    let s = Canned::start(|_, _| response("502 Bad Gateway", &[], "upstream"));
+    let out = run(
+        &env,
+        &["--server", &s.url, "--retries", "1", "download", "Key1"],
+    );
+    assert_eq!(out.status.code(), Some(8), "{}", stderr_of(&out));
+    assert!(s.requests().len() >= 2, "GET/HEAD retries stay");
+}
+
+#[test]
+fn a_silent_server_after_the_upload_is_not_sent_the_file_again() {
+    let env = Env::new();
+    env.write("a.txt", "hello");
+    let s = Canned::start(|_, _| Reply::Hang(Duration::from_secs(4)));
+    let out = run(
+        &env,
+        &[
+            "--server",
+            &s.url,
+            "--timeout",
+            "1",
+            "--retries",
+            "3",
+            "upload",
+            "a.txt",
+        ],
+    );
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(7), "{err}");
+    assert_eq!(s.requests().len(), 1, "{err}");
+    assert!(err.contains("fileio list"), "{err}");
+}
+
+#[test]
+fn exit_codes_follow_the_status_whatever_the_body() {
+    let env = Env::new();
+    env.write("a.txt", "hello");
+    for (status, code) in [
+        ("413 Request Entity Too Large", 5),
+        ("429 Too Many Requests", 6),
+        ("401 Unauthorized", 3),
+        ("403 Forbidden", 3),
+        ("404 Not Found", 4),
+        ("410 Gone", 4),
+        ("500 Internal Server Error", 8),
+        ("502 Bad Gateway", 8),
+    ] {
+        let s = Canned::start(move |_, _| {
+            response(
+                status,
+                &[("Content-Type", "text/html")],
+                format!(
+                    "<html><head><title>{status}</title></head><body><center><h1>{status}</h1></center><hr><center>nginx</center></body></html>"
+                ),
+            )
+        });
+        let out = run(
+            &env,
+            &["--server", &s.url, "--retries", "0", "upload", "a.txt"],
+        );
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(code), "{status}: {err}");
+        // The page's first line (its title) and the status, with the status's exit code.
+        assert!(
+            err.starts_with(&format!(
+                "fileio: error: uploading a.txt: {status} ({}",
+                &status[..3]
+            )),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_redirect_to_a_scheme_that_is_not_http_is_the_servers_fault() {
+    let env = Env::new();
+    for location in [
+        "file:///etc/passwd",
+        "data:text/plain;base64,aGk=",
+        "javascript:alert(1)",
+        "file://host/share/x",
+        "ftp://example.test/x",
+    ] {
+        let s = Canned::start(move |_, _| response("302 Found", &[("Location", location)], ""));
+        for cmd in [&["download", "Key1"][..], &["download", "Key1", "-o", "-"]] {
+            let out = run(&env, &[&["--server", &s.url][..], cmd].concat());
+            let err = stderr_of(&out);
+            assert_eq!(out.status.code(), Some(8), "{location}: {err}");
+            assert!(
+                err.contains("not http(s)") || err.contains("redirected"),
+                "{err}"
+            );
+            assert!(
+                !err.contains("etc/passwd") && !err.contains("aGk="),
+                "{err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn secrets_in_redirects_are_redacted_in_errors_and_verbose_logs() {
+    let env = Env::new();
+    env.write("a.txt", "hello");
+    let s = Canned::start(|_, _| {
+        response(
+            "307 Temporary Redirect",
+            &[(
+                "Location",
+                "https://u:hunter2@cdn.test/o?X-Amz-Credential=AKIDSECRET&X-Amz-Signature=SIGSECRET&token=TOKSECRET&part=1",
+            )],
+            "",
+        )
+    });
+    let out = run(&env, &["--server", &s.url, "-v", "upload", "a.txt"]);
+    let all = format!("{}{}", stdout_of(&out), stderr_of(&out));
+    assert_eq!(out.status.code(), Some(8), "{all}");
+    for secret in ["hunter2", "AKIDSECRET", "SIGSECRET", "TOKSECRET"] {
+        assert!(!all.contains(secret), "{secret} leaked: {all}");
+    }
+    assert!(
+        all.contains("< location: https://cdn.test/o?X-Amz-Credential=%28redacted%29"),
+        "{all}"
+    );
+    assert!(all.contains("redirected to https://cdn.test/o?"), "{all}");
+    assert!(all.contains("part=1"), "{all}");
+}
+
+/// Text no terminal should receive raw.
+const HOSTILE: &str = "evil\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}31m\u{202e}txt.exe\u{2066}\u{200b}";
+
+fn assert_inert(text: &str) {
+    for c in [
+        '\u{1b}', '\u{7}', '\u{9b}', '\u{202e}', '\u{2066}', '\u{200b}',
+    ] {
+        assert!(!text.contains(c), "{c:?} reached the output: {text:?}");
+    }
+}
+
+#[test]
+fn hostile_text_from_a_server_stays_inert() {
+    let env = Env::new();
+    env.write("a.txt", "hello");
+    // An error message.
+    let s = Canned::start(|_, _| {
+        response(
+            "400 Bad Request",
+            &[("Content-Type", "application/json")],
+            serde_json::json!({"success": false, "message": HOSTILE}).to_string(),
+        )
+    });
+    let out = run(&env, &["--server", &s.url, "upload", "a.txt"]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_inert(&err);
+    assert!(
+        err.contains("evil\\x1b]0;owned\\x07\\x1b[2J\\x9b31m\\u{202e}txt.exe"),
+        "{err}"
+    );
+    // A link, a name, and their --json form.
+    let s = Canned::start(|_, _| {
+        json(
+            &serde_json::json!({"success": true, "key": "K1", "link": format!("http://x.test/K1{HOSTILE}"),
+                "name": HOSTILE, "size": 5})
+            .to_string(),
+        )
+    });
+    let out = run(&env, &["--server", &s.url, "upload", "a.txt"]);
+    assert!(out.status.success());
+    assert_inert(&stdout_of(&out));
+    assert!(stdout_of(&out).starts_with("http://x.test/K1evil\\x1b]0;owned"));
+    let out = run(&env, &["--server", &s.url, "--json", "upload", "a.txt"]);
+    let line = stdout_of(&out);
+    assert_inert(&line);
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["name"], HOSTILE, "the JSON value itself is kept, escaped");
+    // The history shows what the server named it.
+    let out = run(&env, &["history"]);
+    assert_inert(&stdout_of(&out));
+    assert!(stdout_of(&out).contains("\\u{202e}"), "{}", stdout_of(&out));
+}
+
+#[test]
+fn hostile_names_on_our_own_server_stay_inert_in_list_and_info() {
+    const KEY: &str = "KEYONE1.AAAAAAA-BBBBBBB-CCCCCCC-DDDDDDD";
+    // Our server refuses control characters in a part's header; bidi and invisible
+    // formatting characters are plain UTF-8 and get through.
+    const HOSTILE: &str = "evil\u{202e}txt.exe\u{2066}\u{200b}";
+    let env = Env::new();
+    let s = Server::start(&env, &["--api-key", KEY]);
+    env.write("a.txt", "hello");
+    let out = env
+        .cmd()
+        .env("FILEIO_API_KEY", KEY)
+        .args([
+            "--server", &s.url, "--json", "upload", "a.txt", "--name", HOSTILE,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    let key = v["key"].as_str().unwrap().to_string();
+    for args in [
+        vec!["list"],
+        vec!["--json", "list"],
+        vec!["info", &key],
+        vec!["--json", "info", &key],
+    ] {
+        let out = env
+            .cmd()
+            .env("FILEIO_API_KEY", KEY)
+            .args(["--server", &s.url])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr_of(&out));
+        assert_inert(&stdout_of(&out));
+        assert_inert(&stderr_of(&out));
+        assert!(stdout_of(&out).contains("evil"), "{args:?}");
+    }
+}
+
+#[test]
+fn a_used_one_time_link_says_so_in_the_servers_words() {
+    let env = Env::new();
+    let s = Server::start(&env, &[]);
+    env.write("a.txt", "once");
+    let out = run(&env, &["--server", &s.url, "upload", "a.txt"]);
+    let link = stdout_of(&out).trim().to_string();
+    let first = run(&env, &["download", &link, "-o", "-"]);
+    assert!(first.status.success(), "{}", stderr_of(&first));
+    for args in [vec!["download", &link], vec!["download", &link, "-o", "-"]] {
+        let again = run(&env, &args);
+        let err = stderr_of(&again);
+        assert_eq!(again.status.code(), Some(4), "{err}");
+        assert!(
+            err.contains("it may have expired, been downloaded already, or never existed"),
+            "{err}"
+        );
+        assert!(!err.contains("404 Not Found (404 Not Found)"), "{err}");
+    }
+}
+
+#[test]
+fn several_files_print_each_link_as_it_is_made_and_record_it_at_once() {
+    use std::process::Stdio;
+    let env = Env::new();
+    let (a, b) = (env.write("a.txt", "aaaa"), env.write("b.txt", "bbbb"));
+    let _ = (a, b);
+    // a.txt is answered at once; b.txt never (until the test ends).
+    let s = Canned::start(|req, _| {
+        if req.body_text().contains("filename=\"b.txt\"") {
+            Reply::Hang(Duration::from_secs(20))
+        } else {
+            json(&file_details("KeyA", "http://x.test", "a.txt", 4))
+        }
+    });
+    let mut child = env
+        .std_cmd()
+        .args([
+            "--server",
+            &s.url,
+            "--timeout",
+            "60",
+            "--json",
+            "upload",
+            "a.txt",
+            "b.txt",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = stdout.read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the first link is printed while the second upload is still going");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        (v["key"].as_str(), v["file"].as_str()),
+        (Some("KeyA"), Some("a.txt"))
+    );
+    // Already in the history, though the run is not over: an interruption now loses nothing.
+    let hist = run(&env, &["--json", "history"]);
+    assert!(stdout_of(&hist).contains("KeyA"), "{}", stdout_of(&hist));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "b.txt is still uploading"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn several_files_in_json_carry_their_source_and_a_failure_is_named() {
+    let env = Env::new();
+    for n in ["a.txt", "b.txt", "c.txt"] {
+        env.write(n, n);
+    }
+    let s = Canned::start(|req, i| {
+        if req.body_text().contains("filename=\"b.txt\"") {
+            response(
+                "413 Payload Too Large",
+                &[("Content-Type", "application/json")],
+                r#"{"message":"Too big for this server"}"#,
+            )
+        } else {
+            json(&file_details(&format!("K{i}"), "http://x.test", "f", 2))
+        }
+    });
+    let out = run(
+        &env,
+        &[
+            "--server", &s.url, "--json", "upload", "-j", "1", "a.txt", "b.txt", "c.txt",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(5));
+    let files: Vec<String> = stdout_of(&out)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["file"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(files, ["a.txt", "c.txt"]);
+    let err = stderr_of(&out);
+    assert!(
+        err.contains(
+            "fileio: error: b.txt: uploading b.txt: Too big for this server (413 Payload Too Large)"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.ends_with("fileio: error: 1 of 3 uploads failed\n"),
+        "{err}"
+    );
+}
+
+#[test]
+fn standard_input_without_a_name_gets_a_dated_one_and_a_note() {
+    let env = Env::new();
+    let s = Server::start(&env, &[]);
+    let out = env
+        .cmd()
+        .args(["--server", &s.url, "--json", "upload"])
+        .write_stdin("piped bytes")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    let name = v["name"].as_str().unwrap();
+    assert!(
+        name.starts_with("stdin-") && name.len() == "stdin-20261123-063000".len(),
+        "{name}"
+    );
+    assert_eq!(v["file"], "-");
+    assert!(
+        stderr_of(&out).contains(&format!(
+            "note: uploading standard input as {name}; name it with --name"
+        )),
+        "{}",
+        stderr_of(&out)
     );
 }
