@@ -158,6 +158,12 @@ const OTHER_VARIABLES: &[(&str, &str)] = &[
          keyring can otherwise hang.",
     ),
     (
+        "FILEIO_MAX_PAGES",
+        "The most pages list --all (and a lookup that pages) follows before stopping with an \
+         error (default 1000, 100 files a page); a server that repeats a page is stopped at \
+         once.",
+    ),
+    (
         "FILEIO_SERVE_API_KEYS",
         "serve: API keys to accept, comma-separated; keeps them out of the process list, \
          unlike --api-key.",

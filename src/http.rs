@@ -510,18 +510,50 @@ pub async fn read_capped(mut resp: Response, cap: usize) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
+/// The most of a JSON answer that is read: far above any real page or record.
+const JSON_CAP: usize = 16 << 20;
+
 /// Reads a JSON answer that is expected to be small (at most 16 MiB), reporting HTML, a
 /// truncated body or malformed JSON as an unexpected answer rather than a parse error.
 pub async fn read_json(what: &str, resp: Response) -> Result<serde_json::Value> {
-    const CAP: usize = 16 << 20;
+    read_typed(what, resp).await
+}
+
+/// [`read_json`] straight into a typed wire struct: serde skips what the struct does not
+/// name instead of building a tree of it, so a page costs a small multiple of its size.
+pub async fn read_typed<T: serde::de::DeserializeOwned>(what: &str, resp: Response) -> Result<T> {
     let status = resp.status();
     let ct = content_type(resp.headers());
-    let mut resp = resp;
+    let buf = read_bytes(what, resp).await?;
+    if looks_like_html(&ct, &String::from_utf8_lossy(&buf[..buf.len().min(64)])) {
+        return Err(html_failure(what, status, &ct).into());
+    }
+    serde_json::from_slice(&buf).map_err(|_| {
+        let ct = if ct.is_empty() {
+            "no content type".into()
+        } else {
+            ct
+        };
+        let start = String::from_utf8_lossy(&buf[..buf.len().min(1024)]).into_owned();
+        Failure::new(
+            Kind::BadAnswer,
+            format!(
+                "{what}: the server's answer is not the JSON the API gives ({status}, {ct}): {}",
+                first_line(&start)
+            ),
+        )
+        .hint("check that --server and --service name a compatible server")
+        .into()
+    })
+}
+
+/// The whole body, refused beyond [`JSON_CAP`].
+async fn read_bytes(what: &str, mut resp: Response) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     loop {
         match resp.chunk().await {
             Ok(Some(chunk)) => {
-                if buf.len() + chunk.len() > CAP {
+                if buf.len() + chunk.len() > JSON_CAP {
                     return Err(Failure::new(
                         Kind::BadAnswer,
                         format!("{what}: the answer is larger than 16 MiB; this is not the API"),
@@ -530,7 +562,7 @@ pub async fn read_json(what: &str, resp: Response) -> Result<serde_json::Value> 
                 }
                 buf.extend_from_slice(&chunk);
             }
-            Ok(None) => break,
+            Ok(None) => return Ok(buf),
             Err(e) => {
                 return Err(Failure::new(
                     Kind::Network,
@@ -543,26 +575,6 @@ pub async fn read_json(what: &str, resp: Response) -> Result<serde_json::Value> 
             }
         }
     }
-    let text = String::from_utf8_lossy(&buf);
-    if looks_like_html(&ct, &text) {
-        return Err(html_failure(what, status, &ct).into());
-    }
-    serde_json::from_slice(&buf).map_err(|_| {
-        let ct = if ct.is_empty() {
-            "no content type".into()
-        } else {
-            ct
-        };
-        Failure::new(
-            Kind::BadAnswer,
-            format!(
-                "{what}: the server's answer is not the JSON the API gives ({status}, {ct}): {}",
-                first_line(&text)
-            ),
-        )
-        .hint("check that --server and --service name a compatible server")
-        .into()
-    })
 }
 
 fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {

@@ -621,3 +621,85 @@ fn standard_input_without_a_name_gets_a_dated_one_and_a_note() {
         stderr_of(&out)
     );
 }
+
+fn node(key: &str) -> serde_json::Value {
+    serde_json::json!({"key": key, "link": format!("http://x.test/{key}"), "name": "f", "size": 1})
+}
+
+#[test]
+fn a_server_that_repeats_its_first_page_cannot_make_list_loop() {
+    let env = Env::new();
+    let s = Canned::start(|_, _| {
+        let nodes: Vec<_> = (0..100).map(|i| node(&format!("K{i}"))).collect();
+        json(&serde_json::json!({"success": true, "nodes": nodes, "count": 1_000_000}).to_string())
+    });
+    for cmd in [vec!["list", "--all"], vec!["info", "Missing"]] {
+        let out = env
+            .cmd()
+            .env("FILEIO_API_KEY", "k")
+            .args(["--server", &s.url])
+            .args(&cmd)
+            .timeout(Duration::from_secs(20))
+            .output()
+            .unwrap();
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(8), "{cmd:?}: {err}");
+        assert!(
+            err.contains(
+                "page 2 brought only files already listed; the server does not page as it says"
+            ),
+            "{err}"
+        );
+        assert_eq!(stdout_of(&out), "");
+    }
+}
+
+#[test]
+fn a_server_whose_pages_never_end_is_cut_off() {
+    let env = Env::new();
+    let s = Canned::start(|_, i| {
+        let nodes: Vec<_> = (0..100).map(|k| node(&format!("K{i}x{k}"))).collect();
+        json(
+            &serde_json::json!({"success": true, "nodes": nodes, "count": 1_000_000_000u64})
+                .to_string(),
+        )
+    });
+    let out = env
+        .cmd()
+        .env("FILEIO_API_KEY", "k")
+        .env("FILEIO_MAX_PAGES", "5")
+        .args(["--server", &s.url, "list", "--all"])
+        .timeout(Duration::from_secs(20))
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(8), "{err}");
+    assert!(
+        err.contains("listing files: stopped after 5 pages (500 files) and the server still says there are more"),
+        "{err}"
+    );
+    assert_eq!(s.requests().len(), 5);
+}
+
+#[test]
+fn a_list_page_with_odd_fields_is_read_typed_and_leniently() {
+    let env = Env::new();
+    let s = Canned::start(|_, _| {
+        json(
+            &serde_json::json!({"success": true, "count": 2, "extra": {"deep": [[[{"x": 1}]]]},
+                "nodes": [
+                    {"key": "A1", "link": "http://x.test/A1", "name": "a", "size": "12", "junk": [1,2,3]},
+                    {"key": "B2", "link": "http://x.test/B2", "name": 7, "size": 3, "maxDownloads": 1, "downloads": 0}
+                ]})
+            .to_string(),
+        )
+    });
+    let out = env
+        .cmd()
+        .env("FILEIO_API_KEY", "k")
+        .args(["--server", &s.url, "list"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(stdout_of(&out), "A1\ta\t-\t-/-\t-\nB2\t\t3 B\t0/1\t-\n");
+}
