@@ -597,7 +597,9 @@ fn log_response(resp: &Response) {
 
 fn log_headers(dir: char, headers: &HeaderMap) {
     for (name, value) in headers {
-        eprintln!("{dir} {}: {}", name, redact_header(name.as_str(), value));
+        // A header may carry bidi overrides and other invisible characters as UTF-8.
+        let value = redact_header(name.as_str(), value);
+        eprintln!("{dir} {}: {}", name, crate::terminal_text::inert(&value));
     }
 }
 

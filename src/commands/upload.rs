@@ -249,8 +249,9 @@ pub fn remember(
     if let Err(e) = history.record(&HistoryEntry::from_record(record, &settings.server, token)) {
         if !settings.quiet {
             eprintln!(
-                "fileio: warning: could not record {} in the history: {e:#}",
-                record.key
+                "fileio: warning: could not record {} in the history: {}",
+                crate::terminal_text::inert(&record.key),
+                crate::terminal_text::inert(&format!("{e:#}"))
             );
         }
         return;
@@ -263,7 +264,7 @@ pub fn remember(
             ),
             _ => eprintln!(
                 "fileio: warning: 0x0 sent no management token (these bytes were uploaded before) and none is in the history: {} cannot be deleted or changed from here",
-                record.key
+                crate::terminal_text::inert(&record.key)
             ),
         }
     }
@@ -274,7 +275,7 @@ fn note_lost_token(up: &Uploaded, settings: &Settings) {
     if up.token.is_some() && !settings.quiet {
         eprintln!(
             "fileio: warning: the history is off, so {}'s management token is not kept; it cannot be deleted or changed later",
-            up.record.key
+            crate::terminal_text::inert(&up.record.key)
         );
     }
 }

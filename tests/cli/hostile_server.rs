@@ -425,6 +425,25 @@ fn hostile_text_from_a_server_stays_inert() {
     assert_inert(&line);
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["name"], HOSTILE, "the JSON value itself is kept, escaped");
+    // A verbose log shows the server's headers inert too.
+    let s2 = Canned::start(|_, _| {
+        response(
+            "200 OK",
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Note", "a\u{202e}b\u{2066}c"),
+            ],
+            file_details("K1", "http://x.test", "a.txt", 5),
+        )
+    });
+    let out = run(&env, &["--server", &s2.url, "-v", "upload", "a.txt"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_inert(&stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("< x-note: a\\u{202e}b\\u{2066}c"),
+        "{}",
+        stderr_of(&out)
+    );
     // The history shows what the server named it.
     let out = run(&env, &["history"]);
     assert_inert(&stdout_of(&out));
