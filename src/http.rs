@@ -10,7 +10,7 @@ use reqwest::{Client, RequestBuilder, Response, StatusCode};
 
 use crate::activity::Activity;
 use crate::config::Settings;
-use crate::error::{Failure, Kind};
+use crate::error::{Failure, Kind, failure_of};
 
 /// Header names whose values are never logged.
 const SECRET_HEADERS: &[&str] = &[
@@ -124,9 +124,15 @@ impl Http {
                 {
                     Ok(r) => r,
                     // A stalled upload may have been stored: only safe requests are sent again.
-                    Err(stalled) if !can_retry || retry == Retry::IfNotStored => {
-                        return Err(stalled);
+                    Err(stalled) if retry == Retry::IfNotStored => {
+                        let message = failure_of(&stalled)
+                            .map_or_else(|| format!("{stalled:#}"), |f| f.message.clone());
+                        return Err(Failure::new(Kind::Network, message)
+                            .hint("raise --timeout if the server is just slow")
+                            .hint(MAYBE_STORED_HINT)
+                            .into());
                     }
+                    Err(stalled) if !can_retry => return Err(stalled),
                     Err(_) => {
                         let wait = backoff(attempt);
                         let why = format!("no progress for {}s", self.timeout.as_secs());

@@ -722,3 +722,43 @@ fn a_list_page_with_odd_fields_is_read_typed_and_leniently() {
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert_eq!(stdout_of(&out), "A1\ta\t-\t-/-\t-\nB2\t\t3 B\t0/1\t-\n");
 }
+
+#[test]
+fn a_server_that_stops_reading_an_upload_gets_it_once() {
+    let env = Env::new();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            seen.fetch_add(1, Ordering::SeqCst);
+            // Reads nothing, answers nothing: the upload stalls once the buffers are full.
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(8));
+                drop(stream);
+            });
+        }
+    });
+    big_file(&env, 32);
+    let out = run(
+        &env,
+        &[
+            "--server",
+            &url,
+            "--timeout",
+            "1",
+            "--retries",
+            "3",
+            "upload",
+            "big.bin",
+        ],
+    );
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(7), "{err}");
+    assert!(err.contains("no progress for 1s"), "{err}");
+    assert!(err.contains("fileio list"), "{err}");
+    assert!(!err.contains("retrying"), "{err}");
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+}
