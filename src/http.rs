@@ -27,7 +27,8 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 /// When a request may be sent again after a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
-    /// Once only (its body cannot be read twice, e.g. standard input).
+    /// Once only: an upload whose body cannot be read twice (standard input). Reported
+    /// as an upload is when its fate is unknown.
     Never,
     /// After any transient failure: sending it twice does no harm (GET, HEAD, DELETE, PUT,
     /// PATCH, a chunk to its fixed place).
@@ -124,7 +125,7 @@ impl Http {
                 {
                     Ok(r) => r,
                     // A stalled upload may have been stored: only safe requests are sent again.
-                    Err(stalled) if retry == Retry::IfNotStored => {
+                    Err(stalled) if retry != Retry::Safe => {
                         let message = failure_of(&stalled)
                             .map_or_else(|| format!("{stalled:#}"), |f| f.message.clone());
                         return Err(Failure::new(Kind::Network, message)
@@ -156,7 +157,7 @@ impl Http {
                         Retry::IfNotStored => matches!(status.as_u16(), 429 | 503),
                         _ => matches!(status.as_u16(), 429 | 502 | 503 | 504),
                     };
-                    if retry == Retry::IfNotStored
+                    if retry != Retry::Safe
                         && status.is_server_error()
                         && status != StatusCode::SERVICE_UNAVAILABLE
                     {
@@ -187,7 +188,7 @@ impl Http {
                                 || err.is_body()
                         }
                     };
-                    if retry == Retry::IfNotStored && !err.is_connect() {
+                    if retry != Retry::Safe && !err.is_connect() {
                         return Err(upload_broke(what, &err, self.timeout).into());
                     }
                     if !can_retry || !transient {

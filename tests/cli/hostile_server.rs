@@ -762,3 +762,19 @@ fn a_server_that_stops_reading_an_upload_gets_it_once() {
     assert!(!err.contains("retrying"), "{err}");
     assert_eq!(count.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn standard_input_after_a_502_says_how_to_check_too() {
+    let env = Env::new();
+    let s = Canned::start(|_, _| response("502 Bad Gateway", &[], "upstream trouble"));
+    let out = env
+        .cmd()
+        .args(["--server", &s.url, "-q", "upload", "-", "--name", "x.tgz"])
+        .write_stdin("bytes")
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(8), "{err}");
+    assert!(err.contains("check with `fileio list`"), "{err}");
+    assert_eq!(s.requests().len(), 1);
+}
