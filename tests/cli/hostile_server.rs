@@ -778,3 +778,27 @@ fn standard_input_after_a_502_says_how_to_check_too() {
     assert!(err.contains("check with `fileio list`"), "{err}");
     assert_eq!(s.requests().len(), 1);
 }
+
+#[test]
+fn an_account_answer_with_escapes_stays_inert_in_me_and_auth_status() {
+    let env = Env::new();
+    let s = Canned::start(|_, _| {
+        json(
+            &serde_json::json!({"success": true, "planId": HOSTILE, "rateLimit": {"note": HOSTILE},
+                "maxUploadBytes": 100, "usedStorageBytes": 1})
+            .to_string(),
+        )
+    });
+    for args in [vec!["me"], vec!["--json", "me"], vec!["auth", "status"]] {
+        let out = env
+            .cmd()
+            .env("FILEIO_API_KEY", "k")
+            .args(["--server", &s.url])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr_of(&out));
+        assert_inert(&stdout_of(&out));
+        assert!(stdout_of(&out).contains("evil"), "{args:?}");
+    }
+}
