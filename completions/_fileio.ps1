@@ -55,7 +55,7 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
         'fileio;upload' {
             [CompletionResult]::new('--expires', '--expires', [CompletionResultType]::ParameterName, 'When the file expires: a period (30m, 12h, 7d, 2w, 6M, 1y) or an ISO 8601 date')
             [CompletionResult]::new('--max-downloads', '--max-downloads', [CompletionResultType]::ParameterName, 'How many downloads the link allows before the file is gone')
-            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Name the upload on the server; one file only (standard input is otherwise "stdin")')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Name the upload on the server; one file only (standard input is otherwise "stdin-<UTC time>", e.g. stdin-20261123-063000)')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'How many files (or FileShot chunks) to upload at once [default: 4]')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'How many files (or FileShot chunks) to upload at once [default: 4]')
             [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do')

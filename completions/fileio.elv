@@ -51,7 +51,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
         &'fileio;upload'= {
             cand --expires 'When the file expires: a period (30m, 12h, 7d, 2w, 6M, 1y) or an ISO 8601 date'
             cand --max-downloads 'How many downloads the link allows before the file is gone'
-            cand --name 'Name the upload on the server; one file only (standard input is otherwise "stdin")'
+            cand --name 'Name the upload on the server; one file only (standard input is otherwise "stdin-<UTC time>", e.g. stdin-20261123-063000)'
             cand -j 'How many files (or FileShot chunks) to upload at once [default: 4]'
             cand --jobs 'How many files (or FileShot chunks) to upload at once [default: 4]'
             cand --service 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do'

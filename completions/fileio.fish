@@ -56,7 +56,7 @@ complete -c fileio -n "__fish_fileio_needs_command" -f -a "serve" -d 'Run a file
 complete -c fileio -n "__fish_fileio_needs_command" -f -a "completions" -d 'Print the completion script for bash, zsh, fish, PowerShell or elvish'
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l expires -d 'When the file expires: a period (30m, 12h, 7d, 2w, 6M, 1y) or an ISO 8601 date' -r
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l max-downloads -d 'How many downloads the link allows before the file is gone' -r
-complete -c fileio -n "__fish_fileio_using_subcommand upload" -l name -d 'Name the upload on the server; one file only (standard input is otherwise "stdin")' -r
+complete -c fileio -n "__fish_fileio_using_subcommand upload" -l name -d 'Name the upload on the server; one file only (standard input is otherwise "stdin-<UTC time>", e.g. stdin-20261123-063000)' -r
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -s j -l jobs -d 'How many files (or FileShot chunks) to upload at once [default: 4]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
 fileshot\t''

@@ -216,6 +216,12 @@ const OTHER_VARIABLES: &[(&str, &str)] = &[
          keyring can otherwise hang.",
     ),
     (
+        "FILEIO_MAX_PAGES",
+        "The most pages list --all (and a lookup that pages) follows before stopping with an \
+         error (default 1000, 100 files a page); a server that repeats a page is stopped at \
+         once.",
+    ),
+    (
         "FILEIO_TEST_SAVE_FALLBACK",
         "For tests only: link or placeholder makes download save a file the way it does on \
          file systems without renameat2(RENAME_NOREPLACE), or without hard links either.",

@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::terminal_text::inert;
+
 /// What kind of failure ended the run; each kind has its own documented exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -134,10 +136,11 @@ pub fn report(err: &anyhow::Error) -> u8 {
     if is_broken_pipe(err) {
         return 0;
     }
-    eprintln!("fileio: error: {err:#}");
+    // Messages carry what servers said: made inert like every other printed server text.
+    eprintln!("fileio: error: {}", inert(&format!("{err:#}")));
     if let Some(f) = failure_of(err) {
         for hint in &f.hints {
-            eprintln!("hint: {hint}");
+            eprintln!("hint: {}", inert(hint));
         }
     }
     kind_of(err).exit_code()

@@ -10,7 +10,7 @@ use reqwest::{Client, RequestBuilder, Response, StatusCode};
 
 use crate::activity::Activity;
 use crate::config::Settings;
-use crate::error::{Failure, Kind};
+use crate::error::{Failure, Kind, failure_of};
 
 /// Header names whose values are never logged.
 const SECRET_HEADERS: &[&str] = &[
@@ -23,6 +23,35 @@ const SECRET_HEADERS: &[&str] = &[
 
 /// The longest `Retry-After` we wait for before giving up and telling the user instead.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+/// When a request may be sent again after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Once only: an upload whose body cannot be read twice (standard input). Reported
+    /// as an upload is when its fate is unknown.
+    Never,
+    /// After any transient failure: sending it twice does no harm (GET, HEAD, DELETE, PUT,
+    /// PATCH, a chunk to its fixed place).
+    Safe,
+    /// Only when the server surely did not store it: a connect error, or a 429 or 503
+    /// answer. An upload that creates a file is sent this way, so a retry never makes a
+    /// second copy (and a refused upload is never sent again).
+    IfNotStored,
+}
+
+/// `true` is [`Retry::Safe`], `false` [`Retry::Never`].
+impl From<bool> for Retry {
+    fn from(replayable: bool) -> Retry {
+        if replayable {
+            Retry::Safe
+        } else {
+            Retry::Never
+        }
+    }
+}
+
+/// What to do when an upload's fate is unknown.
+const MAYBE_STORED_HINT: &str = "it was not sent again, as the server may have stored it: check with `fileio list` (or `fileio history`) before uploading it again";
 
 pub struct Http {
     pub client: Client,
@@ -57,40 +86,53 @@ impl Http {
         })
     }
 
-    /// Sends a request built by `make`, retrying transient failures (connect errors, dropped
-    /// connections, timeouts, 429, 502, 503, 504) with exponential backoff and jitter when `replayable`; `make` is called again
-    /// for each try so that a file body is re-read from its start.
+    /// Sends a request built by `make`, retrying transient failures with exponential backoff
+    /// and jitter as `retry` allows; `make` is called again for each try so that a file body
+    /// is re-read from its start.
     ///
     /// With an `activity`, a request whose body stops moving for the timeout is abandoned too
     /// (a server that stops reading an upload never trips a read timeout).
+    ///
+    /// An answer that arrives while the body is still being sent (an early 413, 401 or 429)
+    /// is returned like any other: hyper hands it over as soon as its head is read, so the
+    /// caller reports the refusal. Only a server that resets the connection before its answer
+    /// is read leaves nothing but a broken connection to report.
     pub async fn send<F>(
         &self,
         what: &str,
-        replayable: bool,
+        retry: impl Into<Retry>,
         activity: Option<&Activity>,
         mut make: F,
     ) -> Result<Response>
     where
         F: FnMut() -> Result<RequestBuilder>,
     {
+        let retry = retry.into();
         let mut attempt = 0u32;
         loop {
-            let request = make()?.build().map_err(|e| {
-                Failure::new(
-                    Kind::Usage,
-                    format!("cannot build the request for {what}: {e}"),
-                )
-            })?;
+            let request = make()?.build().map_err(|e| build_failure(what, &e))?;
+            if !matches!(request.url().scheme(), "http" | "https") {
+                return Err(not_http(what, request.url()).into());
+            }
             if self.verbose {
                 log_request(&request);
             }
-            let can_retry = replayable && attempt < self.retries;
+            let can_retry = retry != Retry::Never && attempt < self.retries;
             let result = match activity {
                 Some(a) => match a
                     .guard(what, self.timeout, self.client.execute(request))
                     .await
                 {
                     Ok(r) => r,
+                    // A stalled upload may have been stored: only safe requests are sent again.
+                    Err(stalled) if retry != Retry::Safe => {
+                        let message = failure_of(&stalled)
+                            .map_or_else(|| format!("{stalled:#}"), |f| f.message.clone());
+                        return Err(Failure::new(Kind::Network, message)
+                            .hint("raise --timeout if the server is just slow")
+                            .hint(MAYBE_STORED_HINT)
+                            .into());
+                    }
                     Err(stalled) if !can_retry => return Err(stalled),
                     Err(_) => {
                         let wait = backoff(attempt);
@@ -109,7 +151,21 @@ impl Http {
                         log_response(&resp);
                     }
                     let status = resp.status();
-                    let transient = matches!(status.as_u16(), 429 | 502 | 503 | 504);
+                    let transient = match retry {
+                        // 429 and 503 say the request was not processed; a 502 or 504 comes
+                        // from a proxy that may have passed the whole upload on.
+                        Retry::IfNotStored => matches!(status.as_u16(), 429 | 503),
+                        _ => matches!(status.as_u16(), 429 | 502 | 503 | 504),
+                    };
+                    if retry != Retry::Safe
+                        && status.is_server_error()
+                        && status != StatusCode::SERVICE_UNAVAILABLE
+                    {
+                        return Err(error_from_response(what, resp)
+                            .await
+                            .hint(MAYBE_STORED_HINT)
+                            .into());
+                    }
                     if !transient || !can_retry {
                         return Ok(resp);
                     }
@@ -122,9 +178,19 @@ impl Http {
                     tokio::time::sleep(wait).await;
                 }
                 Err(err) => {
-                    // A dropped connection is retried too: the server never completed the request.
-                    let transient =
-                        err.is_connect() || err.is_timeout() || err.is_request() || err.is_body();
+                    // A dropped connection is retried too, where that cannot store twice.
+                    let transient = match retry {
+                        Retry::IfNotStored => err.is_connect(),
+                        _ => {
+                            err.is_connect()
+                                || err.is_timeout()
+                                || err.is_request()
+                                || err.is_body()
+                        }
+                    };
+                    if retry != Retry::Safe && !err.is_connect() {
+                        return Err(upload_broke(what, &err, self.timeout).into());
+                    }
                     if !can_retry || !transient {
                         return Err(network_failure(what, &err, self.timeout).into());
                     }
@@ -142,14 +208,14 @@ impl Http {
     pub async fn send_json<F>(
         &self,
         what: &str,
-        replayable: bool,
+        retry: impl Into<Retry>,
         activity: Option<&Activity>,
         make: F,
     ) -> Result<serde_json::Value>
     where
         F: FnMut() -> Result<RequestBuilder>,
     {
-        let resp = self.send(what, replayable, activity, make).await?;
+        let resp = self.send(what, retry, activity, make).await?;
         if !resp.status().is_success() {
             return Err(error_from_response(what, resp).await.into());
         }
@@ -211,6 +277,41 @@ pub fn network_failure(what: &str, err: &reqwest::Error, timeout: Duration) -> F
     f
 }
 
+/// An upload whose connection broke (or went quiet) after it started: not retried, since
+/// the server may have refused it (too large, a key needed, rate limited: a server that
+/// closes without a lingering close loses its own answer) or may have stored it.
+fn upload_broke(what: &str, err: &reqwest::Error, timeout: Duration) -> Failure {
+    let described = describe_reqwest(err, timeout);
+    Failure::new(Kind::Network, format!("{what} failed: {described}"))
+        .hint("the server may have refused the upload before reading all of it (too large, a key needed, rate limited) without its answer arriving; `fileio me` shows its limits where it has them")
+        .hint(MAYBE_STORED_HINT)
+}
+
+/// A request that could not be built: a redirect or link to a URL fileio cannot fetch is
+/// the server's doing (exit 8), anything else a bad value.
+fn build_failure(what: &str, e: &reqwest::Error) -> Failure {
+    match e.url() {
+        Some(u) if !matches!(u.scheme(), "http" | "https") => not_http(what, u),
+        _ => Failure::new(
+            Kind::Usage,
+            format!("cannot build the request for {what}: {e}"),
+        ),
+    }
+}
+
+/// The server pointed at a `file:`, `data:`, `javascript:`… URL: never followed. Only its
+/// scheme is shown (a `data:` URL is the server's text, of any length).
+fn not_http(what: &str, url: &reqwest::Url) -> Failure {
+    Failure::new(
+        Kind::BadAnswer,
+        format!(
+            "{what}: the server pointed to a {}: URL, not http(s); fileio does not follow it",
+            url.scheme()
+        ),
+    )
+    .hint("the server is misconfigured or hostile; open the link in a browser only if you trust it")
+}
+
 fn describe_reqwest(err: &reqwest::Error, timeout: Duration) -> String {
     if err.is_timeout() {
         // The same words as the stall watchdog's (crate::activity): whichever notices first.
@@ -247,21 +348,39 @@ pub async fn error_from_response(what: &str, resp: Response) -> Failure {
     let server_msg = json_message(&body);
 
     if status.is_redirection() {
-        let to = location.unwrap_or_else(|| "elsewhere".into());
+        // The Location is the server's: its secrets redacted, a non-http one shown by scheme.
+        let to = location
+            .as_deref()
+            .map_or("elsewhere".into(), redact_location);
         return Failure::new(
             Kind::BadAnswer,
             format!("{what}: the server redirected to {to} instead of answering the API ({status}); the service may have changed"),
         )
         .hint("point --server at a compatible server (for example one started with `fileio serve`), or pick another --service");
     }
-    if server_msg.is_none()
-        && looks_like_html(&content_type, &body)
-        && status != StatusCode::NOT_FOUND
-    {
+    // A status with a meaning keeps it whatever the body: an HTML 413 from a proxy is still
+    // "too large". Only an answer whose status says nothing precise is reported as a page.
+    let meaningful =
+        matches!(status.as_u16(), 401 | 403 | 404 | 410 | 413 | 429) || status.is_server_error();
+    if server_msg.is_none() && !meaningful && looks_like_html(&content_type, &body) {
         return html_failure(what, status, &content_type);
     }
     let detail = server_msg.unwrap_or_else(|| first_line(&strip_tags(&body)));
     status_failure(what, status, &detail, retry)
+}
+
+/// A redirect target for a message: a URL with its secrets redacted, or only the scheme of
+/// one that is not http(s).
+fn redact_location(location: &str) -> String {
+    match reqwest::Url::parse(location) {
+        Ok(u) if !matches!(u.scheme(), "http" | "https") => format!("a {}: URL", u.scheme()),
+        Ok(u) => redact_url(u.as_str()),
+        // A relative Location: no host to speak of, but its query may still hold a secret.
+        Err(_) => match location.split_once('?') {
+            Some((path, _)) => format!("{} (query redacted)", first_line(path)),
+            None => first_line(location),
+        },
+    }
 }
 
 /// An error answer from a service whose errors are plain text or HTML pages (0x0): the
@@ -282,10 +401,14 @@ fn status_failure(
     detail: &str,
     retry: Option<Duration>,
 ) -> Failure {
-    let detail = if detail.is_empty() {
-        status.to_string()
-    } else {
-        detail.to_string()
+    let detail = match status.as_u16() {
+        _ if !detail.is_empty() => detail.to_string(),
+        // An answer without a body (a HEAD, a bare 404): what such a status means here.
+        404 | 410 => {
+            "nothing at this link: it may have expired, been downloaded already, or never existed"
+                .to_string()
+        }
+        _ => status.to_string(),
     };
     let kind = match status.as_u16() {
         400 | 411 | 414 | 415 | 422 => Kind::Usage,
@@ -397,18 +520,50 @@ pub async fn read_capped(mut resp: Response, cap: usize) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
+/// The most of a JSON answer that is read: far above any real page or record.
+const JSON_CAP: usize = 16 << 20;
+
 /// Reads a JSON answer that is expected to be small (at most 16 MiB), reporting HTML, a
 /// truncated body or malformed JSON as an unexpected answer rather than a parse error.
 pub async fn read_json(what: &str, resp: Response) -> Result<serde_json::Value> {
-    const CAP: usize = 16 << 20;
+    read_typed(what, resp).await
+}
+
+/// [`read_json`] straight into a typed wire struct: serde skips what the struct does not
+/// name instead of building a tree of it, so a page costs a small multiple of its size.
+pub async fn read_typed<T: serde::de::DeserializeOwned>(what: &str, resp: Response) -> Result<T> {
     let status = resp.status();
     let ct = content_type(resp.headers());
-    let mut resp = resp;
+    let buf = read_bytes(what, resp).await?;
+    if looks_like_html(&ct, &String::from_utf8_lossy(&buf[..buf.len().min(64)])) {
+        return Err(html_failure(what, status, &ct).into());
+    }
+    serde_json::from_slice(&buf).map_err(|_| {
+        let ct = if ct.is_empty() {
+            "no content type".into()
+        } else {
+            ct
+        };
+        let start = String::from_utf8_lossy(&buf[..buf.len().min(1024)]).into_owned();
+        Failure::new(
+            Kind::BadAnswer,
+            format!(
+                "{what}: the server's answer is not the JSON the API gives ({status}, {ct}): {}",
+                first_line(&start)
+            ),
+        )
+        .hint("check that --server and --service name a compatible server")
+        .into()
+    })
+}
+
+/// The whole body, refused beyond [`JSON_CAP`].
+async fn read_bytes(what: &str, mut resp: Response) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     loop {
         match resp.chunk().await {
             Ok(Some(chunk)) => {
-                if buf.len() + chunk.len() > CAP {
+                if buf.len() + chunk.len() > JSON_CAP {
                     return Err(Failure::new(
                         Kind::BadAnswer,
                         format!("{what}: the answer is larger than 16 MiB; this is not the API"),
@@ -417,7 +572,7 @@ pub async fn read_json(what: &str, resp: Response) -> Result<serde_json::Value> 
                 }
                 buf.extend_from_slice(&chunk);
             }
-            Ok(None) => break,
+            Ok(None) => return Ok(buf),
             Err(e) => {
                 return Err(Failure::new(
                     Kind::Network,
@@ -430,26 +585,6 @@ pub async fn read_json(what: &str, resp: Response) -> Result<serde_json::Value> 
             }
         }
     }
-    let text = String::from_utf8_lossy(&buf);
-    if looks_like_html(&ct, &text) {
-        return Err(html_failure(what, status, &ct).into());
-    }
-    serde_json::from_slice(&buf).map_err(|_| {
-        let ct = if ct.is_empty() {
-            "no content type".into()
-        } else {
-            ct
-        };
-        Failure::new(
-            Kind::BadAnswer,
-            format!(
-                "{what}: the server's answer is not the JSON the API gives ({status}, {ct}): {}",
-                first_line(&text)
-            ),
-        )
-        .hint("check that --server and --service name a compatible server")
-        .into()
-    })
 }
 
 fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
@@ -472,7 +607,9 @@ fn log_response(resp: &Response) {
 
 fn log_headers(dir: char, headers: &HeaderMap) {
     for (name, value) in headers {
-        eprintln!("{dir} {}: {}", name, redact_header(name.as_str(), value));
+        // A header may carry bidi overrides and other invisible characters as UTF-8.
+        let value = redact_header(name.as_str(), value);
+        eprintln!("{dir} {}: {}", name, crate::terminal_text::inert(&value));
     }
 }
 
@@ -488,10 +625,83 @@ fn redact_header(name: &str, value: &HeaderValue) -> String {
             None => "(redacted)".into(),
         };
     }
-    String::from_utf8_lossy(value.as_bytes()).into_owned()
+    let text = String::from_utf8_lossy(value.as_bytes());
+    // A redirect target may carry a presigned signature or a token in its query.
+    if matches!(
+        name.to_ascii_lowercase().as_str(),
+        "location" | "content-location" | "refresh" | "link"
+    ) {
+        return match name.eq_ignore_ascii_case("location") {
+            true => redact_location(&text),
+            false => redact_urls_in(&text),
+        };
+    }
+    text.into_owned()
 }
 
-/// A URL with any `key=`/`token=` query value and user info removed, for logs and messages.
+/// Every http(s) URL inside a header value (`Refresh: 0; url=…`, `Link: <…>`) redacted.
+fn redact_urls_in(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("http") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '>' | '"' | '\'' | ';' | ','))
+            .unwrap_or(tail.len());
+        out.push_str(&redact_url(&tail[..end]));
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether a query parameter's value looks like a credential, by its name: the usual names
+/// (`key`, `token`, `password`, `signature`…), S3's presigned-URL fields, and any name
+/// ending in one of them (`upload_token`, `X-Goog-Signature`).
+fn is_secret_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase().replace('-', "_");
+    const EXACT: &[&str] = &[
+        "key",
+        "token",
+        "api_key",
+        "apikey",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "auth",
+        "authorization",
+        "signature",
+        "sig",
+        "password",
+        "passwd",
+        "pass",
+        "pwd",
+        "secret",
+        "client_secret",
+        "session",
+        "sessionid",
+        "code",
+        "x_amz_signature",
+        "x_amz_credential",
+        "x_amz_security_token",
+        "awsaccesskeyid",
+        "credential",
+    ];
+    const ENDINGS: &[&str] = &[
+        "_key",
+        "_token",
+        "_secret",
+        "_signature",
+        "_password",
+        "_credential",
+        "apikey",
+    ];
+    EXACT.contains(&n.as_str()) || ENDINGS.iter().any(|e| n.ends_with(e))
+}
+
+/// A URL with credential-like query values (see [`is_secret_param`]) and user info
+/// removed, for logs and messages.
 pub fn redact_url(url: &str) -> String {
     let Ok(mut u) = reqwest::Url::parse(url) else {
         return url.to_string();
@@ -502,10 +712,7 @@ pub fn redact_url(url: &str) -> String {
         let pairs: Vec<(String, String)> = u
             .query_pairs()
             .map(|(k, v)| {
-                let secret = matches!(
-                    k.to_ascii_lowercase().as_str(),
-                    "key" | "token" | "api_key" | "apikey"
-                );
+                let secret = is_secret_param(&k);
                 (
                     k.into_owned(),
                     if secret {
@@ -537,6 +744,42 @@ mod tests {
             redact_header("x-api-key", &HeaderValue::from_static("k")),
             "(redacted)"
         );
+        let presigned = "https://b.s3.test/o?X-Amz-Credential=AKIA%2Fx&X-Amz-Signature=abc&part=1";
+        assert_eq!(
+            redact_url(presigned),
+            "https://b.s3.test/o?X-Amz-Credential=%28redacted%29&X-Amz-Signature=%28redacted%29&part=1"
+        );
+        assert_eq!(
+            redact_header(
+                "location",
+                &HeaderValue::from_static("https://x.test/d?access_token=t0k&sig=s")
+            ),
+            "https://x.test/d?access_token=%28redacted%29&sig=%28redacted%29"
+        );
+        assert_eq!(
+            redact_header(
+                "location",
+                &HeaderValue::from_static("/next?password=hunter2")
+            ),
+            "/next (query redacted)"
+        );
+        assert_eq!(
+            redact_header(
+                "link",
+                &HeaderValue::from_static("<https://x.test/?token=t>; rel=next")
+            ),
+            "<https://x.test/?token=%28redacted%29>; rel=next"
+        );
+        for name in [
+            "api_key",
+            "upload_token",
+            "X-Goog-Signature",
+            "client_secret",
+            "secret",
+        ] {
+            assert!(is_secret_param(name), "{name}");
+        }
+        assert!(!is_secret_param("page") && !is_secret_param("offset"));
     }
 
     #[test]

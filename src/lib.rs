@@ -22,6 +22,7 @@ pub mod secret;
 pub mod server;
 pub mod services;
 pub mod size;
+pub mod terminal_text;
 pub mod tls;
 
 use anyhow::Result;

@@ -4,10 +4,18 @@
 use std::io::{IsTerminal, Write};
 
 use crate::size::ByteSize;
+use crate::terminal_text::{inert, inert_json};
 
 /// Prints rows under headers: aligned columns when stdout is a terminal, else one
 /// tab-separated line per row with no header (easy to `cut` and `awk`).
+///
+/// Every cell is made inert ([`inert`]): rows show what servers sent.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| inert(c).into_owned()).collect())
+        .collect();
+    let rows = &rows;
     let mut out = std::io::stdout().lock();
     if !std::io::stdout().is_terminal() {
         for row in rows {
@@ -58,10 +66,11 @@ pub fn time(t: Option<&str>) -> String {
         })
 }
 
-/// Prints one JSON value on its own line.
+/// Prints one JSON value on its own line, with invisible and control characters escaped
+/// ([`inert_json`]).
 pub fn json_line(v: &impl serde::Serialize) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", serde_json::to_string(v)?)?;
+    writeln!(out, "{}", inert_json(&serde_json::to_string(v)?))?;
     out.flush()?;
     Ok(())
 }

@@ -74,7 +74,10 @@ pub async fn run(args: DeleteArgs, settings: &Settings) -> Result<()> {
         1 if keys.len() == 1 => Err(failures.remove(0)),
         n => {
             for e in &failures {
-                eprintln!("fileio: error: {e:#}");
+                eprintln!(
+                    "fileio: error: {}",
+                    crate::terminal_text::inert(&format!("{e:#}"))
+                );
             }
             let kind = failure_of(&failures[0]).map_or(Kind::Other, |f| f.kind);
             Err(Failure::new(kind, format!("{n} of {} deletions failed", keys.len())).into())

@@ -7,6 +7,7 @@ use crate::config::Settings;
 use crate::http::Http;
 use crate::output;
 use crate::services::{self, Api};
+use crate::terminal_text::inert;
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
@@ -32,23 +33,29 @@ pub async fn run(args: InfoArgs, settings: &Settings) -> Result<()> {
     if settings.json {
         return output::json_line(&r);
     }
+    // Every value here is the server's: printed inert.
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-    println!("key:       {}", r.key);
-    println!("name:      {}", opt(r.name.clone()));
-    println!("size:      {}", output::size(r.size));
-    println!(
-        "downloads: {}",
-        match (r.downloads, r.max_downloads) {
-            (Some(d), Some(m)) => format!("{d} of {m}"),
-            (Some(d), None) => d.to_string(),
-            _ => "-".into(),
-        }
-    );
-    println!("expires:   {}", output::time(r.expires.as_deref()));
-    println!("created:   {}", output::time(r.created.as_deref()));
-    println!("link:      {}", r.link);
-    if let Some(d) = &r.direct_link {
-        println!("direct:    {d}");
+    let lines = [
+        ("key", r.key.clone()),
+        ("name", opt(r.name.clone())),
+        ("size", output::size(r.size)),
+        (
+            "downloads",
+            match (r.downloads, r.max_downloads) {
+                (Some(d), Some(m)) => format!("{d} of {m}"),
+                (Some(d), None) => d.to_string(),
+                _ => "-".into(),
+            },
+        ),
+        ("expires", output::time(r.expires.as_deref())),
+        ("created", output::time(r.created.as_deref())),
+        ("link", r.link.clone()),
+    ];
+    for (label, value) in lines
+        .iter()
+        .chain(r.direct_link.as_ref().map(|d| ("direct", d.clone())).iter())
+    {
+        println!("{:<11}{}", format!("{label}:"), inert(value));
     }
     Ok(())
 }

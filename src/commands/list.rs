@@ -65,15 +65,18 @@ pub async fn run(args: ListArgs, settings: &Settings) -> Result<()> {
         offset: args.offset.unwrap_or(0),
         limit: if args.all { Some(PAGE) } else { args.limit },
     };
+    // Bounded: a server that repeats a page or never ends is an error, not a loop.
+    let mut pager = services::Pager::new("listing files");
     loop {
         let page = services::list(&api, &query).await?;
         let got = page.files.len() as u64;
-        files.extend(page.files);
+        files.extend(pager.take(page.files)?);
         query.offset += got;
         let more = page.total.map_or(got == PAGE, |t| query.offset < t);
         if !args.all || got == 0 || !more {
             break;
         }
+        pager.check_more()?;
     }
     if !server_side {
         if let Some(text) = &args.search {

@@ -98,7 +98,7 @@ pub async fn run(args: UpdateArgs, settings: &Settings) -> Result<()> {
         }
         _ => update_fileio(&args, &file_key, settings, &http).await?,
     };
-    print_record(&record, settings)?;
+    print_record(&record, None, settings)?;
     if let Some(h) = upload::open_history(settings).filter(|_| settings.history) {
         // Only files this machine uploaded are in the history; keep their entry current.
         if h.link(record.service, &settings.server, &record.key)?

@@ -34,7 +34,10 @@ pub const FILE_CHUNK: usize = 64 * 1024;
 
 #[derive(Debug, Args)]
 pub struct UploadArgs {
-    /// Files to upload; `-` reads standard input, as does no file at all when input is piped
+    /// Files to upload; `-` reads standard input, as does no file at all when input is piped.
+    /// One line per uploaded file on stdout, in argument order, each as soon as it is done;
+    /// with --json each object's `file` is the argument it came from. A failed file is named
+    /// on stderr and has no line, so pair results by `file` (--json), not by line number
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
@@ -55,7 +58,8 @@ pub struct UploadArgs {
     #[arg(long)]
     pub secret: bool,
 
-    /// Name the upload on the server; one file only (standard input is otherwise "stdin")
+    /// Name the upload on the server; one file only (standard input is otherwise
+    /// "stdin-<UTC time>", e.g. stdin-20261123-063000)
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
 
@@ -77,6 +81,14 @@ impl Source {
         match self {
             Source::File(p) => p.display().to_string(),
             Source::Stdin => "standard input".into(),
+        }
+    }
+
+    /// The argument it came from, as `--json` reports it in `file`.
+    fn arg(&self) -> String {
+        match self {
+            Source::File(p) => p.to_string_lossy().into_owned(),
+            Source::Stdin => "-".into(),
         }
     }
 }
@@ -109,58 +121,74 @@ pub async fn run(args: UploadArgs, settings: &Settings) -> Result<()> {
     let progress = Progress::new(settings.progress);
     let total = (sources.len() > 1).then(|| progress.bar("total", total_len(&sources)));
 
-    let results: Vec<Result<Uploaded>> = futures_util::stream::iter(sources.iter())
-        .map(|source| {
-            let ctx = Ctx {
-                api: &api,
-                opts: &opts,
-                progress: &progress,
-                total: total.as_ref(),
-                jobs,
-            };
-            upload_one(ctx, args.name.as_deref(), source)
-        })
-        .buffered(jobs)
-        .collect()
-        .await;
-    if let Some(t) = &total {
-        t.finish_and_clear();
-    }
-
     let history = if settings.history {
         open_history(settings)
     } else {
         None
     };
-    let mut failures = Vec::new();
-    for (source, result) in sources.iter().zip(results) {
+    // `buffered` yields each result as soon as it and every earlier one are done: a link is
+    // printed and recorded the moment it can be in argument order, so an interruption or a
+    // failure later on loses none of the links (or 0x0 tokens) already made.
+    let several = sources.len() > 1;
+    let name = args.name.as_deref();
+    let mut results = std::pin::pin!(
+        futures_util::stream::iter(sources.iter())
+            .map(|source| {
+                let ctx = Ctx {
+                    api: &api,
+                    opts: &opts,
+                    progress: &progress,
+                    total: total.as_ref(),
+                    jobs,
+                };
+                async move { (source, upload_one(ctx, name, source).await) }
+            })
+            .buffered(jobs)
+    );
+    let mut failures: Vec<anyhow::Error> = Vec::new();
+    while let Some((source, result)) = results.next().await {
         match result {
             Ok(up) => {
-                print_record(&up.record, settings)?;
-                match &history {
-                    Some(h) => remember(h, &up.record, up.token.clone(), settings),
-                    None => note_lost_token(&up, settings),
+                if let Some(h) = &history {
+                    remember(h, &up.record, up.token.clone(), settings);
+                } else {
+                    note_lost_token(&up, settings);
                 }
+                print_record(&up.record, Some(&source.arg()), settings)?;
             }
-            Err(e) => failures.push((source, e)),
+            Err(e) if !several => failures.push(e),
+            Err(e) => {
+                report_failed(source, &e);
+                failures.push(e);
+            }
         }
+    }
+    if let Some(t) = &total {
+        t.finish_and_clear();
     }
     match failures.len() {
         0 => Ok(()),
-        1 if sources.len() == 1 => Err(failures.pop().expect("one failure").1),
+        1 if !several => Err(failures.pop().expect("one failure")),
         n => {
-            for (source, e) in &failures {
-                eprintln!("fileio: error: {}: {e:#}", source.label());
-                for hint in failure_of(e)
-                    .map(|f| f.hints.as_slice())
-                    .unwrap_or_default()
-                {
-                    eprintln!("hint: {hint}");
-                }
-            }
-            let kind = failure_of(&failures[0].1).map_or(Kind::Other, |f| f.kind);
+            let kind = failure_of(&failures[0]).map_or(Kind::Other, |f| f.kind);
             Err(Failure::new(kind, format!("{n} of {} uploads failed", sources.len())).into())
         }
+    }
+}
+
+/// One failed file among several, by name, on stderr as soon as its turn comes.
+fn report_failed(source: &Source, e: &anyhow::Error) {
+    use crate::terminal_text::inert;
+    eprintln!(
+        "fileio: error: {}: {}",
+        inert(&source.label()),
+        inert(&format!("{e:#}"))
+    );
+    for hint in failure_of(e)
+        .map(|f| f.hints.as_slice())
+        .unwrap_or_default()
+    {
+        eprintln!("hint: {}", inert(hint));
     }
 }
 
@@ -221,8 +249,9 @@ pub fn remember(
     if let Err(e) = history.record(&HistoryEntry::from_record(record, &settings.server, token)) {
         if !settings.quiet {
             eprintln!(
-                "fileio: warning: could not record {} in the history: {e:#}",
-                record.key
+                "fileio: warning: could not record {} in the history: {}",
+                crate::terminal_text::inert(&record.key),
+                crate::terminal_text::inert(&format!("{e:#}"))
             );
         }
         return;
@@ -235,7 +264,7 @@ pub fn remember(
             ),
             _ => eprintln!(
                 "fileio: warning: 0x0 sent no management token (these bytes were uploaded before) and none is in the history: {} cannot be deleted or changed from here",
-                record.key
+                crate::terminal_text::inert(&record.key)
             ),
         }
     }
@@ -246,7 +275,7 @@ fn note_lost_token(up: &Uploaded, settings: &Settings) {
     if up.token.is_some() && !settings.quiet {
         eprintln!(
             "fileio: warning: the history is off, so {}'s management token is not kept; it cannot be deleted or changed later",
-            up.record.key
+            crate::terminal_text::inert(&up.record.key)
         );
     }
 }
@@ -337,11 +366,11 @@ async fn upload_one(ctx: Ctx<'_>, name: Option<&str>, source: &Source) -> Result
                 Source::File(p) => p
                     .file_name()
                     .map_or("file".into(), |n| n.to_string_lossy().into_owned()),
-                Source::Stdin => "stdin".into(),
+                Source::Stdin => stdin_name(name, api.settings),
             };
             (Some(meta.len()), name.map(str::to_owned).unwrap_or(default))
         }
-        None => (None, name.unwrap_or("stdin").to_string()),
+        None => (None, stdin_name(name, api.settings)),
     };
     let bar = progress.bar(&name, len);
     let activity = Activity::default();
@@ -368,6 +397,21 @@ async fn upload_one(ctx: Ctx<'_>, name: Option<&str>, source: &Source) -> Result
     let result = services::upload(api, &up, opts).await;
     bar.finish_and_clear();
     result
+}
+
+/// The name standard input goes up under: `--name`, or `stdin-<UTC time>` (a name that
+/// says what it is and does not collide with the last one), said on stderr.
+fn stdin_name(name: Option<&str>, settings: &Settings) -> String {
+    if let Some(n) = name {
+        return n.to_string();
+    }
+    let n = format!("stdin-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S"));
+    if !settings.quiet {
+        eprintln!(
+            "fileio: note: uploading standard input as {n}; name it with --name (e.g. --name dir.tgz)"
+        );
+    }
+    n
 }
 
 /// Copies standard input to a temporary file, in chunks.
@@ -482,20 +526,31 @@ pub fn local_error(path: &Path, e: &std::io::Error) -> anyhow::Error {
     .into()
 }
 
-pub fn print_record(record: &FileRecord, settings: &Settings) -> Result<()> {
+/// Prints one result: its link, or with `--json` its record (plus `file`, the argument it
+/// came from, when there is one). Everything printed came from the server: made inert.
+pub fn print_record(record: &FileRecord, file: Option<&str>, settings: &Settings) -> Result<()> {
+    use crate::terminal_text::{inert, inert_json};
     use std::io::Write;
     // Bars of uploads still running are hidden meanwhile: on a terminal, stdout and the bars
     // on stderr share the screen.
     crate::progress::suspend(|| {
         let mut out = std::io::stdout().lock();
         if settings.json {
-            writeln!(out, "{}", serde_json::to_string(record)?)?;
+            #[derive(serde::Serialize)]
+            struct WithFile<'a> {
+                #[serde(flatten)]
+                record: &'a FileRecord,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                file: Option<&'a str>,
+            }
+            let json = serde_json::to_string(&WithFile { record, file })?;
+            writeln!(out, "{}", inert_json(&json))?;
         } else {
-            writeln!(out, "{}", record.link)?;
+            writeln!(out, "{}", inert(&record.link))?;
         }
         out.flush()?;
         if settings.chatty() && std::io::stderr().is_terminal() {
-            eprintln!("{}", summary(record));
+            eprintln!("{}", inert(&summary(record)));
         }
         Ok(())
     })

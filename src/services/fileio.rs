@@ -42,7 +42,7 @@ pub async fn upload(api: &Api<'_>, up: &Upload<'_>, opts: &UploadOptions) -> Res
     };
     let resp = api
         .http
-        .send(&what, up.replayable, Some(up.activity), make)
+        .send(&what, up.retry(), Some(up.activity), make)
         .await?;
     if !resp.status().is_success() {
         return Err(http::error_from_response(&what, resp).await.into());
@@ -101,17 +101,23 @@ pub async fn list(api: &Api<'_>, q: &ListQuery) -> Result<Page> {
         query.push(("sort", s.clone()));
     }
     let url = api.url("/");
-    let v = super::call_json(api, what, || {
-        Ok(api
-            .http
-            .client
-            .get(&url)
-            .query(&query)
-            .bearer_auth(key.expose())
-            .header("Accept", "application/json"))
-    })
-    .await?;
-    let (files, total) = parse_list(&v, what)?;
+    let resp = api
+        .http
+        .send(what, true, None, || {
+            Ok(api
+                .http
+                .client
+                .get(&url)
+                .query(&query)
+                .bearer_auth(key.expose())
+                .header("Accept", "application/json"))
+        })
+        .await?;
+    if !resp.status().is_success() {
+        return Err(http::error_from_response(what, resp).await.into());
+    }
+    let page: WirePage = http::read_typed(what, resp).await?;
+    let (files, total) = page.into_files(what)?;
     Ok(Page { files, total })
 }
 
@@ -123,6 +129,7 @@ pub async fn delete(api: &Api<'_>, file_key: &str) -> Result<()> {
 /// One file's details: file.io has no such call, so its owner's list is searched.
 pub async fn info(api: &Api<'_>, file_key: &str) -> Result<FileRecord> {
     let mut offset = 0;
+    let mut pager = super::Pager::new(&format!("looking for {file_key}"));
     loop {
         let page = list(
             api,
@@ -134,11 +141,16 @@ pub async fn info(api: &Api<'_>, file_key: &str) -> Result<FileRecord> {
         )
         .await?;
         let n = page.files.len() as u64;
-        if let Some(f) = page.files.into_iter().find(|f| f.key == file_key) {
+        let files = pager.take(page.files)?;
+        if let Some(f) = files.into_iter().find(|f| f.key == file_key) {
             return Ok(f);
         }
         offset += n;
-        if n == 0 || page.total.is_some_and(|t| offset >= t) {
+        let done = n == 0 || page.total.is_some_and(|t| offset >= t);
+        if !done {
+            pager.check_more()?;
+        }
+        if done {
             return Err(Failure::new(
                 Kind::NotFound,
                 format!("no file with key {file_key} among your files"),
@@ -268,27 +280,116 @@ mod tests {
     }
 }
 
-/// A page of `GET /` (the caller's files): the files, and how many match in all.
-pub fn parse_list(v: &Value, what: &str) -> Result<(Vec<FileRecord>, Option<u64>)> {
-    if v.get("success").and_then(Value::as_bool) == Some(false) {
-        let msg = v
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("the server reported a failure");
-        return Err(Failure::new(Kind::BadAnswer, format!("{what}: {msg}")).into());
+/// A value of the expected type, or `None` for anything else: a server that sends a size as
+/// a string loses that field, not the whole page (as the untyped reading did).
+#[derive(Debug, Default)]
+struct Lenient<T>(Option<T>);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Either<T> {
+            Ok(T),
+            Other(serde::de::IgnoredAny),
+        }
+        Ok(Lenient(match Either::<T>::deserialize(d)? {
+            Either::Ok(v) => Some(v),
+            Either::Other(_) => None,
+        }))
     }
-    let nodes = v.get("nodes").and_then(Value::as_array).ok_or_else(|| {
+}
+
+/// One file of a list page as it comes over the wire; fields not named are skipped unread.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireFile {
+    #[serde(default)]
+    key: Lenient<String>,
+    #[serde(default)]
+    link: Lenient<String>,
+    #[serde(default)]
+    name: Lenient<String>,
+    #[serde(default)]
+    size: Lenient<u64>,
+    #[serde(default)]
+    expires: Lenient<String>,
+    #[serde(default)]
+    downloads: Lenient<u64>,
+    #[serde(default)]
+    max_downloads: Lenient<u64>,
+    #[serde(default)]
+    auto_delete: Lenient<bool>,
+    #[serde(default)]
+    created: Lenient<String>,
+}
+
+/// A page of `GET /` (the caller's files) as it comes over the wire.
+#[derive(Debug, serde::Deserialize)]
+struct WirePage {
+    #[serde(default)]
+    success: Lenient<bool>,
+    #[serde(default)]
+    message: Lenient<String>,
+    #[serde(default)]
+    nodes: Option<Vec<WireFile>>,
+    #[serde(default)]
+    count: Lenient<u64>,
+}
+
+impl WirePage {
+    /// The files, and how many match in all.
+    fn into_files(self, what: &str) -> Result<(Vec<FileRecord>, Option<u64>)> {
+        if self.success.0 == Some(false) {
+            let msg = self
+                .message
+                .0
+                .unwrap_or_else(|| "the server reported a failure".into());
+            return Err(Failure::new(Kind::BadAnswer, format!("{what}: {msg}")).into());
+        }
+        let nodes = self.nodes.ok_or_else(|| {
+            Failure::new(
+                Kind::BadAnswer,
+                format!("{what}: the server's answer has no list of files (nodes)"),
+            )
+            .hint("check that --server and --service name a compatible server")
+        })?;
+        let files = nodes
+            .into_iter()
+            .map(|n| {
+                let (Some(key), Some(link)) = (n.key.0, n.link.0) else {
+                    return Err(Failure::new(
+                        Kind::BadAnswer,
+                        format!("{what}: a file in the server's answer has no key or link; it does not look like the file.io API"),
+                    )
+                    .hint("check that --server and --service name a compatible server")
+                    .into());
+                };
+                Ok(FileRecord {
+                    name: n.name.0,
+                    size: n.size.0,
+                    expires: n.expires.0.as_deref().and_then(normalize_time),
+                    downloads: n.downloads.0,
+                    max_downloads: n.max_downloads.0,
+                    auto_delete: n.auto_delete.0,
+                    created: n.created.0.as_deref().and_then(normalize_time),
+                    ..FileRecord::new(ServiceKind::FileIo, key, link)
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((files, self.count.0))
+    }
+}
+
+/// A page of `GET /` read from its text (for tests and callers holding the bytes).
+pub fn parse_list(body: &[u8], what: &str) -> Result<(Vec<FileRecord>, Option<u64>)> {
+    let page: WirePage = serde_json::from_slice(body).map_err(|e| {
         Failure::new(
             Kind::BadAnswer,
-            format!("{what}: the server's answer has no list of files (nodes)"),
+            format!("{what}: the server's answer is not a list of files ({e})"),
         )
-        .hint("check that --server and --service name a compatible server")
     })?;
-    let files = nodes
-        .iter()
-        .map(|n| parse_file(n, what))
-        .collect::<Result<Vec<_>>>()?;
-    Ok((files, v.get("count").and_then(Value::as_u64)))
+    page.into_files(what)
 }
 
 /// The account as `GET /me` reports it, in our field names.
@@ -304,7 +405,12 @@ pub struct Account {
 
 pub fn parse_me(v: &Value) -> Account {
     let n = |k: &str| v.get(k).and_then(Value::as_u64);
-    let any = |k: &str| v.get(k).filter(|x| !x.is_null()).cloned();
+    // `fileio me` prints these values as they are: made inert here, where they arrive.
+    let any = |k: &str| {
+        v.get(k)
+            .filter(|x| !x.is_null())
+            .map(crate::terminal_text::inert_value)
+    };
     Account {
         service: "fileio",
         plan: any("planId").or_else(|| any("plan")),

@@ -39,7 +39,7 @@ pub async fn upload(api: &Api<'_>, up: &Upload<'_>) -> Result<Uploaded> {
     };
     let v = api
         .http
-        .send_json(&what, up.replayable, Some(up.activity), make)
+        .send_json(&what, up.retry(), Some(up.activity), make)
         .await?;
     let mut record = record_from(&v).ok_or_else(|| {
         Failure::new(

@@ -129,7 +129,7 @@ pub async fn upload(api: &Api<'_>, up: &Upload<'_>, opts: &UploadOptions) -> Res
     };
     let v = api
         .http
-        .send_json(&what, up.replayable, Some(up.activity), make)
+        .send_json(&what, up.retry(), Some(up.activity), make)
         .await
         .map_err(tier_hint)?;
     let record = record_from(api, &v, Some(up.name)).ok_or_else(|| bad_answer(&what))?;
@@ -459,7 +459,10 @@ pub async fn me(api: &Api<'_>) -> Result<Account> {
     .map_err(tier_hint)?;
     Ok(Account {
         service: "fileshot",
-        plan: v.get("tier").cloned().filter(|t| !t.is_null()),
+        plan: v
+            .get("tier")
+            .filter(|t| !t.is_null())
+            .map(crate::terminal_text::inert_value),
         max_upload_bytes: None,
         max_storage_bytes: v.get("limit").and_then(Value::as_u64),
         used_storage_bytes: v.get("usage").and_then(Value::as_u64),

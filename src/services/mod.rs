@@ -269,6 +269,16 @@ pub struct Upload<'a> {
 }
 
 impl Upload<'_> {
+    /// How the upload that creates the file may be retried: only where no second copy can
+    /// result ([`Retry::IfNotStored`]), and never for a body that cannot be read twice.
+    pub fn retry(&self) -> crate::http::Retry {
+        if self.replayable {
+            crate::http::Retry::IfNotStored
+        } else {
+            crate::http::Retry::Never
+        }
+    }
+
     /// The file as a multipart part, from a fresh body; the bar restarts, as a retry does.
     pub fn part(&self) -> Result<Part> {
         self.bar.set_position(0);
@@ -414,6 +424,77 @@ pub async fn download_url(api: &Api<'_>, target: &str) -> Result<Url> {
         ServiceKind::FiiOne => fiione::download_url(api, target).await,
         ServiceKind::FilePost => filepost::download_url(target),
         ServiceKind::ZeroX0 => zerox0::download_url(api.base(), target),
+    }
+}
+
+/// How many pages one listing or lookup follows at most (100 files a page: 100,000 files),
+/// unless `FILEIO_MAX_PAGES` (undocumented, for tests) says otherwise.
+pub const MAX_PAGES: u32 = 1000;
+
+/// Follows pages safely: a server that ignores the offset (the same page again) or never
+/// stops cannot make a listing loop forever or grow without bound.
+pub struct Pager {
+    what: String,
+    seen: std::collections::HashSet<String>,
+    pages: u32,
+    max: u32,
+}
+
+impl Pager {
+    pub fn new(what: &str) -> Pager {
+        let max = std::env::var("FILEIO_MAX_PAGES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(MAX_PAGES);
+        Pager {
+            what: what.to_string(),
+            seen: Default::default(),
+            pages: 0,
+            max,
+        }
+    }
+
+    /// The files of the next page not seen on an earlier one. A page that brings nothing
+    /// new, or one page too many, is an error: the server is not paging as it says.
+    pub fn take(&mut self, files: Vec<FileRecord>) -> Result<Vec<FileRecord>> {
+        self.pages += 1;
+        let got = files.len();
+        let new: Vec<FileRecord> = files
+            .into_iter()
+            .filter(|f| self.seen.insert(f.key.clone()))
+            .collect();
+        if got > 0 && new.is_empty() {
+            return Err(Failure::new(
+                Kind::BadAnswer,
+                format!(
+                    "{}: page {} brought only files already listed; the server does not page as it says",
+                    self.what, self.pages
+                ),
+            )
+            .hint("list one page at a time with --offset and --limit")
+            .into());
+        }
+        Ok(new)
+    }
+
+    /// Whether another page may be fetched; an error once the bound is reached (pages, or
+    /// files: 100 a page, however large the server makes its pages).
+    pub fn check_more(&self) -> Result<()> {
+        if self.pages >= self.max || self.seen.len() >= self.max as usize * 100 {
+            return Err(Failure::new(
+                Kind::BadAnswer,
+                format!(
+                    "{}: stopped after {} pages ({} files) and the server still says there are more",
+                    self.what,
+                    self.pages,
+                    self.seen.len()
+                ),
+            )
+            .hint("list one page at a time with --offset and --limit")
+            .into());
+        }
+        Ok(())
     }
 }
 

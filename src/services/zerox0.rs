@@ -60,7 +60,7 @@ pub async fn upload(api: &Api<'_>, up: &Upload<'_>, opts: &UploadOptions) -> Res
     };
     let resp = api
         .http
-        .send(&what, up.replayable, Some(up.activity), make)
+        .send(&what, up.retry(), Some(up.activity), make)
         .await?;
     if !resp.status().is_success() {
         return Err(http::error_from_plain_response(&what, resp).await.into());

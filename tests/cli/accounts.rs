@@ -48,7 +48,7 @@ fn login_checks_the_key_stores_it_0600_and_logout_removes_it() {
         .assert()
         .code(3)
         .stderr(format!(
-            "fileio: error: {}: the server refused this key\nhint: check the key, or create a new one in your account settings\n",
+            "fileio: error: {0}: the server refused this key\nhint: check the key: {0} accepts the keys its operator set (for `fileio serve`: --api-key, --api-keys-file or FILEIO_SERVE_API_KEYS)\n",
             s.url
         ));
     assert!(!creds.exists(), "a refused key is not stored");

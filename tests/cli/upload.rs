@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use predicates::prelude::*;
+
 use crate::support::*;
 
 fn ok_server() -> Canned {
@@ -84,7 +86,7 @@ fn json_gives_the_normalized_fields() {
             "service": "fileio", "key": "Key0", "link": format!("{}/Key0", server.url),
             "name": "a.txt", "size": 5, "expires": "2026-12-06T10:00:00Z", "downloads": 0,
             "max_downloads": 1, "auto_delete": true, "created": "2026-11-22T10:00:00Z",
-            "direct_link": null
+            "direct_link": null, "file": "a.txt"
         })
     );
 }
@@ -181,9 +183,9 @@ fn a_web_page_instead_of_the_api_is_said_plainly() {
     env.write("a.txt", "hello");
     let html = Canned::start(|_, _| {
         response(
-            "410 Gone",
+            "418 I'm a teapot",
             &[("Content-Type", "text/html; charset=utf-8")],
-            "<!DOCTYPE html><p>file is gone</p>",
+            "<!DOCTYPE html><p>short and stout</p>",
         )
     });
     env.cmd()
@@ -192,7 +194,7 @@ fn a_web_page_instead_of_the_api_is_said_plainly() {
         .code(8)
         .stdout("")
         .stderr(
-            "fileio: error: uploading a.txt: the server answered 410 Gone with a web page (text/html; charset=utf-8) \
+            "fileio: error: uploading a.txt: the server answered 418 I'm a teapot with a web page (text/html; charset=utf-8) \
              instead of the API; the service may have changed\n\
              hint: point --server at a compatible server (for example one started with `fileio serve`), or pick another --service\n",
         );
@@ -327,9 +329,10 @@ fn standard_input_is_never_retried() {
         .write_stdin("once")
         .assert()
         .code(8)
-        .stderr(
-            "fileio: error: uploading stdin: down (503 Service Unavailable)\nhint: the server failed; try again later\n",
-        );
+        .stderr(predicates::str::is_match(
+            "^fileio: note: uploading standard input as stdin-[0-9]{8}-[0-9]{6}; name it with --name \\(e.g. --name dir.tgz\\)\n\
+             fileio: error: uploading stdin-[0-9]{8}-[0-9]{6}: down \\(503 Service Unavailable\\)\nhint: the server failed; try again later\n$",
+        ).unwrap());
     assert_eq!(unavailable.requests().len(), 1);
 }
 
@@ -369,10 +372,26 @@ fn a_silent_server_times_out() {
     env.write("a.txt", "hello");
     let silent = Canned::start(|_, _| Reply::Hang(Duration::from_secs(5)));
     env.cmd()
-        .args(["--server", &silent.url, "--timeout", "1", "--retries", "0", "upload", "a.txt"])
+        .args([
+            "--server",
+            &silent.url,
+            "--timeout",
+            "1",
+            "--retries",
+            "0",
+            "upload",
+            "a.txt",
+        ])
         .assert()
         .code(7)
-        .stderr("fileio: error: uploading a.txt failed: no progress for 1s\nhint: raise --timeout if the server is just slow\n");
+        .stderr(
+            predicates::str::starts_with(
+                "fileio: error: uploading a.txt failed: no progress for 1s\n",
+            )
+            .and(predicates::str::contains(
+                "check with `fileio list` (or `fileio history`) before uploading it again",
+            )),
+        );
 }
 
 #[test]
@@ -392,10 +411,12 @@ fn a_dropped_connection_is_a_network_error() {
         ])
         .assert()
         .code(7)
-        .stderr(predicates::str::starts_with(
-            "fileio: error: uploading big.bin failed: ",
-        ));
-    assert_eq!(dropper.requests().len(), 2, "a file's upload is retried");
+        .stderr(
+            predicates::str::starts_with("fileio: error: uploading big.bin failed: ")
+                .and(predicates::str::contains("it was not sent again")),
+        );
+    // The server may have stored it (or refused it): an upload is not sent twice.
+    assert_eq!(dropper.requests().len(), 1, "an upload is never sent twice");
 }
 
 #[test]
@@ -534,7 +555,14 @@ fn boolean_variables_read_their_value() {
         let out = env
             .cmd()
             .env("FILEIO_QUIET", value)
-            .args(["--server", &server.url, "--retries", "1", "upload", "a.txt"])
+            .args([
+                "--server",
+                &server.url,
+                "--retries",
+                "1",
+                "download",
+                "Key1",
+            ])
             .assert()
             .code(7);
         let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();

@@ -28,11 +28,25 @@ pub async fn check_key(settings: &Settings, key: &Secret) -> Result<Account> {
                 Kind::Auth,
                 format!("{}: the server refused this key", settings.server),
             )
-            .hint("check the key, or create a new one in your account settings")
+            .hint(refused_key_hint(settings))
             .into(),
             _ => e,
         })?;
     Ok(fileio::parse_me(&v))
+}
+
+/// What to do about a refused key: the public service's account settings, or, for a
+/// self-hosted server, the keys its operator gave it.
+fn refused_key_hint(settings: &Settings) -> String {
+    let public = settings.service.default_base_url().trim_end_matches('/');
+    if settings.server.trim_end_matches('/') == public {
+        format!("check the key, or create a new one in your account settings at {public}")
+    } else {
+        format!(
+            "check the key: {} accepts the keys its operator set (for `fileio serve`: --api-key, --api-keys-file or FILEIO_SERVE_API_KEYS)",
+            settings.server
+        )
+    }
 }
 
 /// "plan 0, 1.2 MiB of 10.0 GiB used"
