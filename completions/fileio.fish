@@ -255,6 +255,10 @@ complete -c fileio -n "__fish_fileio_using_subcommand serve" -l max-storage -d '
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l max-expiry -d 'Refuse expiries further away than PERIOD (e.g. 30d, 1y); the default of 14 days is shortened to it [default: unlimited]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l rate-limit -d 'Allow each client address N requests per window, e.g. 60/min, 5/s, 1000/h [default: unlimited]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l public-url -d 'Base URL for the links in answers when behind a reverse proxy, e.g. https://files.example.com [default: http://<Host header>]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l header-timeout -d 'Close a connection whose request head has not arrived in full after SECS seconds' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l body-timeout -d 'Abandon a request whose body sends nothing for SECS seconds (its partial upload is removed); also closes idle keep-alive connections' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l send-timeout -d 'Drop a download whose client accepts no bytes for SECS seconds; a one-time file it held becomes downloadable again' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l max-connections -d 'Serve at most N connections at once; more wait to be accepted. Kept below the open-file limit, which is raised to its hard maximum at start' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l sweep-interval -d 'Seconds between sweeps that delete expired files (for tests)' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r

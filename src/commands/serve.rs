@@ -77,6 +77,45 @@ pub struct ServeArgs {
     #[arg(long, env = "FILEIO_REQUIRE_AUTH", value_parser = clap::builder::BoolishValueParser::new())]
     pub require_auth: bool,
 
+    /// Close a connection whose request head has not arrived in full after SECS seconds
+    #[arg(
+        long,
+        env = "FILEIO_HEADER_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = 10
+    )]
+    pub header_timeout: u64,
+
+    /// Abandon a request whose body sends nothing for SECS seconds (its partial upload is
+    /// removed); also closes idle keep-alive connections
+    #[arg(
+        long,
+        env = "FILEIO_BODY_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = 60
+    )]
+    pub body_timeout: u64,
+
+    /// Drop a download whose client accepts no bytes for SECS seconds; a one-time file it
+    /// held becomes downloadable again
+    #[arg(
+        long,
+        env = "FILEIO_SEND_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = 60
+    )]
+    pub send_timeout: u64,
+
+    /// Serve at most N connections at once; more wait to be accepted. Kept below the open-file
+    /// limit, which is raised to its hard maximum at start
+    #[arg(
+        long,
+        env = "FILEIO_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value_t = 1024
+    )]
+    pub max_connections: usize,
+
     /// Seconds between sweeps that delete expired files (for tests)
     #[arg(long, value_name = "SECS", default_value_t = 60, hide = true)]
     pub sweep_interval: u64,

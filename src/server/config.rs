@@ -76,6 +76,14 @@ pub struct Config {
     pub public_url: Option<String>,
     pub require_auth: bool,
     pub sweep_interval: Duration,
+    /// The longest wait for a request head.
+    pub header_timeout: Duration,
+    /// The longest a connection may receive nothing while a body or a request is awaited.
+    pub body_timeout: Duration,
+    /// The longest a client may accept nothing of a response.
+    pub send_timeout: Duration,
+    /// The most connections open at once (before the open-file limit is taken into account).
+    pub max_connections: usize,
 }
 
 fn usage(message: String) -> anyhow::Error {
@@ -158,6 +166,22 @@ impl Config {
                 "--sweep-interval must be at least 1 second".to_string(),
             ));
         }
+        for (flag, secs) in [
+            ("--header-timeout", args.header_timeout),
+            ("--body-timeout", args.body_timeout),
+            ("--send-timeout", args.send_timeout),
+        ] {
+            if secs == 0 {
+                return Err(usage(format!(
+                    "{flag} must be at least 1 second: give a number of seconds such as 10 or 60"
+                )));
+            }
+        }
+        if args.max_connections == 0 {
+            return Err(usage(
+                "--max-connections must be at least 1: give a number such as 1024".to_string(),
+            ));
+        }
 
         Ok(Config {
             bind: args.bind,
@@ -170,6 +194,10 @@ impl Config {
             public_url,
             require_auth: args.require_auth,
             sweep_interval: Duration::from_secs(args.sweep_interval),
+            header_timeout: Duration::from_secs(args.header_timeout),
+            body_timeout: Duration::from_secs(args.body_timeout),
+            send_timeout: Duration::from_secs(args.send_timeout),
+            max_connections: args.max_connections,
         })
     }
 

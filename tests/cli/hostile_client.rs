@@ -1,0 +1,413 @@
+//! `fileio serve` against hostile clients written here with raw TCP: idle and slow
+//! connections, floods, stalled bodies, downloaders that stop reading, clients still sending
+//! when refused, oversized forms, odd Host headers — and the data directory's permissions.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::Env;
+
+const KEY: &str = "HOSTILE1.aaaaaaa-bbbbbbb-ccccccc";
+
+/// A `fileio serve` started with a hook run in the child before exec (limits, umask).
+struct Serve {
+    child: Child,
+    addr: String,
+    url: String,
+    data: PathBuf,
+    log: PathBuf,
+}
+
+impl Serve {
+    fn start(env: &Env, args: &[&str]) -> Serve {
+        Serve::start_with(env, args, || {})
+    }
+
+    fn start_with(env: &Env, args: &[&str], pre_exec: fn()) -> Serve {
+        let data = env.path("serverdata");
+        let mut cmd = env.std_cmd();
+        cmd.arg("serve")
+            .arg("--data")
+            .arg(&data)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if !args.contains(&"--bind") {
+            cmd.args(["--bind", "127.0.0.1:0"]);
+        }
+        #[cfg(unix)]
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(move || {
+                pre_exec();
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("spawn fileio serve");
+        let mut reader = BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        reader.read_line(&mut first).unwrap();
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in banner {first:?}"))
+            .to_string();
+        let log = env.path(&format!("serve-{}.log", child.id()));
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            let mut out = std::fs::File::create(&log2).unwrap();
+            let _ = std::io::copy(&mut reader, &mut out);
+        });
+        let addr = url.strip_prefix("http://").unwrap().to_string();
+        Serve {
+            child,
+            addr,
+            url,
+            data,
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits up to 5 s for the log to say `needle`.
+    fn wait_log(&self, needle: &str) {
+        let t = Instant::now();
+        while !self.log().contains(needle) {
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "the log never said {needle:?}: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s
+    }
+
+    fn tmp_count(&self) -> usize {
+        std::fs::read_dir(self.data.join("tmp")).unwrap().count()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP answer read until the server closes.
+struct Answer {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {}{}",
+                self.head,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+}
+
+/// Reads one answer: the head, then Content-Length bytes of body.
+fn read_answer(stream: &mut TcpStream) -> std::io::Result<Answer> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    let end = loop {
+        if let Some(p) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p;
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        got.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&got[..end]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = got[end + 4..].to_vec();
+    while body.len() < len {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        body.extend_from_slice(&buf[..n]);
+    }
+    Ok(Answer { status, head, body })
+}
+
+/// Sends a whole request and reads its answer on a fresh connection.
+fn request(s: &Serve, req: &[u8]) -> Answer {
+    let mut c = s.connect();
+    c.write_all(req).unwrap();
+    read_answer(&mut c).unwrap()
+}
+
+/// True when the server closes the connection (EOF or reset) within `within`.
+fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Uploads a file with the real client and returns its link.
+fn fileio_upload(env: &Env, s: &Serve, path: &Path, extra: &[&str]) -> String {
+    let out = env
+        .cmd()
+        .args(["--server", &s.url, "upload"])
+        .args(extra)
+        .arg(path)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "upload failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn key_of(link: &str) -> String {
+    link.rsplit('/').next().unwrap().to_string()
+}
+
+fn multipart_head(host: &str, len: Option<u64>) -> String {
+    let len = match len {
+        Some(n) => format!("Content-Length: {n}\r\n"),
+        None => "Transfer-Encoding: chunked\r\n".to_string(),
+    };
+    format!(
+        "POST / HTTP/1.1\r\nHost: {host}\r\n{len}Content-Type: multipart/form-data; boundary=XyZ\r\n\r\n"
+    )
+}
+
+const FILE_PART: &str =
+    "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.bin\"\r\n\r\n";
+
+#[test]
+fn idle_and_slow_request_heads_are_closed() {
+    let env = Env::new();
+    let s = Serve::start(&env, &["--header-timeout", "1"]);
+    let t = Instant::now();
+    let mut silent = s.connect();
+    let mut slow = s.connect();
+    slow.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
+    // Dribbling a header a byte at a time does not keep it open either.
+    for b in b"st: x\r\nX-A: b" {
+        std::thread::sleep(Duration::from_millis(100));
+        if slow.write_all(&[*b]).is_err() {
+            break;
+        }
+    }
+    assert!(closed_within(&mut silent, Duration::from_secs(4)));
+    assert!(closed_within(&mut slow, Duration::from_secs(4)));
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
+
+#[test]
+fn the_open_file_limit_is_raised_to_its_hard_maximum() {
+    let env = Env::new();
+    let s = Serve::start_with(&env, &[], || unsafe {
+        let lim = libc::rlimit {
+            rlim_cur: 64,
+            rlim_max: 2048,
+        };
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    });
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", s.child.id())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let nums: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(nums, ["2048", "2048"], "{line}");
+}
+
+#[test]
+fn a_flood_of_idle_connections_does_not_lock_clients_out() {
+    let env = Env::new();
+    // A server with few file descriptors, flooded with more idle connections than it has.
+    let s = Serve::start_with(&env, &["--header-timeout", "1"], || unsafe {
+        let lim = libc::rlimit {
+            rlim_cur: 128,
+            rlim_max: 128,
+        };
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    });
+    s.wait_log("serving at most 32 connections at once, not 1024");
+    let flood: Vec<TcpStream> = (0..150).map(|_| s.connect()).collect();
+    let f = env.write("hello.txt", "through the flood");
+    let t = Instant::now();
+    let link = fileio_upload(&env, &s, &f, &[]);
+    env.cmd()
+        .args(["download", &link, "-o", "got.txt"])
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(env.work().join("got.txt")).unwrap(),
+        "through the flood"
+    );
+    // The flood is shed in header-timeout rounds of 32 connections.
+    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+    drop(flood);
+}
+
+#[test]
+fn a_stalled_upload_is_abandoned_and_its_partial_file_removed() {
+    let env = Env::new();
+    let s = Serve::start(&env, &["--body-timeout", "1"]);
+    for len in [Some(10_000_000), None] {
+        let mut c = s.connect();
+        c.write_all(multipart_head(&s.addr, len).as_bytes())
+            .unwrap();
+        let first = format!("{FILE_PART}{}", "a".repeat(100_000));
+        match len {
+            Some(_) => c.write_all(first.as_bytes()).unwrap(),
+            None => c
+                .write_all(format!("{:x}\r\n{first}\r\n", first.len()).as_bytes())
+                .unwrap(),
+        }
+        // The partial upload exists while bytes arrive...
+        let t = Instant::now();
+        while s.tmp_count() == 0 && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(s.tmp_count(), 1);
+        // ...and is gone soon after they stop, with the connection.
+        assert!(closed_within(&mut c, Duration::from_secs(5)));
+        let t = Instant::now();
+        while s.tmp_count() > 0 && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(s.tmp_count(), 0, "{len:?}");
+    }
+}
+
+#[test]
+fn a_downloader_that_stops_reading_gives_the_one_time_file_back() {
+    let env = Env::new();
+    let s = Serve::start(&env, &["--send-timeout", "1"]);
+    // Larger than what socket buffers on both sides hold.
+    let size: usize = 48 << 20;
+    let content: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let f = env.write("big.bin", &content);
+    let link = fileio_upload(&env, &s, &f, &[]);
+    let key = key_of(&link);
+    let mut hostage = s.connect();
+    hostage
+        .write_all(format!("GET /{key} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut head = [0u8; 12];
+    hostage.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    // It never reads again, but stays connected.
+    std::thread::sleep(Duration::from_millis(2500));
+    env.cmd()
+        .args(["download", &link, "-o", "got.bin"])
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .success();
+    assert!(std::fs::read(env.work().join("got.bin")).unwrap() == content);
+    drop(hostage);
+}
+
+/// Sends `head`, then keeps sending body bytes for `for_` (as a client that has not noticed
+/// the answer would), and only then reads the answer.
+fn refused_while_sending(s: &Serve, head: &str, for_: Duration) -> std::io::Result<Answer> {
+    let mut c = s.connect();
+    c.write_all(head.as_bytes())?;
+    c.write_all(FILE_PART.as_bytes())?;
+    let chunk = vec![b'x'; 32 * 1024];
+    let t = Instant::now();
+    while t.elapsed() < for_ {
+        if c.write_all(&chunk).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    read_answer(&mut c)
+}
+
+#[test]
+fn early_refusals_reach_a_client_that_is_still_sending() {
+    let env = Env::new();
+    let s = Serve::start(
+        &env,
+        &[
+            "--max-size",
+            "1MB",
+            "--api-key",
+            KEY,
+            "--require-auth",
+            "--rate-limit",
+            "3/min",
+        ],
+    );
+    let auth = format!("Authorization: Bearer {KEY}\r\n");
+    // 413: Content-Length over --max-size.
+    let head =
+        multipart_head(&s.addr, Some(50_000_000)).replacen("\r\n", &format!("\r\n{auth}"), 1);
+    let a = refused_while_sending(&s, &head, Duration::from_millis(1500)).expect("the 413 answer");
+    assert_eq!(a.status, 413, "{}", a.head);
+    assert_eq!(a.json()["code"], "FILE_TOO_LARGE");
+    // 401: no key on a server that requires one.
+    let head = multipart_head(&s.addr, Some(50_000_000));
+    let a = refused_while_sending(&s, &head, Duration::from_millis(1500)).expect("the 401 answer");
+    assert_eq!(a.status, 401, "{}", a.head);
+    assert_eq!(a.json()["code"], "UNAUTHORIZED");
+    // 429: the third request of a 3/min window was the last allowed.
+    let _ = request(
+        &s,
+        b"GET /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let head =
+        multipart_head(&s.addr, Some(50_000_000)).replacen("\r\n", &format!("\r\n{auth}"), 1);
+    let a = refused_while_sending(&s, &head, Duration::from_millis(1500)).expect("the 429 answer");
+    assert_eq!(a.status, 429, "{}", a.head);
+    assert_eq!(a.json()["code"], "TOO_MANY_REQUESTS");
+}
