@@ -15,6 +15,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub retry_after: Option<u64>,
+    /// A v2 code more precise than the status's own.
+    pub code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -23,7 +25,12 @@ impl ApiError {
             status,
             message: message.into(),
             retry_after: None,
+            code: None,
         }
+    }
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
@@ -50,6 +57,9 @@ impl ApiError {
 
     /// The v2 error code for a status.
     pub fn code(&self) -> &'static str {
+        if let Some(code) = self.code {
+            return code;
+        }
         match self.status.as_u16() {
             400 => "BAD_REQUEST",
             401 => "UNAUTHORIZED",
@@ -58,6 +68,7 @@ impl ApiError {
             405 => "METHOD_NOT_ALLOWED",
             413 => "FILE_TOO_LARGE",
             429 => "TOO_MANY_REQUESTS",
+            431 => "HEADERS_TOO_LARGE",
             _ => "INTERNAL_ERROR",
         }
     }

@@ -20,6 +20,15 @@ use crate::server::incoming::Upload;
 use crate::server::response::ApiError;
 use crate::size::ByteSize;
 
+/// Creates a new file readable and writable by the owner only, whatever the umask.
+pub async fn create_private(path: &Path) -> std::io::Result<tokio::fs::File> {
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    options.open(path).await
+}
+
 /// The length of generated file keys.
 pub const KEY_LEN: usize = 12;
 

@@ -91,6 +91,13 @@ impl Serve {
         }
     }
 
+    /// The server's peak resident memory, in KiB.
+    fn vm_hwm(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
     fn connect(&self) -> TcpStream {
         let s = TcpStream::connect(&self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -410,4 +417,175 @@ fn early_refusals_reach_a_client_that_is_still_sending() {
     let a = refused_while_sending(&s, &head, Duration::from_millis(1500)).expect("the 429 answer");
     assert_eq!(a.status, 429, "{}", a.head);
     assert_eq!(a.json()["code"], "TOO_MANY_REQUESTS");
+}
+
+/// Sends a chunked request head and then `body` in 64 KiB chunks, and reads the answer
+/// (the server may answer and stop reading early).
+fn chunked(s: &Serve, head: &str, body: impl Iterator<Item = Vec<u8>>) -> Answer {
+    let mut c = s.connect();
+    c.write_all(head.as_bytes()).unwrap();
+    for piece in body {
+        let mut frame = format!("{:x}\r\n", piece.len()).into_bytes();
+        frame.extend_from_slice(&piece);
+        frame.extend_from_slice(b"\r\n");
+        if c.write_all(&frame).is_err() {
+            break;
+        }
+    }
+    let _ = c.write_all(b"0\r\n\r\n");
+    read_answer(&mut c).expect("an answer")
+}
+
+fn repeat(piece: Vec<u8>, times: usize) -> impl Iterator<Item = Vec<u8>> {
+    std::iter::repeat_n(piece, times)
+}
+
+fn field(name: &str, value: &str) -> String {
+    format!("--XyZ\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+}
+
+#[test]
+fn multipart_forms_are_bounded_while_streaming() {
+    let env = Env::new();
+    let s = Serve::start(&env, &["--max-size", "1MB"]);
+    let before = s.vm_hwm();
+    let head = multipart_head(&s.addr, None);
+
+    // Many parts: refused at the 65th, whatever their size.
+    let parts = field("x", "1").into_bytes();
+    let a = chunked(&s, &head, repeat(parts, 100_000));
+    assert_eq!(a.status, 413, "{}", a.head);
+    assert_eq!(a.json()["code"], "FORM_TOO_LARGE");
+    assert!(
+        a.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("more than 64 parts")
+    );
+
+    // Fields of 40 KiB each are each allowed, but not 64 KiB of them together.
+    let body = format!(
+        "{}{}",
+        field("a", &"v".repeat(40_000)),
+        field("b", &"v".repeat(40_000))
+    );
+    let a = chunked(&s, &head, std::iter::once(body.into_bytes()));
+    assert_eq!(a.status, 413, "{}", a.head);
+    assert_eq!(a.json()["code"], "FORM_TOO_LARGE");
+    assert!(
+        a.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("KiB together")
+    );
+
+    // One endless field.
+    let mut first = b"--XyZ\r\nContent-Disposition: form-data; name=\"big\"\r\n\r\n".to_vec();
+    first.extend(vec![b'f'; 1 << 16]);
+    let a = chunked(
+        &s,
+        &head,
+        std::iter::once(first).chain(repeat(vec![b'f'; 1 << 16], 800)),
+    );
+    assert_eq!(a.status, 413, "{}", a.head);
+    assert_eq!(a.json()["code"], "FORM_TOO_LARGE");
+
+    // An endless part header, and an endless preamble: framing, bounded too.
+    let mut first = b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"".to_vec();
+    first.extend(vec![b'h'; 1 << 16]);
+    let a = chunked(
+        &s,
+        &head,
+        std::iter::once(first).chain(repeat(vec![b'h'; 1 << 16], 800)),
+    );
+    assert_eq!(a.status, 431, "{}", a.head);
+    assert_eq!(a.json()["code"], "HEADERS_TOO_LARGE");
+    let a = chunked(&s, &head, repeat(vec![b'p'; 1 << 16], 800));
+    assert_eq!(a.status, 431, "{}", a.head);
+
+    // The same with a Content-Length that --max-size allows.
+    let len = 1_000_000 + 100_000;
+    let mut c = s.connect();
+    c.write_all(multipart_head(&s.addr, Some(len)).as_bytes())
+        .unwrap();
+    let mut sent = 0;
+    let piece = vec![b'p'; 1 << 16];
+    while sent < len
+        && c.write_all(&piece[..(len - sent).min(1 << 16) as usize])
+            .is_ok()
+    {
+        sent += 1 << 16;
+    }
+    let a = read_answer(&mut c).unwrap();
+    assert_eq!(a.status, 431, "{}", a.head);
+
+    // A huge request head is refused by hyper itself.
+    let mut c = s.connect();
+    let _ = c.write_all(
+        format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+            "b".repeat(2 << 20)
+        )
+        .as_bytes(),
+    );
+    let a = read_answer(&mut c).unwrap();
+    assert_eq!(a.status, 431, "{}", a.head);
+
+    let after = s.vm_hwm();
+    eprintln!("server peak RSS: {before} KiB before, {after} KiB after the floods");
+    assert!(
+        after - before < 16 * 1024,
+        "peak RSS grew from {before} KiB to {after} KiB"
+    );
+    assert_eq!(s.tmp_count(), 0);
+    // A normal upload with the settings fields still works.
+    let body = format!(
+        "{}{FILE_PART}hello\r\n--XyZ--\r\n",
+        field("maxDownloads", "2")
+    );
+    let a = chunked(&s, &head, std::iter::once(body.into_bytes()));
+    assert_eq!(a.status, 200, "{}", a.head);
+    assert_eq!(a.json()["maxDownloads"], 2);
+}
+
+#[test]
+fn urlencoded_text_streams_to_disk() {
+    let env = Env::new();
+    let s = Serve::start(&env, &[]);
+    let before = s.vm_hwm();
+    // 44 MB of encoded text, with escapes split across chunks.
+    let reps = 4_000_000;
+    let mut body = b"maxDownloads=3&text=".to_vec();
+    let mut expected = Vec::with_capacity(reps * 7);
+    for _ in 0..reps {
+        body.extend_from_slice(b"a%20b+c%26d");
+        expected.extend_from_slice(b"a b c&d");
+    }
+    body.extend_from_slice(b"&autoDelete=false");
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: {}\r\nTransfer-Encoding: chunked\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n",
+        s.addr
+    );
+    let chunks: Vec<Vec<u8>> = body.chunks(7919).map(<[u8]>::to_vec).collect();
+    drop(body);
+    let a = chunked(&s, &head, chunks.into_iter());
+    assert_eq!(a.status, 200, "{}", a.head);
+    let v = a.json();
+    assert_eq!(v["name"], "text.txt");
+    assert_eq!(v["size"], expected.len());
+    assert_eq!(v["maxDownloads"], 3);
+    assert_eq!(v["autoDelete"], false);
+    let after = s.vm_hwm();
+    eprintln!("server peak RSS: {before} KiB before, {after} KiB after 28 MB of urlencoded text");
+    assert!(
+        after - before < 16 * 1024,
+        "peak RSS grew from {before} KiB to {after} KiB"
+    );
+    let key = v["key"].as_str().unwrap();
+    let got = request(
+        &s,
+        format!("GET /{key} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(got.status, 200);
+    assert!(got.body == expected);
 }
