@@ -85,7 +85,7 @@ pub async fn get(
     // Downloads need no key, but a wrong one is refused rather than ignored.
     auth::caller(&req_headers, &app.config)?;
     let (row, file) = app.store.reserve(&key)?;
-    let mut reservation = Reservation::new(app.store.clone(), key);
+    let mut reservation = Reservation::new(app.store.clone(), key, row.blob.clone());
     if row.size == 0 {
         reservation.complete();
     }

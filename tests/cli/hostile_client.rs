@@ -202,8 +202,21 @@ fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
 
 /// Uploads a file with the real client and returns its link.
 fn fileio_upload(env: &Env, s: &Serve, path: &Path, extra: &[&str]) -> String {
-    let out = env
-        .cmd()
+    fileio_upload_as(env, s, None, path, extra)
+}
+
+fn fileio_upload_as(
+    env: &Env,
+    s: &Serve,
+    key: Option<&str>,
+    path: &Path,
+    extra: &[&str],
+) -> String {
+    let mut cmd = env.cmd();
+    if let Some(k) = key {
+        cmd.env("FILEIO_API_KEY", k);
+    }
+    let out = cmd
         .args(["--server", &s.url, "upload"])
         .args(extra)
         .arg(path)
@@ -588,4 +601,48 @@ fn urlencoded_text_streams_to_disk() {
     );
     assert_eq!(got.status, 200);
     assert!(got.body == expected);
+}
+
+#[test]
+fn replacing_contents_during_a_download_keeps_the_new_ones() {
+    let env = Env::new();
+    let s = Serve::start(&env, &["--api-key", KEY]);
+    let old: Vec<u8> = (0..(16 << 20)).map(|i| (i % 253) as u8).collect();
+    let f = env.write("old.bin", &old);
+    let link = fileio_upload_as(&env, &s, Some(KEY), &f, &[]);
+    let key = key_of(&link);
+    // An old download under way, reading slowly.
+    let mut slow = s.connect();
+    slow.write_all(
+        format!("GET /{key} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut first = vec![0u8; 4096];
+    slow.read_exact(&mut first).unwrap();
+    // The owner replaces the contents (PUT) meanwhile.
+    let body = format!("{FILE_PART}new contents\r\n--XyZ--\r\n");
+    let put = format!(
+        "PUT /{key} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {KEY}\r\n\
+         Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let a = request(&s, put.as_bytes());
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    // The old download completes with the old contents...
+    let mut rest = Vec::new();
+    slow.read_to_end(&mut rest).unwrap();
+    first.extend(rest);
+    let end = first.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    assert!(first[end + 4..] == old[..], "the old download was cut");
+    // ...and neither spends nor deletes the new ones.
+    env.cmd()
+        .args(["download", &link, "-o", "new.txt"])
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(env.work().join("new.txt")).unwrap(),
+        "new contents"
+    );
+    // The new contents were downloaded once: they are gone now, and so are the old ones.
+    assert_eq!(std::fs::read_dir(s.data.join("blobs")).unwrap().count(), 0);
 }
