@@ -87,6 +87,9 @@ async fn serve(config: Config) -> Result<()> {
     let stop = shutdown_signal()?;
     log!("fileio serve: listening on http://{local_addr}");
     let connections = connection_cap(config.max_connections, nofile);
+    for w in &cleanup.warnings {
+        log!("fileio serve: warning: {w}");
+    }
     if cleanup.tmp_files + cleanup.orphan_blobs + cleanup.orphan_rows > 0 {
         log!(
             "fileio serve: cleaned up after an unclean stop: {} partial uploads, {} files without a record, {} records without a file",

@@ -20,6 +20,18 @@ use crate::server::incoming::Upload;
 use crate::server::response::ApiError;
 use crate::size::ByteSize;
 
+/// Creates a directory (and its missing parents) that only the owner can enter.
+fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path)
+}
+
 /// Creates a new file readable and writable by the owner only, whatever the umask.
 pub async fn create_private(path: &Path) -> std::io::Result<tokio::fs::File> {
     let mut options = tokio::fs::OpenOptions::new();
@@ -64,6 +76,8 @@ pub struct Cleanup {
     pub tmp_files: usize,
     pub orphan_blobs: usize,
     pub orphan_rows: usize,
+    /// Things about the data directory the operator should fix.
+    pub warnings: Vec<String>,
 }
 
 /// The fields of a file that uploads and updates set.
@@ -178,10 +192,42 @@ impl Store {
     /// Opens (or creates) the store under `dir` and removes what a crash left behind.
     pub fn open(dir: &Path) -> Result<(Store, Cleanup)> {
         for sub in ["", "tmp", "blobs"] {
-            std::fs::create_dir_all(dir.join(sub))
+            create_private_dir(&dir.join(sub))
                 .with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
         }
+        let mut warnings = Vec::new();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                warnings.push(format!(
+                    "the data directory {} can be read by other users (mode {mode:04o}): restrict it with chmod 700 {}",
+                    dir.display(),
+                    dir.display()
+                ));
+            }
+        }
         let db = dir.join("fileio.db");
+        // The database and its -wal and -shm files (SQLite gives those the database's
+        // mode) are the owner's only, whatever the umask.
+        {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(false);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+                options.mode(0o600);
+                let file = options
+                    .open(&db)
+                    .with_context(|| format!("cannot open the database {}", db.display()))?;
+                file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            }
+            #[cfg(not(unix))]
+            options
+                .open(&db)
+                .with_context(|| format!("cannot open the database {}", db.display()))?;
+        }
         let conn = Connection::open(&db)
             .with_context(|| format!("cannot open the database {}", db.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -223,7 +269,8 @@ impl Store {
                 in_flight: HashMap::new(),
             }),
         };
-        let cleanup = store.clean_leftovers()?;
+        let mut cleanup = store.clean_leftovers()?;
+        cleanup.warnings = warnings;
         Ok((store, cleanup))
     }
 

@@ -646,3 +646,62 @@ fn replacing_contents_during_a_download_keeps_the_new_ones() {
     // The new contents were downloaded once: they are gone now, and so are the old ones.
     assert_eq!(std::fs::read_dir(s.data.join("blobs")).unwrap().count(), 0);
 }
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn the_data_directory_is_private_whatever_the_umask() {
+    let env = Env::new();
+    let s = Serve::start_with(&env, &[], || unsafe {
+        libc::umask(0);
+    });
+    let f = env.write("secret.txt", "for one person");
+    let link = fileio_upload(&env, &s, &f, &["--max-downloads", "2"]);
+    let key = key_of(&link);
+    for dir in ["", "tmp", "blobs"] {
+        assert_eq!(mode(&s.data.join(dir)), 0o700, "{dir}");
+    }
+    for file in ["fileio.db", "fileio.db-wal", "fileio.db-shm"] {
+        assert_eq!(mode(&s.data.join(file)), 0o600, "{file}");
+    }
+    let blobs: Vec<_> = std::fs::read_dir(s.data.join("blobs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(blobs.len(), 1);
+    assert!(
+        blobs[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(&key)
+    );
+    assert_eq!(mode(&blobs[0]), 0o600);
+    assert!(
+        !s.log().contains("can be read by other users"),
+        "{}",
+        s.log()
+    );
+}
+
+#[test]
+fn a_data_directory_others_can_read_gets_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let data = env.path("serverdata");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let s = Serve::start(&env, &[]);
+    s.wait_log(&format!(
+        "fileio serve: warning: the data directory {} can be read by other users (mode 0755): restrict it with chmod 700 {}",
+        data.display(),
+        data.display()
+    ));
+}
