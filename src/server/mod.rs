@@ -248,6 +248,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/", get(handlers::list).post(handlers::upload))
         .route("/me", get(handlers::me))
+        .route("/help/api/errors/{code}", get(error_help))
         .route(
             "/{key}",
             get(download::get)
@@ -259,10 +260,37 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(app.clone(), rate_limit))
+        .layer(middleware::from_fn_with_state(app.clone(), help_base))
         .layer(DefaultBodyLimit::disable())
         .layer(cors)
         .layer(middleware::from_fn(access_log))
         .with_state(app)
+}
+
+/// Sets the base of the `help` links in error answers: this server, as --public-url or the
+/// client's valid Host names it.
+async fn help_base(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let base = match &app.config.public_url {
+        Some(u) => u.clone(),
+        None => format!(
+            "http://{}",
+            handlers::link_host(&app, req.headers(), req.uri())
+                .unwrap_or_else(|| app.local_addr.to_string())
+        ),
+    };
+    response::HELP_BASE.scope(base, next.run(req)).await
+}
+
+/// `GET /help/api/errors/{code}`: what an error code means, as plain text.
+async fn error_help(axum::extract::Path(code): axum::extract::Path<String>) -> Response {
+    match response::help_text(&code) {
+        Some(text) => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("{code}: {text}\n"),
+        )
+            .into_response(),
+        None => ApiError::not_found().into_response(),
+    }
 }
 
 async fn not_found() -> ApiError {

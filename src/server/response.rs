@@ -9,6 +9,52 @@ use serde::Serialize;
 use crate::expires::describe;
 use crate::server::store::FileRow;
 
+tokio::task_local! {
+    /// The base URL of this server as the request's client knows it, for `help` links.
+    pub static HELP_BASE: String;
+}
+
+/// Where an error code is explained: on this server (`GET /help/api/errors/{code}`).
+pub fn help_link(code: &str) -> String {
+    let base = HELP_BASE.try_with(Clone::clone).unwrap_or_default();
+    format!("{base}/help/api/errors/{code}")
+}
+
+/// The page behind [`help_link`]: what an error code means and what to do.
+pub fn help_text(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "BAD_REQUEST" => {
+            "The request was not understood: the message says which value or part is wrong and what is accepted."
+        }
+        "UNAUTHORIZED" => {
+            "An API key is needed, or the one sent is not valid here: send 'Authorization: Bearer <API key>' with a key this server's operator gave you."
+        }
+        "FORBIDDEN" => "The request is not allowed for this key.",
+        "FILE_NOT_FOUND" => {
+            "No file with this key: it may have expired, been downloaded already, or never existed. One-time links work once."
+        }
+        "METHOD_NOT_ALLOWED" => {
+            "Use POST / to upload, GET /{key} to download, GET / to list, PUT, PATCH or DELETE /{key} to manage."
+        }
+        "FILE_TOO_LARGE" => {
+            "The upload is larger than this server's limit or your remaining storage: GET /me shows both."
+        }
+        "FORM_TOO_LARGE" => {
+            "The form has too many parts or too much besides the file: send the 'file' part and the settings fields (expires, maxDownloads, autoDelete) only."
+        }
+        "HEADERS_TOO_LARGE" => {
+            "The request's headers or the form's part headers are too large: send shorter ones."
+        }
+        "TOO_MANY_REQUESTS" => {
+            "This server limits requests per client: wait the seconds given in Retry-After, then try again."
+        }
+        "INTERNAL_ERROR" => {
+            "The server failed to handle the request: try again later; the server's log says more."
+        }
+        _ => return None,
+    })
+}
+
 /// An error answered in file.io's v2 shape.
 #[derive(Debug)]
 pub struct ApiError {
@@ -100,7 +146,7 @@ impl IntoResponse for ApiError {
             status: self.status.as_u16(),
             code,
             message: &self.message,
-            help: format!("https://file.io/help/api/errors/{code}"),
+            help: help_link(code),
             key: None,
         };
         let mut resp = (self.status, Json(body)).into_response();

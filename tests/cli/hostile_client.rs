@@ -705,3 +705,116 @@ fn a_data_directory_others_can_read_gets_a_warning() {
         data.display()
     ));
 }
+
+fn upload_with_host(s: &Serve, host: &str) -> Answer {
+    let body = format!("{FILE_PART}hi\r\n--XyZ--\r\n");
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
+         Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    request(s, req.as_bytes())
+}
+
+#[test]
+fn links_are_built_only_from_a_valid_host() {
+    let env = Env::new();
+    let s = Serve::start(&env, &[]);
+    for bad in [
+        "evil.example#x",
+        "evil.example?x=",
+        "evil.example/path",
+        "user@evil.example",
+        "evil .example",
+        "evil.example:80x",
+        "[::1",
+        "evil\x01.example",
+        "",
+    ] {
+        let a = upload_with_host(&s, bad);
+        assert_eq!(a.status, 400, "{bad:?}: {}", a.head);
+        // hyper refuses some on its own, with an empty body.
+        if !a.body.is_empty() {
+            assert!(
+                a.json()["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("not a valid host name"),
+                "{bad:?}"
+            );
+        }
+    }
+    assert_eq!(std::fs::read_dir(s.data.join("blobs")).unwrap().count(), 0);
+    for good in [
+        "files.example.com:8443",
+        "127.0.0.1",
+        "[::1]:8080",
+        "my_host",
+    ] {
+        let a = upload_with_host(&s, good);
+        assert_eq!(a.status, 200, "{good:?}: {}", a.head);
+        let link = a.json()["link"].as_str().unwrap().to_string();
+        assert!(link.starts_with(&format!("http://{good}/")), "{link}");
+    }
+
+    // With --public-url the Host does not matter.
+    drop(s);
+    let s = Serve::start(&env, &["--public-url", "https://files.example.com/"]);
+    let a = upload_with_host(&s, "evil.example#x");
+    assert_eq!(a.status, 200, "{}", a.head);
+    assert!(
+        a.json()["link"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://files.example.com/")
+    );
+}
+
+#[test]
+fn error_help_links_point_at_the_server() {
+    let env = Env::new();
+    let s = Serve::start(&env, &[]);
+    let a = request(
+        &s,
+        format!(
+            "GET /NoSuchKey HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            s.addr
+        )
+        .as_bytes(),
+    );
+    assert_eq!(a.status, 404);
+    let help = a.json()["help"].as_str().unwrap().to_string();
+    assert_eq!(help, format!("{}/help/api/errors/FILE_NOT_FOUND", s.url));
+    // The page is there, on the server.
+    let page = request(
+        &s,
+        format!(
+            "GET /help/api/errors/FILE_NOT_FOUND HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            s.addr
+        )
+        .as_bytes(),
+    );
+    assert_eq!(page.status, 200, "{}", page.head);
+    assert!(
+        String::from_utf8_lossy(&page.body).starts_with("FILE_NOT_FOUND: No file with this key")
+    );
+    // An invalid Host never reaches the link.
+    let a = request(
+        &s,
+        b"GET /NoSuchKey HTTP/1.1\r\nHost: evil#x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(
+        a.json()["help"],
+        format!("{}/help/api/errors/FILE_NOT_FOUND", s.url).as_str()
+    );
+    drop(s);
+    let s = Serve::start(&env, &["--public-url", "https://files.example.com"]);
+    let a = request(
+        &s,
+        b"GET /NoSuchKey HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(
+        a.json()["help"],
+        "https://files.example.com/help/api/errors/FILE_NOT_FOUND"
+    );
+}
