@@ -594,6 +594,10 @@ _fileio() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --require-auth)
+                    COMPREPLY=($(compgen -W "uploads all" -- "${cur}"))
+                    return 0
+                    ;;
                 --header-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, Uri, header};
 
 use crate::server::App;
 use crate::server::auth::{self, Owner};
+use crate::server::config::RequireAuth;
 use crate::server::fields::Fields;
 use crate::server::incoming::{self, Incoming, Limit};
 use crate::server::response::{ApiError, Done, FileDetails, ListAnswer, MeAnswer, file_details};
@@ -141,7 +142,7 @@ pub async fn upload(
     let uri = req.uri().clone();
     let owner = auth::caller(&headers, &app.config)?;
     let base = base_url(&app, &headers, &uri)?;
-    if app.config.require_auth && owner.is_none() {
+    if app.config.require_auth != RequireAuth::Off && owner.is_none() {
         return Err(ApiError::unauthorized(
             "This server accepts uploads only with an API key: send 'Authorization: Bearer <API key>'.",
         ));

@@ -87,6 +87,11 @@ async fn serve(config: Config) -> Result<()> {
     let stop = shutdown_signal()?;
     log!("fileio serve: listening on http://{local_addr}");
     let connections = connection_cap(config.max_connections, nofile);
+    if !local_addr.ip().is_loopback() && config.require_auth == config::RequireAuth::Off {
+        log!(
+            "fileio serve: warning: listening on {local_addr} without --require-auth: anyone who can reach this address may upload. Give keys (FILEIO_SERVE_API_KEYS or --api-keys-file) and --require-auth, or bind to 127.0.0.1"
+        );
+    }
     for w in &cleanup.warnings {
         log!("fileio serve: warning: {w}");
     }
