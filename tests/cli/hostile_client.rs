@@ -383,20 +383,30 @@ fn a_downloader_that_stops_reading_gives_the_one_time_file_back() {
 }
 
 /// Sends `head`, then keeps sending body bytes for `for_` (as a client that has not noticed
-/// the answer would), and only then reads the answer.
-fn refused_while_sending(s: &Serve, head: &str, for_: Duration) -> std::io::Result<Answer> {
+/// the answer would), and only then reads the answer. Asserts a lingering close: the server
+/// kept taking the body (no write failed) and closed with a FIN after the answer, not a
+/// reset; without it the client's writes fail and its reads end in ECONNRESET.
+fn refused_while_sending(s: &Serve, head: &str, for_: Duration) -> Answer {
     let mut c = s.connect();
-    c.write_all(head.as_bytes())?;
-    c.write_all(FILE_PART.as_bytes())?;
+    c.write_all(head.as_bytes()).unwrap();
+    c.write_all(FILE_PART.as_bytes()).unwrap();
     let chunk = vec![b'x'; 32 * 1024];
     let t = Instant::now();
     while t.elapsed() < for_ {
-        if c.write_all(&chunk).is_err() {
-            break;
+        if let Err(e) = c.write_all(&chunk) {
+            panic!(
+                "the server stopped taking the body after {:?}: {e}",
+                t.elapsed()
+            );
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    read_answer(&mut c)
+    let answer = read_answer(&mut c).expect("the answer");
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest)
+        .expect("a clean close (FIN) after the answer, not a reset");
+    assert!(rest.is_empty());
+    answer
 }
 
 #[test]
@@ -418,12 +428,12 @@ fn early_refusals_reach_a_client_that_is_still_sending() {
     // 413: Content-Length over --max-size.
     let head =
         multipart_head(&s.addr, Some(50_000_000)).replacen("\r\n", &format!("\r\n{auth}"), 1);
-    let a = refused_while_sending(&s, &head, Duration::from_millis(1500)).expect("the 413 answer");
+    let a = refused_while_sending(&s, &head, Duration::from_millis(1500));
     assert_eq!(a.status, 413, "{}", a.head);
     assert_eq!(a.json()["code"], "FILE_TOO_LARGE");
     // 401: no key on a server that requires one.
     let head = multipart_head(&s.addr, Some(50_000_000));
-    let a = refused_while_sending(&s, &head, Duration::from_millis(1500)).expect("the 401 answer");
+    let a = refused_while_sending(&s, &head, Duration::from_millis(1500));
     assert_eq!(a.status, 401, "{}", a.head);
     assert_eq!(a.json()["code"], "UNAUTHORIZED");
     // 429: the third request of a 3/min window was the last allowed.
@@ -433,7 +443,7 @@ fn early_refusals_reach_a_client_that_is_still_sending() {
     );
     let head =
         multipart_head(&s.addr, Some(50_000_000)).replacen("\r\n", &format!("\r\n{auth}"), 1);
-    let a = refused_while_sending(&s, &head, Duration::from_millis(1500)).expect("the 429 answer");
+    let a = refused_while_sending(&s, &head, Duration::from_millis(1500));
     assert_eq!(a.status, 429, "{}", a.head);
     assert_eq!(a.json()["code"], "TOO_MANY_REQUESTS");
 }
