@@ -552,7 +552,7 @@ _fileio() {
             return 0
             ;;
         fileio__subcmd__serve)
-            opts="-q -v -h -V --bind --data --api-key --api-keys-file --max-size --max-storage --max-expiry --rate-limit --public-url --require-auth --sweep-interval --service --server --json --quiet --verbose --no-progress --timeout --retries --api-key-file --no-history --config --help --version"
+            opts="-q -v -h -V --bind --data --api-key --api-keys-file --max-size --max-storage --max-expiry --rate-limit --public-url --require-auth --header-timeout --body-timeout --send-timeout --max-connections --sweep-interval --service --server --json --quiet --verbose --no-progress --timeout --retries --api-key-file --no-history --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -591,6 +591,26 @@ _fileio() {
                     return 0
                     ;;
                 --public-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --require-auth)
+                    COMPREPLY=($(compgen -W "uploads all" -- "${cur}"))
+                    return 0
+                    ;;
+                --header-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --body-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --send-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-connections)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -315,6 +315,12 @@ complete -c fileio -n "__fish_fileio_using_subcommand serve" -l max-storage -d '
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l max-expiry -d 'Refuse expiries further away than PERIOD (e.g. 30d, 1y); the default of 14 days is shortened to it [default: unlimited]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l rate-limit -d 'Allow each client address N requests per window, e.g. 60/min, 5/s, 1000/h [default: unlimited]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l public-url -d 'Base URL for the links in answers when behind a reverse proxy, e.g. https://files.example.com [default: http://<Host header>]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l require-auth -d 'Refuse uploads without an API key, downloads staying open to anyone with the link (`--require-auth`, or `=uploads`); or refuse every request without one, downloads included (`--require-auth=all`). Listing and managing files always need a key' -r -f -a "uploads\t'uploads need a key, downloads stay open'
+all\t'every request needs a key, downloads included'"
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l header-timeout -d 'Close a connection whose request head has not arrived in full after SECS seconds' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l body-timeout -d 'Abandon a request whose body sends nothing for SECS seconds (its partial upload is removed); also closes idle keep-alive connections' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l send-timeout -d 'Drop a download whose client accepts no bytes for SECS seconds; a one-time file it held becomes downloadable again' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l max-connections -d 'Serve at most N connections at once; more wait to be accepted. Kept below the open-file limit, which is raised to its hard maximum at start' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l sweep-interval -d 'Seconds between sweeps that delete expired files (for tests)' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
 fileshot\t''
@@ -326,7 +332,6 @@ complete -c fileio -n "__fish_fileio_using_subcommand serve" -l timeout -d 'Give
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l require-auth -d 'Refuse uploads without an API key (downloads stay open to anyone with the link)'
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'

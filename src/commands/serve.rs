@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use crate::server::config::RateLimit;
+use crate::server::config::{RateLimit, RequireAuth};
 use crate::size::ByteSize;
 
 /// Run a file.io-compatible server.
@@ -16,9 +16,18 @@ use crate::size::ByteSize;
 #[command(next_help_heading = "Server options")]
 #[command(after_long_help = "\
 The server answers the file.io v2 API (upload, download, list, me, update, delete) and what \
-third-party file.io clients send. Metadata lives in SQLite, files on disk under --data. Anyone \
-who can reach the address may upload unless --require-auth is given; the keys from --api-key, \
---api-keys-file and FILEIO_SERVE_API_KEYS are the accounts. SIGINT or SIGTERM stops it cleanly.
+third-party file.io clients send. Metadata lives in SQLite, files on disk under --data (kept \
+private: 0700 and 0600). Anyone who can reach the address may upload unless --require-auth is \
+given (it warns when listening beyond loopback without it); --require-auth=all makes downloads \
+need a key too. The keys from --api-key, --api-keys-file and FILEIO_SERVE_API_KEYS are the \
+accounts. SIGINT or SIGTERM stops it cleanly.
+
+Limits against slow or hostile clients: a request head must arrive within --header-timeout; a \
+connection that receives nothing for --body-timeout is closed (a stalled upload is removed); a \
+download the client accepts nothing of for --send-timeout is dropped and a one-time file \
+becomes downloadable again; at most --max-connections at once, below the open-file limit \
+(raised to its hard maximum at start). A form may hold at most 64 parts, 64 KiB of fields \
+besides the file and 64 KiB of part headers; --max-size bounds the whole request.
 
 Examples:
   Try the client offline, in two shells:
@@ -73,13 +82,78 @@ pub struct ServeArgs {
     #[arg(long, env = "FILEIO_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
 
-    /// Refuse uploads without an API key (downloads stay open to anyone with the link)
-    #[arg(long, env = "FILEIO_REQUIRE_AUTH", value_parser = clap::builder::BoolishValueParser::new())]
-    pub require_auth: bool,
+    /// Refuse uploads without an API key, downloads staying open to anyone with the link
+    /// (`--require-auth`, or `=uploads`); or refuse every request without one, downloads
+    /// included (`--require-auth=all`). Listing and managing files always need a key
+    #[arg(
+        long,
+        env = "FILEIO_REQUIRE_AUTH",
+        value_name = "WHAT",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "uploads",
+        value_parser = require_auth_parser(),
+    )]
+    pub require_auth: Option<RequireAuth>,
+
+    /// Close a connection whose request head has not arrived in full after SECS seconds
+    #[arg(
+        long,
+        env = "FILEIO_HEADER_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = 10
+    )]
+    pub header_timeout: u64,
+
+    /// Abandon a request whose body sends nothing for SECS seconds (its partial upload is
+    /// removed); also closes idle keep-alive connections
+    #[arg(
+        long,
+        env = "FILEIO_BODY_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = 60
+    )]
+    pub body_timeout: u64,
+
+    /// Drop a download whose client accepts no bytes for SECS seconds; a one-time file it
+    /// held becomes downloadable again
+    #[arg(
+        long,
+        env = "FILEIO_SEND_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = 60
+    )]
+    pub send_timeout: u64,
+
+    /// Serve at most N connections at once; more wait to be accepted. Kept below the open-file
+    /// limit, which is raised to its hard maximum at start
+    #[arg(
+        long,
+        env = "FILEIO_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value_t = 1024
+    )]
+    pub max_connections: usize,
 
     /// Seconds between sweeps that delete expired files (for tests)
     #[arg(long, value_name = "SECS", default_value_t = 60, hide = true)]
     pub sweep_interval: u64,
+}
+
+/// `uploads` and `all`, plus the boolean words the variable accepted before there was a choice.
+fn require_auth_parser() -> impl clap::builder::TypedValueParser<Value = RequireAuth> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    let hidden = ["true", "false", "1", "0", "yes", "no", "on", "off", "none"]
+        .map(|v| PossibleValue::new(v).hide(true));
+    PossibleValuesParser::new(
+        [
+            PossibleValue::new("uploads").help("uploads need a key, downloads stay open"),
+            PossibleValue::new("all").help("every request needs a key, downloads included"),
+        ]
+        .into_iter()
+        .chain(hidden),
+    )
+    .map(|v| v.parse::<RequireAuth>().unwrap_or(RequireAuth::Uploads))
 }
 
 /// Builds the configuration, then runs the server on its own runtime until SIGINT/SIGTERM.

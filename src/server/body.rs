@@ -84,17 +84,20 @@ impl Drop for LoggedBody {
 
 /// A reserved download: counted when the whole file has been handed over, given back if
 /// the body is dropped before that (the client went away).
+/// It belongs to the contents (blob) it was made for, not to the key.
 pub struct Reservation {
     store: Arc<Store>,
     key: String,
+    blob: String,
     settled: bool,
 }
 
 impl Reservation {
-    pub fn new(store: Arc<Store>, key: String) -> Reservation {
+    pub fn new(store: Arc<Store>, key: String, blob: String) -> Reservation {
         Reservation {
             store,
             key,
+            blob,
             settled: false,
         }
     }
@@ -102,7 +105,7 @@ impl Reservation {
     pub fn complete(&mut self) {
         if !self.settled {
             self.settled = true;
-            self.store.complete(&self.key);
+            self.store.complete(&self.key, &self.blob);
         }
     }
 }
@@ -110,7 +113,7 @@ impl Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         if !self.settled {
-            self.store.release(&self.key);
+            self.store.release(&self.blob);
         }
     }
 }

@@ -60,6 +60,34 @@ impl fmt::Display for RateLimit {
     }
 }
 
+/// Which requests need an API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RequireAuth {
+    /// None: anyone may upload; listing and managing always need a key.
+    #[default]
+    Off,
+    /// Uploads need a key; downloads stay open to anyone with the link.
+    Uploads,
+    /// Every request needs a key, downloads included.
+    All,
+}
+
+impl FromStr for RequireAuth {
+    type Err = String;
+
+    /// `uploads` or `all`; `true`/`1`/`yes`/`on` mean uploads, `false`/`0`/`no`/`off` none.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "uploads" | "true" | "1" | "yes" | "on" => Ok(RequireAuth::Uploads),
+            "all" => Ok(RequireAuth::All),
+            "none" | "false" | "0" | "no" | "off" | "" => Ok(RequireAuth::Off),
+            _ => Err(format!(
+                "invalid value '{s}': use uploads (downloads stay open) or all (downloads need a key too)"
+            )),
+        }
+    }
+}
+
 /// Everything the server needs to know, validated.
 #[derive(Debug)]
 pub struct Config {
@@ -74,8 +102,16 @@ pub struct Config {
     pub rate_limit: Option<RateLimit>,
     /// Base of the links, without a trailing slash.
     pub public_url: Option<String>,
-    pub require_auth: bool,
+    pub require_auth: RequireAuth,
     pub sweep_interval: Duration,
+    /// The longest wait for a request head.
+    pub header_timeout: Duration,
+    /// The longest a connection may receive nothing while a body or a request is awaited.
+    pub body_timeout: Duration,
+    /// The longest a client may accept nothing of a response.
+    pub send_timeout: Duration,
+    /// The most connections open at once (before the open-file limit is taken into account).
+    pub max_connections: usize,
 }
 
 fn usage(message: String) -> anyhow::Error {
@@ -124,7 +160,8 @@ impl Config {
             }
             key_hashes.insert(hash_key(key));
         }
-        if args.require_auth && key_hashes.is_empty() {
+        let require_auth = args.require_auth.unwrap_or_default();
+        if require_auth != RequireAuth::Off && key_hashes.is_empty() {
             return Err(usage(
                 "--require-auth needs at least one API key: pass --api-key, --api-keys-file or FILEIO_SERVE_API_KEYS"
                     .to_string(),
@@ -158,6 +195,22 @@ impl Config {
                 "--sweep-interval must be at least 1 second".to_string(),
             ));
         }
+        for (flag, secs) in [
+            ("--header-timeout", args.header_timeout),
+            ("--body-timeout", args.body_timeout),
+            ("--send-timeout", args.send_timeout),
+        ] {
+            if secs == 0 {
+                return Err(usage(format!(
+                    "{flag} must be at least 1 second: give a number of seconds such as 10 or 60"
+                )));
+            }
+        }
+        if args.max_connections == 0 {
+            return Err(usage(
+                "--max-connections must be at least 1: give a number such as 1024".to_string(),
+            ));
+        }
 
         Ok(Config {
             bind: args.bind,
@@ -168,8 +221,12 @@ impl Config {
             max_expiry,
             rate_limit: args.rate_limit,
             public_url,
-            require_auth: args.require_auth,
+            require_auth,
             sweep_interval: Duration::from_secs(args.sweep_interval),
+            header_timeout: Duration::from_secs(args.header_timeout),
+            body_timeout: Duration::from_secs(args.body_timeout),
+            send_timeout: Duration::from_secs(args.send_timeout),
+            max_connections: args.max_connections,
         })
     }
 

@@ -11,6 +11,7 @@ use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
 use crate::server::body::{DownloadStream, Reservation};
+use crate::server::config::RequireAuth;
 use crate::server::response::ApiError;
 use crate::server::store::FileRow;
 use crate::server::{App, auth};
@@ -76,16 +77,25 @@ fn headers(row: &FileRow, body: Body) -> Response {
     resp
 }
 
+fn download_caller(headers: &HeaderMap, app: &App) -> Result<(), ApiError> {
+    if app.config.require_auth == RequireAuth::All {
+        auth::require_key(headers, &app.config).map(drop)
+    } else {
+        auth::caller(headers, &app.config).map(drop)
+    }
+}
+
 /// Sends a file, streamed from disk; the download counts once it has been sent in full.
 pub async fn get(
     State(app): State<Arc<App>>,
     Path(key): Path<String>,
     req_headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    // Downloads need no key, but a wrong one is refused rather than ignored.
-    auth::caller(&req_headers, &app.config)?;
+    // Downloads need no key unless --require-auth=all, but a wrong one is refused rather
+    // than ignored.
+    download_caller(&req_headers, &app)?;
     let (row, file) = app.store.reserve(&key)?;
-    let mut reservation = Reservation::new(app.store.clone(), key);
+    let mut reservation = Reservation::new(app.store.clone(), key, row.blob.clone());
     if row.size == 0 {
         reservation.complete();
     }
@@ -104,7 +114,7 @@ pub async fn head(
     Path(key): Path<String>,
     req_headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    auth::caller(&req_headers, &app.config)?;
+    download_caller(&req_headers, &app)?;
     let row = app.store.peek(&key)?;
     Ok(headers(&row, Body::empty()))
 }

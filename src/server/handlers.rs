@@ -8,24 +8,86 @@ use axum::http::{HeaderMap, Uri, header};
 
 use crate::server::App;
 use crate::server::auth::{self, Owner};
+use crate::server::config::RequireAuth;
 use crate::server::fields::Fields;
 use crate::server::incoming::{self, Incoming, Limit};
 use crate::server::response::{ApiError, Done, FileDetails, ListAnswer, MeAnswer, file_details};
 use crate::server::store::{Settings, SortField};
 
-/// The base of links: --public-url, else `http://` and the Host the client used.
-fn base_url(app: &App, headers: &HeaderMap, uri: &Uri) -> String {
-    if let Some(u) = &app.config.public_url {
-        return u.clone();
+/// Whether a Host header (or a request target's authority) is a plain `host[:port]`: a DNS
+/// name or IPv4 address, or an IPv6 address in brackets, and a port of digits. Nothing else
+/// (`#`, `?`, `/`, `@`, spaces, control characters…) may go into a link.
+pub fn valid_host(h: &str) -> bool {
+    let (host, port) = if let Some(rest) = h.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if v6.is_empty()
+            || !v6
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        {
+            return false;
+        }
+        match after {
+            "" => return true,
+            p => match p.strip_prefix(':') {
+                Some(p) => ("x", Some(p)),
+                None => return false,
+            },
+        }
+    } else {
+        match h.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (h, None),
+        }
+    };
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_');
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| n <= 65535)
+    });
+    host_ok && port_ok
+}
+
+/// The host links are built from when there is no --public-url: the Host header, else the
+/// request target's authority, else the address the server listens on. `None` when the
+/// client sent one that is not a valid `host[:port]`.
+pub fn link_host(app: &App, headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    match headers.get(header::HOST) {
+        Some(h) => h
+            .to_str()
+            .ok()
+            .filter(|h| valid_host(h))
+            .map(str::to_string),
+        None => match uri.authority() {
+            Some(a) => Some(a.as_str())
+                .filter(|a| valid_host(a))
+                .map(str::to_string),
+            None => Some(app.local_addr.to_string()),
+        },
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && !h.contains(['/', ' ', '@']))
-        .map(str::to_string)
-        .or_else(|| uri.authority().map(|a| a.to_string()))
-        .unwrap_or_else(|| app.local_addr.to_string());
-    format!("http://{host}")
+}
+
+/// The base of links: --public-url, else `http://` and the host the client used; 400 when
+/// that host is not a valid `host[:port]`.
+fn base_url(app: &App, headers: &HeaderMap, uri: &Uri) -> Result<String, ApiError> {
+    if let Some(u) = &app.config.public_url {
+        return Ok(u.clone());
+    }
+    link_host(app, headers, uri)
+        .map(|h| format!("http://{h}"))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "The Host header is not a valid host name: send the server's name or address with an optional port, such as files.example.com or 127.0.0.1:8080.",
+            )
+        })
 }
 
 /// How much an upload by `owner` may hold.
@@ -79,7 +141,8 @@ pub async fn upload(
     let headers = req.headers().clone();
     let uri = req.uri().clone();
     let owner = auth::caller(&headers, &app.config)?;
-    if app.config.require_auth && owner.is_none() {
+    let base = base_url(&app, &headers, &uri)?;
+    if app.config.require_auth != RequireAuth::Off && owner.is_none() {
         return Err(ApiError::unauthorized(
             "This server accepts uploads only with an API key: send 'Authorization: Bearer <API key>'.",
         ));
@@ -93,7 +156,7 @@ pub async fn upload(
     let row = app
         .store
         .insert(&owner, &upload, &settings, app.config.max_storage)?;
-    Ok(Json(file_details(&row, &base_url(&app, &headers, &uri))))
+    Ok(Json(file_details(&row, &base)))
 }
 
 fn bad_number(name: &str, v: &str) -> ApiError {
@@ -110,6 +173,7 @@ pub async fn list(
     uri: Uri,
 ) -> Result<Json<ListAnswer>, ApiError> {
     let owner = auth::require_key(&headers, &app.config)?;
+    let base = base_url(&app, &headers, &uri)?;
     let q = Fields::from_query(query.as_deref());
     let number = |name: &str| -> Result<Option<u64>, ApiError> {
         q.get(name)
@@ -136,7 +200,6 @@ pub async fn list(
     let page = app
         .store
         .list(&owner, q.get("search"), sort, offset, limit)?;
-    let base = base_url(&app, &headers, &uri);
     let nodes = page.rows.iter().map(|r| file_details(r, &base)).collect();
     Ok(Json(ListAnswer {
         success: true,
@@ -179,6 +242,7 @@ async fn update(
     let headers = req.headers().clone();
     let uri = req.uri().clone();
     let owner = auth::require_key(&headers, &app.config)?;
+    let base = base_url(&app, &headers, &uri)?;
     let limit = limit_for(&app, &Some(owner.clone()), true)?;
     let incoming = read_fields(&app, query.as_deref(), req, limit).await?;
     if replace && incoming.upload.is_none() {
@@ -207,7 +271,7 @@ async fn update(
         replace,
         config.max_storage,
     )?;
-    Ok(Json(file_details(&row, &base_url(&app, &headers, &uri))))
+    Ok(Json(file_details(&row, &base)))
 }
 
 /// `PUT /{key}`: new content, and settings reset to the defaults where not given.

@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use axum::extract::{FromRequest, Multipart, Request};
+use axum::extract::Request;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
@@ -13,11 +14,15 @@ use crate::server::response::ApiError;
 use crate::server::store::Store;
 use crate::size::ByteSize;
 
-/// Multipart framing allowed on top of the file when judging a Content-Length.
-const FRAMING_SLACK: u64 = 64 * 1024;
-/// The most a form field other than a file may hold.
-const FIELD_CAP: usize = 64 * 1024;
-/// The most text (`text=`) kept in memory when no --max-size is set.
+/// The most bytes of all the form fields other than the file (and `text`) together.
+const FIELDS_CAP: u64 = 64 * 1024;
+/// The most bytes of multipart framing (boundaries, part headers, preamble) in one request.
+const FRAMING_CAP: u64 = 64 * 1024;
+/// The most parts in one multipart request.
+const MAX_PARTS: usize = 64;
+/// What a request may carry beyond its file: fields and framing.
+const OVERHEAD: u64 = FIELDS_CAP + FRAMING_CAP;
+/// The most text (`text=`) when no --max-size is set.
 const TEXT_CAP: u64 = 64 * 1024 * 1024;
 /// Writes to disk go out in pieces this large.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -136,7 +141,7 @@ pub async fn read(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok()),
     ) {
-        if len > limit.bytes.saturating_add(FRAMING_SLACK) {
+        if len > limit.bytes.saturating_add(OVERHEAD) {
             return Err(limit.error());
         }
     }
@@ -181,73 +186,333 @@ fn text_cap(limit: Option<Limit>) -> u64 {
     limit.map_or(TEXT_CAP, |l| l.bytes.min(TEXT_CAP))
 }
 
+fn text_too_large(limit: Option<Limit>) -> ApiError {
+    limit.map_or_else(
+        || {
+            ApiError::too_large(format!(
+                "The text is larger than {}: upload it as a file instead.",
+                ByteSize(TEXT_CAP)
+            ))
+        },
+        |l| l.error(),
+    )
+}
+
+fn fields_too_large() -> ApiError {
+    ApiError::too_large(format!(
+        "The form fields other than 'file' and 'text' hold more than {} together: send only the settings fields (expires, maxDownloads, autoDelete).",
+        ByteSize(FIELDS_CAP)
+    ))
+    .with_code("FORM_TOO_LARGE")
+}
+
+fn two_files() -> ApiError {
+    ApiError::bad_request(
+        "The request holds more than one file: send one 'file' or 'text' field per request.",
+    )
+}
+
+fn body_error(e: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request(format!("The request body could not be read: {e}."))
+}
+
+/// A file being received under `tmp/`: created private, written through a large buffer,
+/// bounded by `cap` while it is written.
+struct Receiving {
+    tmp: TmpFile,
+    out: tokio::io::BufWriter<tokio::fs::File>,
+    size: u64,
+    cap: u64,
+}
+
+impl Receiving {
+    async fn create(store: &Store, cap: u64) -> Result<Receiving, ApiError> {
+        let tmp = TmpFile(store.tmp_path());
+        let file = crate::server::store::create_private(tmp.path()).await?;
+        Ok(Receiving {
+            tmp,
+            out: tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file),
+            size: 0,
+            cap,
+        })
+    }
+
+    /// Appends bytes; false when they would pass the cap (nothing is written then).
+    async fn write(&mut self, bytes: &[u8]) -> Result<bool, ApiError> {
+        self.size += bytes.len() as u64;
+        if self.size > self.cap {
+            return Ok(false);
+        }
+        self.out.write_all(bytes).await?;
+        Ok(true)
+    }
+
+    async fn finish(mut self, name: String, mime: String) -> Result<Upload, ApiError> {
+        self.out.flush().await?;
+        Ok(Upload {
+            tmp: self.tmp,
+            name,
+            mime,
+            size: self.size,
+        })
+    }
+}
+
+/// Reads a urlencoded form as it streams in: `text` goes to disk, the other fields (64 KiB
+/// together at most) to memory.
 async fn read_urlencoded(
     store: &Store,
     req: Request,
     fields: Fields,
     limit: Option<Limit>,
 ) -> Result<Incoming, ApiError> {
-    let cap = text_cap(limit);
-    let mut body = Vec::new();
     let mut stream = req.into_body().into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(format!("The request body could not be read: {e}."))
-        })?;
-        if (body.len() + chunk.len()) as u64 > cap.saturating_add(FRAMING_SLACK) {
-            return Err(limit.map_or_else(
-                || {
-                    ApiError::too_large(format!(
-                        "The text is larger than {}: upload it as a file instead.",
-                        ByteSize(TEXT_CAP)
-                    ))
-                },
-                |l| l.error(),
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| {
-        ApiError::bad_request("The form body is not valid application/x-www-form-urlencoded: encode it as name=value pairs joined by '&'.")
-    })?;
     let mut incoming = Incoming {
         fields,
         upload: None,
     };
-    for (name, value) in pairs {
-        if name == "text" {
-            incoming.upload = Some(text_upload(store, value.into_bytes(), limit).await?);
-        } else {
-            incoming.fields.push(name, value);
+    let mut decoder = FormDecoder::default();
+    let mut text: Option<Receiving> = None;
+    let mut fields_size: u64 = 0;
+    let mut events = Vec::new();
+    loop {
+        let chunk = match stream.next().await {
+            Some(c) => c.map_err(body_error)?,
+            None => Bytes::new(),
+        };
+        let last = chunk.is_empty();
+        decoder.feed(&chunk, last, &mut events);
+        for event in events.drain(..) {
+            match event {
+                FormEvent::Value(bytes) => {
+                    let t = match &mut text {
+                        Some(t) => t,
+                        None => text.insert(Receiving::create(store, text_cap(limit)).await?),
+                    };
+                    if !t.write(&bytes).await? {
+                        return Err(text_too_large(limit));
+                    }
+                }
+                FormEvent::Pair { name, value } => {
+                    if name == b"text" {
+                        if incoming.upload.is_some() {
+                            return Err(two_files());
+                        }
+                        let t = match text.take() {
+                            Some(t) => t,
+                            None => Receiving::create(store, text_cap(limit)).await?,
+                        };
+                        incoming.upload = Some(
+                            t.finish(
+                                "text.txt".to_string(),
+                                "text/plain; charset=utf-8".to_string(),
+                            )
+                            .await?,
+                        );
+                    } else {
+                        incoming.fields.push(
+                            String::from_utf8_lossy(&name).into_owned(),
+                            String::from_utf8_lossy(&value).into_owned(),
+                        );
+                    }
+                }
+            }
+        }
+        fields_size = fields_size.max(decoder.fields_bytes);
+        if fields_size > FIELDS_CAP {
+            return Err(fields_too_large());
+        }
+        if last {
+            break;
         }
     }
     Ok(incoming)
 }
 
-async fn text_upload(
-    store: &Store,
-    text: Vec<u8>,
-    limit: Option<Limit>,
-) -> Result<Upload, ApiError> {
-    if let Some(l) = limit {
-        if text.len() as u64 > l.bytes {
-            return Err(l.error());
+/// What [`FormDecoder`] finds.
+enum FormEvent {
+    /// Decoded bytes of the `text` value, as they arrive.
+    Value(Vec<u8>),
+    /// A complete pair; for `text` the value is empty (it went out as `Value` events).
+    Pair { name: Vec<u8>, value: Vec<u8> },
+}
+
+/// A streaming `application/x-www-form-urlencoded` decoder (`+` is a space, `%XX` a byte,
+/// a malformed escape stays as it is, as `form_urlencoded` does). Hand-written because the
+/// crates that decode forms (serde_urlencoded, form_urlencoded) need the whole body at once.
+#[derive(Default)]
+struct FormDecoder {
+    name: Vec<u8>,
+    value: Vec<u8>,
+    in_value: bool,
+    /// The pair being read is `text`: its value is streamed, not kept.
+    in_text: bool,
+    /// `%` and up to one hex digit waiting for the rest of their escape.
+    escape: Vec<u8>,
+    /// Bytes of names and values kept so far (text excluded).
+    fields_bytes: u64,
+}
+
+impl FormDecoder {
+    fn feed(&mut self, chunk: &[u8], last: bool, events: &mut Vec<FormEvent>) {
+        let mut text_out = Vec::new();
+        for &b in chunk {
+            if !self.escape.is_empty() {
+                self.escape.push(b);
+                if self.escape.len() < 3 {
+                    continue;
+                }
+                let esc = std::mem::take(&mut self.escape);
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (hex(esc[1]), hex(esc[2])) {
+                    (Some(h), Some(l)) => self.push((h * 16 + l) as u8, &mut text_out),
+                    _ => {
+                        // Not an escape: keep `%` and look at the other two bytes again.
+                        self.push(b'%', &mut text_out);
+                        self.feed_plain(esc[1], &mut text_out, events);
+                        self.feed_plain(esc[2], &mut text_out, events);
+                    }
+                }
+                continue;
+            }
+            self.feed_plain(b, &mut text_out, events);
+        }
+        if last {
+            for b in std::mem::take(&mut self.escape) {
+                self.push(b, &mut text_out);
+            }
+            if !text_out.is_empty() {
+                events.push(FormEvent::Value(std::mem::take(&mut text_out)));
+            }
+            self.end_pair(events);
+        } else if !text_out.is_empty() {
+            events.push(FormEvent::Value(text_out));
         }
     }
-    let tmp = TmpFile(store.tmp_path());
-    tokio::fs::write(tmp.path(), &text).await?;
-    Ok(Upload {
-        tmp,
-        name: "text.txt".to_string(),
-        mime: "text/plain; charset=utf-8".to_string(),
-        size: text.len() as u64,
-    })
+
+    fn feed_plain(&mut self, b: u8, text_out: &mut Vec<u8>, events: &mut Vec<FormEvent>) {
+        match b {
+            b'%' => self.escape.push(b),
+            b'&' => {
+                if !text_out.is_empty() {
+                    events.push(FormEvent::Value(std::mem::take(text_out)));
+                }
+                self.end_pair(events);
+            }
+            b'=' if !self.in_value => {
+                self.in_value = true;
+                self.in_text = self.name == b"text";
+            }
+            b'+' => self.push(b' ', text_out),
+            _ => self.push(b, text_out),
+        }
+    }
+
+    fn push(&mut self, b: u8, text_out: &mut Vec<u8>) {
+        if self.in_text {
+            text_out.push(b);
+        } else {
+            self.fields_bytes += 1;
+            if self.in_value {
+                self.value.push(b);
+            } else {
+                self.name.push(b);
+            }
+        }
+    }
+
+    fn end_pair(&mut self, events: &mut Vec<FormEvent>) {
+        let name = std::mem::take(&mut self.name);
+        let value = std::mem::take(&mut self.value);
+        let was_value = std::mem::replace(&mut self.in_value, false);
+        self.in_text = false;
+        if !name.is_empty() || was_value {
+            events.push(FormEvent::Pair { name, value });
+        }
+    }
 }
 
 fn malformed(e: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request(format!(
         "The multipart body could not be read ({e}): send multipart/form-data with a 'file' field."
     ))
+}
+
+/// Counts what a multipart body brings in against what the form yields, so that framing
+/// (boundaries, part headers, a preamble) cannot grow without bound inside the parser.
+#[derive(Default)]
+struct Meter {
+    /// Bytes taken from the body.
+    fed: std::sync::atomic::AtomicU64,
+    /// Bytes of field contents handed out by the parser.
+    yielded: std::sync::atomic::AtomicU64,
+    /// Set when the meter stopped the stream.
+    tripped: std::sync::atomic::AtomicBool,
+}
+
+impl Meter {
+    fn yielded(&self, n: usize) {
+        self.yielded
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The request body as the multipart parser sees it, metered. The parser pulls chunks
+/// until none is ready; bytes pulled in earlier rounds and not yet handed out as field
+/// contents are framing, and more than [`FRAMING_CAP`] of it stops the request.
+struct Metered<S> {
+    inner: S,
+    meter: std::sync::Arc<Meter>,
+    /// Bytes pulled since the body last had nothing ready.
+    round: u64,
+}
+
+impl<S> futures_util::Stream for Metered<S>
+where
+    S: futures_util::Stream<Item = Result<Bytes, axum::Error>> + Unpin,
+{
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        use std::task::Poll;
+        let polled = std::pin::Pin::new(&mut self.inner).poll_next(cx);
+        match polled {
+            Poll::Pending => {
+                self.round = 0;
+                Poll::Pending
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(std::io::Error::other(e)))),
+            Poll::Ready(Some(Ok(chunk))) => {
+                let fed = self.meter.fed.fetch_add(chunk.len() as u64, Relaxed);
+                let framing = fed
+                    .saturating_sub(self.meter.yielded.load(Relaxed))
+                    .saturating_sub(self.round);
+                if framing > FRAMING_CAP {
+                    self.meter.tripped.store(true, Relaxed);
+                    return Poll::Ready(Some(Err(std::io::Error::other(
+                        "too much multipart framing",
+                    ))));
+                }
+                self.round += chunk.len() as u64;
+                Poll::Ready(Some(Ok(chunk)))
+            }
+        }
+    }
+}
+
+fn framing_too_large() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        format!(
+            "The multipart framing (part headers, boundaries) is larger than {}: send a 'file' part with short headers.",
+            ByteSize(FRAMING_CAP)
+        ),
+    )
 }
 
 async fn read_multipart(
@@ -257,76 +522,84 @@ async fn read_multipart(
     limit: Option<Limit>,
     check: Check<'_>,
 ) -> Result<Incoming, ApiError> {
-    let mut mp = Multipart::from_request(req, &()).await.map_err(malformed)?;
+    let boundary = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| multer::parse_boundary(v).ok())
+        .ok_or_else(|| malformed("no boundary in its Content-Type"))?;
+    let meter = std::sync::Arc::new(Meter::default());
+    let body = Metered {
+        inner: req.into_body().into_data_stream(),
+        meter: meter.clone(),
+        round: 0,
+    };
+    let mut mp = multer::Multipart::new(body, boundary);
+    let fail = |e: multer::Error| {
+        if meter.tripped.load(std::sync::atomic::Ordering::Relaxed) {
+            framing_too_large()
+        } else {
+            malformed(e)
+        }
+    };
     let mut incoming = Incoming {
         fields,
         upload: None,
     };
-    while let Some(mut field) = mp.next_field().await.map_err(malformed)? {
+    let mut parts = 0;
+    let mut fields_size: u64 = 0;
+    while let Some(mut field) = mp.next_field().await.map_err(fail)? {
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(ApiError::too_large(format!(
+                "The form has more than {MAX_PARTS} parts: send a 'file' part and the settings fields only."
+            ))
+            .with_code("FORM_TOO_LARGE"));
+        }
         let name = field.name().unwrap_or("").to_string();
         let file_name = field.file_name().map(str::to_string);
         let is_file = name == "file" || (file_name.is_some() && name != "text");
-        if is_file {
+        if is_file || name == "text" {
             if incoming.upload.is_some() {
-                return Err(ApiError::bad_request(
-                    "The request holds more than one file: send one 'file' field per request.",
-                ));
+                return Err(two_files());
             }
             check(&incoming.fields)?;
-            let name = sanitize_name(file_name.as_deref().unwrap_or("file"));
-            let mime = mime_for(&name, field.content_type());
-            let tmp = TmpFile(store.tmp_path());
-            let file = tokio::fs::File::create(tmp.path()).await?;
-            let mut out = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
-            let mut size: u64 = 0;
-            while let Some(chunk) = field.chunk().await.map_err(malformed)? {
-                size += chunk.len() as u64;
-                if let Some(l) = limit {
-                    if size > l.bytes {
-                        return Err(l.error());
-                    }
+            let (stored_name, mime, cap) = if is_file {
+                let n = sanitize_name(file_name.as_deref().unwrap_or("file"));
+                let m = mime_for(&n, field.content_type().map(|m| m.as_ref()));
+                (n, m, limit.map_or(u64::MAX, |l| l.bytes))
+            } else {
+                (
+                    "text.txt".to_string(),
+                    "text/plain; charset=utf-8".to_string(),
+                    text_cap(limit),
+                )
+            };
+            let mut recv = Receiving::create(store, cap).await?;
+            while let Some(chunk) = field.chunk().await.map_err(fail)? {
+                meter.yielded(chunk.len());
+                if !recv.write(&chunk).await? {
+                    return Err(if is_file {
+                        limit.map_or_else(|| ApiError::internal("no limit"), |l| l.error())
+                    } else {
+                        text_too_large(limit)
+                    });
                 }
-                out.write_all(&chunk).await?;
             }
-            out.flush().await?;
-            incoming.upload = Some(Upload {
-                tmp,
-                name,
-                mime,
-                size,
-            });
-        } else if name == "text" {
-            let cap = text_cap(limit);
-            let mut text = Vec::new();
-            while let Some(chunk) = field.chunk().await.map_err(malformed)? {
-                if (text.len() + chunk.len()) as u64 > cap {
-                    return Err(limit.map_or_else(
-                        || {
-                            ApiError::too_large(format!(
-                                "The text is larger than {}: upload it as a file instead.",
-                                ByteSize(TEXT_CAP)
-                            ))
-                        },
-                        |l| l.error(),
-                    ));
-                }
-                text.extend_from_slice(&chunk);
-            }
-            if incoming.upload.is_some() {
-                return Err(ApiError::bad_request(
-                    "The request holds more than one file: send one 'file' or 'text' field per request.",
-                ));
-            }
-            incoming.upload = Some(text_upload(store, text, limit).await?);
+            incoming.upload = Some(recv.finish(stored_name, mime).await?);
         } else {
             let mut value = Vec::new();
-            while let Some(chunk) = field.chunk().await.map_err(malformed)? {
-                if value.len() + chunk.len() > FIELD_CAP {
-                    return Err(ApiError::bad_request(format!(
-                        "The form field '{name}' is too long: fields other than 'file' and 'text' hold at most 64 KiB."
-                    )));
+            fields_size += name.len() as u64;
+            while let Some(chunk) = field.chunk().await.map_err(fail)? {
+                meter.yielded(chunk.len());
+                fields_size += chunk.len() as u64;
+                if fields_size > FIELDS_CAP {
+                    return Err(fields_too_large());
                 }
                 value.extend_from_slice(&chunk);
+            }
+            if fields_size > FIELDS_CAP {
+                return Err(fields_too_large());
             }
             incoming
                 .fields
@@ -349,6 +622,55 @@ mod tests {
         assert_eq!(sanitize_name("dir/"), "file");
         assert_eq!(sanitize_name(".."), "file");
         assert_eq!(sanitize_name(&"é".repeat(200)).len(), 254);
+    }
+
+    /// Decodes `input` fed in pieces of `step` bytes: the pairs, with text's value rebuilt.
+    fn decode(input: &[u8], step: usize) -> Vec<(String, String)> {
+        let mut d = FormDecoder::default();
+        let mut events = Vec::new();
+        for piece in input.chunks(step) {
+            d.feed(piece, false, &mut events);
+        }
+        d.feed(&[], true, &mut events);
+        let mut text = Vec::new();
+        let mut out = Vec::new();
+        for e in events {
+            match e {
+                FormEvent::Value(v) => text.extend(v),
+                FormEvent::Pair { name, value } => {
+                    let value = if name == b"text" {
+                        std::mem::take(&mut text)
+                    } else {
+                        value
+                    };
+                    out.push((
+                        String::from_utf8_lossy(&name).into_owned(),
+                        String::from_utf8_lossy(&value).into_owned(),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn forms_decode_like_form_urlencoded_in_any_pieces() {
+        for input in [
+            &b"a=1&text=x%20y+z%26&&b=%zz%4&c"[..],
+            b"text=%E6%97%A5&expires=1d",
+            b"=&%",
+            b"",
+        ] {
+            let want: Vec<(String, String)> = serde_urlencoded::from_bytes(input).unwrap();
+            for step in 1..=input.len().max(1) {
+                assert_eq!(
+                    decode(input, step),
+                    want,
+                    "{:?} in pieces of {step}",
+                    String::from_utf8_lossy(input)
+                );
+            }
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub(crate) use log;
 pub mod auth;
 pub mod body;
 pub mod config;
+pub mod conn;
 pub mod download;
 pub mod fields;
 pub mod handlers;
@@ -69,6 +70,7 @@ pub fn run(config: Config) -> Result<()> {
 }
 
 async fn serve(config: Config) -> Result<()> {
+    let nofile = conn::raise_nofile_limit();
     let (store, cleanup) = Store::open(&config.data)
         .with_context(|| format!("cannot open the data directory {}", config.data.display()))?;
     let listener = tokio::net::TcpListener::bind(&config.bind)
@@ -84,6 +86,15 @@ async fn serve(config: Config) -> Result<()> {
     let local_addr = listener.local_addr()?;
     let stop = shutdown_signal()?;
     log!("fileio serve: listening on http://{local_addr}");
+    let connections = connection_cap(config.max_connections, nofile);
+    if !local_addr.ip().is_loopback() && config.require_auth == config::RequireAuth::Off {
+        log!(
+            "fileio serve: warning: listening on {local_addr} without --require-auth: anyone who can reach this address may upload. Give keys (FILEIO_SERVE_API_KEYS or --api-keys-file) and --require-auth, or bind to 127.0.0.1"
+        );
+    }
+    for w in &cleanup.warnings {
+        log!("fileio serve: warning: {w}");
+    }
     if cleanup.tmp_files + cleanup.orphan_blobs + cleanup.orphan_rows > 0 {
         log!(
             "fileio serve: cleaned up after an unclean stop: {} partial uploads, {} files without a record, {} records without a file",
@@ -100,31 +111,117 @@ async fn serve(config: Config) -> Result<()> {
         local_addr,
     });
     let sweeper = tokio::spawn(sweep(app.clone()));
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        stop.await;
-        let _ = stop_tx.send(true);
-    });
-    // Requests under way get some time to finish; a stalled download does not hold the
-    // process forever.
-    let grace = async {
-        let _ = stop_rx.wait_for(|stopped| *stopped).await;
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
-    };
-    let result = tokio::select! {
-        r = server => r,
-        _ = grace => {
-            log!("fileio serve: requests still under way after {} s: closing them", SHUTDOWN_GRACE.as_secs());
-            Ok(())
-        }
-    };
+    let result = accept_loop(listener, app, connections, stop).await;
     sweeper.abort();
     result.context("the server failed")?;
     log!("fileio serve: stopped");
+    Ok(())
+}
+
+/// Open files kept for the database, blobs being read or written, and the listener.
+const SPARE_FILES: u64 = 64;
+
+/// --max-connections, lowered if the open-file limit would not allow that many: each
+/// connection may also hold a blob open.
+fn connection_cap(wanted: usize, nofile: Option<u64>) -> usize {
+    let Some(nofile) = nofile else {
+        return wanted;
+    };
+    let fit = (nofile.saturating_sub(SPARE_FILES) / 2).max(1);
+    if (wanted as u64) > fit {
+        log!(
+            "fileio serve: warning: serving at most {fit} connections at once, not {wanted}: the open-file limit is {nofile} (raise it with ulimit -n)"
+        );
+        fit as usize
+    } else {
+        wanted
+    }
+}
+
+/// Accepts connections until `stop`, at most `cap` at once, each served by hyper with the
+/// bounds of [`conn`]; then gives those under way [`SHUTDOWN_GRACE`] to finish.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    cap: usize,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto;
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(app.config.header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let stall = conn::Stall {
+        read: app.config.body_timeout,
+        write: app.config.send_timeout,
+    };
+    let router = router(app.clone());
+    let slots = Arc::new(tokio::sync::Semaphore::new(cap));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(stop);
+    loop {
+        // A place is taken before accepting: connections beyond the cap wait in the
+        // kernel's backlog, costing no file descriptor here.
+        let permit = tokio::select! {
+            _ = &mut stop => break,
+            p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+        };
+        let (stream, peer) = tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and the like: wait a little rather than spin.
+                    log!("fileio serve: cannot accept a connection: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let io = TokioIo::new(conn::Guarded::new(stream, stall, permit));
+        let router = router.clone();
+        // Set by the first request: until then the connection lives at most
+        // --header-timeout (hyper's own timer starts only once HTTP/1 has been recognised).
+        let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let started2 = started.clone();
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                started2.store(true, std::sync::atomic::Ordering::Relaxed);
+                req.extensions_mut().insert(ConnectInfo(peer));
+                let mut router = router.clone();
+                tower_service::Service::call(&mut router, req)
+            });
+        let connection = builder.serve_connection(io, service).into_owned();
+        let connection = graceful.watch(connection);
+        let header_timeout = app.config.header_timeout;
+        tokio::spawn(async move {
+            tokio::pin!(connection);
+            let first = tokio::time::sleep(header_timeout);
+            tokio::pin!(first);
+            // Errors here are a client's doing (a reset, a timeout): nothing to report.
+            tokio::select! {
+                _ = &mut connection => return,
+                _ = &mut first => {}
+            }
+            if started.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = connection.await;
+            }
+        });
+    }
+    drop(listener);
+    // Requests under way get some time to finish; a stalled download does not hold the
+    // process forever.
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            log!("fileio serve: requests still under way after {} s: closing them", SHUTDOWN_GRACE.as_secs());
+        }
+    }
     Ok(())
 }
 
@@ -156,6 +253,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/", get(handlers::list).post(handlers::upload))
         .route("/me", get(handlers::me))
+        .route("/help/api/errors/{code}", get(error_help))
         .route(
             "/{key}",
             get(download::get)
@@ -167,10 +265,37 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(app.clone(), rate_limit))
+        .layer(middleware::from_fn_with_state(app.clone(), help_base))
         .layer(DefaultBodyLimit::disable())
         .layer(cors)
         .layer(middleware::from_fn(access_log))
         .with_state(app)
+}
+
+/// Sets the base of the `help` links in error answers: this server, as --public-url or the
+/// client's valid Host names it.
+async fn help_base(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let base = match &app.config.public_url {
+        Some(u) => u.clone(),
+        None => format!(
+            "http://{}",
+            handlers::link_host(&app, req.headers(), req.uri())
+                .unwrap_or_else(|| app.local_addr.to_string())
+        ),
+    };
+    response::HELP_BASE.scope(base, next.run(req)).await
+}
+
+/// `GET /help/api/errors/{code}`: what an error code means, as plain text.
+async fn error_help(axum::extract::Path(code): axum::extract::Path<String>) -> Response {
+    match response::help_text(&code) {
+        Some(text) => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("{code}: {text}\n"),
+        )
+            .into_response(),
+        None => ApiError::not_found().into_response(),
+    }
 }
 
 async fn not_found() -> ApiError {

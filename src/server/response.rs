@@ -9,12 +9,60 @@ use serde::Serialize;
 use crate::expires::describe;
 use crate::server::store::FileRow;
 
+tokio::task_local! {
+    /// The base URL of this server as the request's client knows it, for `help` links.
+    pub static HELP_BASE: String;
+}
+
+/// Where an error code is explained: on this server (`GET /help/api/errors/{code}`).
+pub fn help_link(code: &str) -> String {
+    let base = HELP_BASE.try_with(Clone::clone).unwrap_or_default();
+    format!("{base}/help/api/errors/{code}")
+}
+
+/// The page behind [`help_link`]: what an error code means and what to do.
+pub fn help_text(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "BAD_REQUEST" => {
+            "The request was not understood: the message says which value or part is wrong and what is accepted."
+        }
+        "UNAUTHORIZED" => {
+            "An API key is needed, or the one sent is not valid here: send 'Authorization: Bearer <API key>' with a key this server's operator gave you."
+        }
+        "FORBIDDEN" => "The request is not allowed for this key.",
+        "FILE_NOT_FOUND" => {
+            "No file with this key: it may have expired, been downloaded already, or never existed. One-time links work once."
+        }
+        "METHOD_NOT_ALLOWED" => {
+            "Use POST / to upload, GET /{key} to download, GET / to list, PUT, PATCH or DELETE /{key} to manage."
+        }
+        "FILE_TOO_LARGE" => {
+            "The upload is larger than this server's limit or your remaining storage: GET /me shows both."
+        }
+        "FORM_TOO_LARGE" => {
+            "The form has too many parts or too much besides the file: send the 'file' part and the settings fields (expires, maxDownloads, autoDelete) only."
+        }
+        "HEADERS_TOO_LARGE" => {
+            "The request's headers or the form's part headers are too large: send shorter ones."
+        }
+        "TOO_MANY_REQUESTS" => {
+            "This server limits requests per client: wait the seconds given in Retry-After, then try again."
+        }
+        "INTERNAL_ERROR" => {
+            "The server failed to handle the request: try again later; the server's log says more."
+        }
+        _ => return None,
+    })
+}
+
 /// An error answered in file.io's v2 shape.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub retry_after: Option<u64>,
+    /// A v2 code more precise than the status's own.
+    pub code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -23,7 +71,12 @@ impl ApiError {
             status,
             message: message.into(),
             retry_after: None,
+            code: None,
         }
+    }
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
@@ -50,6 +103,9 @@ impl ApiError {
 
     /// The v2 error code for a status.
     pub fn code(&self) -> &'static str {
+        if let Some(code) = self.code {
+            return code;
+        }
         match self.status.as_u16() {
             400 => "BAD_REQUEST",
             401 => "UNAUTHORIZED",
@@ -58,6 +114,7 @@ impl ApiError {
             405 => "METHOD_NOT_ALLOWED",
             413 => "FILE_TOO_LARGE",
             429 => "TOO_MANY_REQUESTS",
+            431 => "HEADERS_TOO_LARGE",
             _ => "INTERNAL_ERROR",
         }
     }
@@ -89,7 +146,7 @@ impl IntoResponse for ApiError {
             status: self.status.as_u16(),
             code,
             message: &self.message,
-            help: format!("https://file.io/help/api/errors/{code}"),
+            help: help_link(code),
             key: None,
         };
         let mut resp = (self.status, Json(body)).into_response();

@@ -20,6 +20,27 @@ use crate::server::incoming::Upload;
 use crate::server::response::ApiError;
 use crate::size::ByteSize;
 
+/// Creates a directory (and its missing parents) that only the owner can enter.
+fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path)
+}
+
+/// Creates a new file readable and writable by the owner only, whatever the umask.
+pub async fn create_private(path: &Path) -> std::io::Result<tokio::fs::File> {
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    options.open(path).await
+}
+
 /// The length of generated file keys.
 pub const KEY_LEN: usize = 12;
 
@@ -27,6 +48,9 @@ pub const KEY_LEN: usize = 12;
 #[derive(Debug, Clone)]
 pub struct FileRow {
     pub key: String,
+    /// The name of its contents under `blobs/`: new for every upload and replacement, so
+    /// that a download of old contents can never count against (or delete) new ones.
+    pub blob: String,
     pub owner: Owner,
     pub name: String,
     pub mime: String,
@@ -52,6 +76,8 @@ pub struct Cleanup {
     pub tmp_files: usize,
     pub orphan_blobs: usize,
     pub orphan_rows: usize,
+    /// Things about the data directory the operator should fix.
+    pub warnings: Vec<String>,
 }
 
 /// The fields of a file that uploads and updates set.
@@ -117,7 +143,8 @@ struct Inner {
     in_flight: HashMap<String, u32>,
 }
 
-const COLUMNS: &str = "key, owner, name, mime, size, downloads, max_downloads, auto_delete, expires, created, modified";
+/// `blob` is NULL in rows written before blobs had their own names: those are named by key.
+const COLUMNS: &str = "key, COALESCE(blob, key), owner, name, mime, size, downloads, max_downloads, auto_delete, expires, created, modified";
 
 /// Rows that are gone for good: spent and to be deleted automatically.
 const GONE: &str = "auto_delete = 1 AND (expires <= ?1 OR downloads >= max_downloads)";
@@ -133,17 +160,23 @@ fn from_millis(ms: i64) -> DateTime<Utc> {
 fn read_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
     Ok(FileRow {
         key: r.get(0)?,
-        owner: r.get(1)?,
-        name: r.get(2)?,
-        mime: r.get(3)?,
-        size: r.get::<_, i64>(4)? as u64,
-        downloads: r.get(5)?,
-        max_downloads: r.get(6)?,
-        auto_delete: r.get(7)?,
-        expires: from_millis(r.get(8)?),
-        created: from_millis(r.get(9)?),
-        modified: from_millis(r.get(10)?),
+        blob: r.get(1)?,
+        owner: r.get(2)?,
+        name: r.get(3)?,
+        mime: r.get(4)?,
+        size: r.get::<_, i64>(5)? as u64,
+        downloads: r.get(6)?,
+        max_downloads: r.get(7)?,
+        auto_delete: r.get(8)?,
+        expires: from_millis(r.get(9)?),
+        created: from_millis(r.get(10)?),
+        modified: from_millis(r.get(11)?),
     })
+}
+
+/// A fresh blob name for a file's new contents: its key and a random suffix.
+fn new_blob(key: &str) -> String {
+    format!("{key}-{}", new_key())
 }
 
 /// A fresh file key from the thread's CSPRNG (ChaCha, seeded from the OS).
@@ -159,10 +192,42 @@ impl Store {
     /// Opens (or creates) the store under `dir` and removes what a crash left behind.
     pub fn open(dir: &Path) -> Result<(Store, Cleanup)> {
         for sub in ["", "tmp", "blobs"] {
-            std::fs::create_dir_all(dir.join(sub))
+            create_private_dir(&dir.join(sub))
                 .with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
         }
+        let mut warnings = Vec::new();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                warnings.push(format!(
+                    "the data directory {} can be read by other users (mode {mode:04o}): restrict it with chmod 700 {}",
+                    dir.display(),
+                    dir.display()
+                ));
+            }
+        }
         let db = dir.join("fileio.db");
+        // The database and its -wal and -shm files (SQLite gives those the database's
+        // mode) are the owner's only, whatever the umask.
+        {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(false);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+                options.mode(0o600);
+                let file = options
+                    .open(&db)
+                    .with_context(|| format!("cannot open the database {}", db.display()))?;
+                file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            }
+            #[cfg(not(unix))]
+            options
+                .open(&db)
+                .with_context(|| format!("cannot open the database {}", db.display()))?;
+        }
         let conn = Connection::open(&db)
             .with_context(|| format!("cannot open the database {}", db.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -186,6 +251,17 @@ impl Store {
             CREATE INDEX IF NOT EXISTS files_expires ON files(expires);",
         )
         .context("cannot create the database schema")?;
+        let has_blob: bool = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('files') WHERE name = 'blob'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)?;
+        if !has_blob {
+            conn.execute_batch("ALTER TABLE files ADD COLUMN blob TEXT")
+                .context("cannot add the blob column to the database")?;
+        }
         let store = Store {
             dir: dir.to_path_buf(),
             inner: Mutex::new(Inner {
@@ -193,7 +269,8 @@ impl Store {
                 in_flight: HashMap::new(),
             }),
         };
-        let cleanup = store.clean_leftovers()?;
+        let mut cleanup = store.clean_leftovers()?;
+        cleanup.warnings = warnings;
         Ok((store, cleanup))
     }
 
@@ -201,8 +278,8 @@ impl Store {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn blob(&self, key: &str) -> PathBuf {
-        self.dir.join("blobs").join(key)
+    fn blob(&self, name: &str) -> PathBuf {
+        self.dir.join("blobs").join(name)
     }
 
     /// A new, unused path under `tmp/` for an upload in progress.
@@ -219,12 +296,13 @@ impl Store {
             }
         }
         let inner = self.lock();
-        let keys: Vec<String> = inner
+        let rows: Vec<(String, String)> = inner
             .conn
-            .prepare("SELECT key FROM files")?
-            .query_map([], |r| r.get(0))?
+            .prepare("SELECT key, COALESCE(blob, key) FROM files")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
-        let known: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
+        let known: std::collections::HashSet<&str> =
+            rows.iter().map(|(_, blob)| blob.as_str()).collect();
         for entry in std::fs::read_dir(self.dir.join("blobs"))? {
             let entry = entry?;
             let name = entry.file_name();
@@ -233,8 +311,8 @@ impl Store {
                 cleanup.orphan_blobs += 1;
             }
         }
-        for key in &keys {
-            if !self.blob(key).is_file() {
+        for (key, blob) in &rows {
+            if !self.blob(blob).is_file() {
                 inner
                     .conn
                     .execute("DELETE FROM files WHERE key = ?1", [key])?;
@@ -297,10 +375,12 @@ impl Store {
         let now = Utc::now();
         let tx = inner.conn.transaction()?;
         let mut key = new_key();
+        let mut blob_name = new_blob(&key);
         let mut tries = 0;
         loop {
             let inserted = tx.execute(
-                &format!("INSERT OR IGNORE INTO files ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8, ?9, ?9)"),
+                "INSERT OR IGNORE INTO files (key, blob, owner, name, mime, size, downloads, max_downloads, auto_delete, expires, created, modified)
+                    VALUES (?1, ?10, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8, ?9, ?9)",
                 params![
                     key,
                     owner,
@@ -311,6 +391,7 @@ impl Store {
                     settings.auto_delete,
                     millis(settings.expires),
                     millis(now),
+                    blob_name,
                 ],
             )?;
             if inserted == 1 {
@@ -321,14 +402,16 @@ impl Store {
                 return Err(ApiError::internal("could not find a free file key"));
             }
             key = new_key();
+            blob_name = new_blob(&key);
         }
-        std::fs::rename(blob.tmp.path(), self.blob(&key))?;
+        std::fs::rename(blob.tmp.path(), self.blob(&blob_name))?;
         if let Err(e) = tx.commit() {
-            let _ = std::fs::remove_file(self.blob(&key));
+            let _ = std::fs::remove_file(self.blob(&blob_name));
             return Err(e.into());
         }
         Ok(FileRow {
             key,
+            blob: blob_name,
             owner: owner.clone(),
             name: blob.name.clone(),
             mime: blob.mime.clone(),
@@ -354,11 +437,11 @@ impl Store {
     }
 
     /// Deletes a row and its blob (an open download keeps reading its already-open file).
-    fn remove_locked(&self, inner: &Inner, key: &str) -> rusqlite::Result<()> {
+    fn remove_locked(&self, inner: &Inner, key: &str, blob: &str) -> rusqlite::Result<()> {
         inner
             .conn
             .execute("DELETE FROM files WHERE key = ?1", [key])?;
-        let _ = std::fs::remove_file(self.blob(key));
+        let _ = std::fs::remove_file(self.blob(blob));
         Ok(())
     }
 
@@ -369,7 +452,7 @@ impl Store {
             return Err(ApiError::not_found());
         }
         if row.auto_delete && row.is_spent(Utc::now()) {
-            self.remove_locked(inner, key)?;
+            self.remove_locked(inner, key, &row.blob)?;
             return Err(ApiError::not_found());
         }
         Ok(row)
@@ -404,10 +487,14 @@ impl Store {
         row.max_downloads = s.max_downloads;
         row.auto_delete = s.auto_delete;
         row.modified = Utc::now();
+        let old_blob = row.blob.clone();
+        if blob.is_some() {
+            row.blob = new_blob(key);
+        }
         let tx = inner.conn.transaction()?;
         tx.execute(
             "UPDATE files SET name = ?2, mime = ?3, size = ?4, downloads = ?5, max_downloads = ?6,
-                auto_delete = ?7, expires = ?8, modified = ?9 WHERE key = ?1",
+                auto_delete = ?7, expires = ?8, modified = ?9, blob = ?10 WHERE key = ?1",
             params![
                 key,
                 row.name,
@@ -418,20 +505,28 @@ impl Store {
                 row.auto_delete,
                 millis(row.expires),
                 millis(row.modified),
+                row.blob,
             ],
         )?;
         if let Some(b) = &blob {
-            std::fs::rename(b.tmp.path(), self.blob(key))?;
+            std::fs::rename(b.tmp.path(), self.blob(&row.blob))?;
+            if let Err(e) = tx.commit() {
+                let _ = std::fs::remove_file(self.blob(&row.blob));
+                return Err(e.into());
+            }
+            // Downloads of the old contents keep reading their open file.
+            let _ = std::fs::remove_file(self.blob(&old_blob));
+        } else {
+            tx.commit()?;
         }
-        tx.commit()?;
         Ok(row)
     }
 
     /// Deletes an owner's file; 404 when it is not theirs or not there.
     pub fn delete(&self, key: &str, owner: &str) -> Result<(), ApiError> {
         let inner = self.lock();
-        self.owned_locked(&inner, key, owner)?;
-        self.remove_locked(&inner, key)?;
+        let row = self.owned_locked(&inner, key, owner)?;
+        self.remove_locked(&inner, key, &row.blob)?;
         Ok(())
     }
 
@@ -493,7 +588,7 @@ impl Store {
         let now = Utc::now();
         if row.is_spent(now) {
             if row.auto_delete {
-                self.remove_locked(&inner, key)?;
+                self.remove_locked(&inner, key, &row.blob)?;
             }
             return Err(ApiError::not_found());
         }
@@ -508,40 +603,44 @@ impl Store {
         let now = Utc::now();
         if row.is_spent(now) {
             if row.auto_delete {
-                self.remove_locked(&inner, key)?;
+                self.remove_locked(&inner, key, &row.blob)?;
             }
             return Err(ApiError::not_found());
         }
-        let flying = inner.in_flight.get(key).copied().unwrap_or(0);
+        let flying = inner.in_flight.get(&row.blob).copied().unwrap_or(0);
         if row.downloads.saturating_add(flying) >= row.max_downloads {
             return Err(ApiError::not_found());
         }
-        let file = std::fs::File::open(self.blob(key))?;
-        *inner.in_flight.entry(key.to_string()).or_insert(0) += 1;
+        let file = std::fs::File::open(self.blob(&row.blob))?;
+        *inner.in_flight.entry(row.blob.clone()).or_insert(0) += 1;
         Ok((row, file))
     }
 
-    fn unreserve(inner: &mut Inner, key: &str) {
-        if let Some(n) = inner.in_flight.get_mut(key) {
+    fn unreserve(inner: &mut Inner, blob: &str) {
+        if let Some(n) = inner.in_flight.get_mut(blob) {
             *n -= 1;
             if *n == 0 {
-                inner.in_flight.remove(key);
+                inner.in_flight.remove(blob);
             }
         }
     }
 
-    /// A reserved download was sent in full: count it, and delete the file when spent.
-    pub fn complete(&self, key: &str) {
+    /// A reserved download of `blob` was sent in full: count it, and delete the file when
+    /// spent. Nothing is counted when the file has new contents since (or is gone).
+    pub fn complete(&self, key: &str, blob: &str) {
         let mut inner = self.lock();
-        Self::unreserve(&mut inner, key);
+        Self::unreserve(&mut inner, blob);
         let result = (|| -> rusqlite::Result<()> {
-            inner.conn.execute(
-                "UPDATE files SET downloads = downloads + 1 WHERE key = ?1",
-                [key],
+            let counted = inner.conn.execute(
+                "UPDATE files SET downloads = downloads + 1 WHERE key = ?1 AND COALESCE(blob, key) = ?2",
+                [key, blob],
             )?;
+            if counted == 0 {
+                return Ok(());
+            }
             if let Some(row) = Self::get_locked(&inner, key)? {
                 if row.auto_delete && row.downloads >= row.max_downloads {
-                    self.remove_locked(&inner, key)?;
+                    self.remove_locked(&inner, key, &row.blob)?;
                 }
             }
             Ok(())
@@ -551,23 +650,25 @@ impl Store {
         }
     }
 
-    /// A reserved download broke off: give it back.
-    pub fn release(&self, key: &str) {
-        Self::unreserve(&mut self.lock(), key);
+    /// A reserved download of `blob` broke off: give it back.
+    pub fn release(&self, blob: &str) {
+        Self::unreserve(&mut self.lock(), blob);
     }
 
     /// Deletes the files that expired and are to be deleted automatically.
     pub fn sweep(&self) -> Result<usize> {
         let inner = self.lock();
         let now = millis(Utc::now());
-        let keys: Vec<String> = inner
+        let rows: Vec<(String, String)> = inner
             .conn
-            .prepare(&format!("SELECT key FROM files WHERE {GONE}"))?
-            .query_map([now], |r| r.get(0))?
+            .prepare(&format!(
+                "SELECT key, COALESCE(blob, key) FROM files WHERE {GONE}"
+            ))?
+            .query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
-        for key in &keys {
-            self.remove_locked(&inner, key)?;
+        for (key, blob) in &rows {
+            self.remove_locked(&inner, key, blob)?;
         }
-        Ok(keys.len())
+        Ok(rows.len())
     }
 }

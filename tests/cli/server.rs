@@ -145,7 +145,19 @@ fn get(s: &Server, key: &str) -> Resp {
 }
 
 fn blob(s: &Server, key: &str) -> std::path::PathBuf {
-    s.data.join("blobs").join(key)
+    blob_in(&s.data, key)
+}
+
+/// The file holding a key's contents: `blobs/<key>-<random>`, a new name for every upload and
+/// replacement (or `blobs/<key>`, which never exists, when there is none).
+fn blob_in(data: &std::path::Path, key: &str) -> std::path::PathBuf {
+    let prefix = format!("{key}-");
+    std::fs::read_dir(data.join("blobs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map_or_else(|| data.join("blobs").join(key), |e| e.path())
 }
 
 fn assert_error(r: &Resp, status: u16, code: &str) {
@@ -154,9 +166,11 @@ fn assert_error(r: &Resp, status: u16, code: &str) {
     assert_eq!(v["success"], false);
     assert_eq!(v["status"], status);
     assert_eq!(v["code"], code);
-    assert_eq!(
-        v["help"],
-        format!("https://file.io/help/api/errors/{code}").as_str()
+    // The help link points at the server itself.
+    let help = v["help"].as_str().unwrap();
+    assert!(
+        help.starts_with("http://") && help.ends_with(&format!("/help/api/errors/{code}")),
+        "{help}"
     );
     assert!(v["key"].is_null());
     assert!(v["message"].as_str().unwrap().ends_with('.'));
@@ -514,7 +528,7 @@ fn crash_leftovers_are_cleaned_at_start() {
     let data = env.path("serverdata");
     std::fs::write(data.join("tmp").join("partial"), b"half an upload").unwrap();
     std::fs::write(data.join("blobs").join("OrphanBlob00"), b"no row").unwrap();
-    std::fs::remove_file(data.join("blobs").join(&lose)).unwrap();
+    std::fs::remove_file(blob_in(&data, &lose)).unwrap();
     let s = start(&env, &[]);
     assert_eq!(std::fs::read_dir(data.join("tmp")).unwrap().count(), 0);
     assert!(!data.join("blobs").join("OrphanBlob00").exists());
