@@ -17,10 +17,11 @@ use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
 
-/// How long and how much a lingering close reads and discards at most.
+/// How long a lingering close reads and discards at most, in all and without a byte. Bounded
+/// by time only, as nginx's lingering_time is: a byte cap is spent in milliseconds on a fast
+/// link, and the reset that follows can still beat the answer to the client.
 const LINGER_TIME: Duration = Duration::from_secs(5);
 const LINGER_IDLE: Duration = Duration::from_secs(2);
-const LINGER_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The stall bounds of a connection.
 #[derive(Debug, Clone, Copy)]
@@ -183,19 +184,17 @@ impl Drop for Guarded {
     }
 }
 
-/// Closes our side, then reads and discards what the client still sends, for a bounded time
-/// and amount, so that closing with unread data does not reset the connection under an
+/// Closes our side, then reads and discards what the client still sends, for a bounded time,
+/// so that closing with unread data does not reset the connection under an
 /// answer the client has not read yet.
 async fn linger(mut stream: TcpStream, permit: OwnedSemaphorePermit) {
     use tokio::io::AsyncWriteExt;
     let _ = stream.shutdown().await;
     let mut buf = vec![0u8; 64 * 1024];
-    let mut left = LINGER_BYTES;
     let _ = tokio::time::timeout(LINGER_TIME, async {
-        while left > 0 {
-            match tokio::time::timeout(LINGER_IDLE, stream.read(&mut buf)).await {
-                Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n as u64),
-                _ => break,
+        while let Ok(Ok(n)) = tokio::time::timeout(LINGER_IDLE, stream.read(&mut buf)).await {
+            if n == 0 {
+                break;
             }
         }
     })

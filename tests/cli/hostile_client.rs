@@ -910,3 +910,28 @@ fn listening_beyond_loopback_without_required_keys_warns() {
         assert!(!s.log().contains(warning), "{args:?}: {}", s.log());
     }
 }
+
+/// The issue's own case, both sides ours: a 20 MB upload to a `--max-size 1MB` server is a
+/// refusal (exit 5, the server's words), sent once — never "the connection broke" after
+/// sending the file four times. Repeated, since a reset that loses the answer is a race.
+#[test]
+fn our_client_sees_our_servers_early_refusal_every_time() {
+    let env = Env::new();
+    let s = Serve::start(&env, &["--max-size", "1MB"]);
+    let big = env.write("big.bin", vec![7u8; 20_000_000]);
+    for round in 0..8 {
+        let out = env
+            .cmd()
+            .args(["--server", &s.url, "upload"])
+            .arg(&big)
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "round {round}: {stderr}");
+        assert!(stderr.contains("1000000 bytes"), "round {round}: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+    let posts = s.log().lines().filter(|l| l.contains("POST /")).count();
+    assert_eq!(posts, 8, "one request per upload: {}", s.log());
+}
