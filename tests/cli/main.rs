@@ -5,6 +5,7 @@
 mod accounts;
 mod download;
 mod generated;
+mod history_durability;
 mod server;
 mod services;
 mod support;
