@@ -1030,8 +1030,8 @@ impl Peer {
         Peer::finish_start(PeerKind::Fileio, child, port, dir, started)
     }
 
-    /// nginx from a configuration of our own: one worker (fileio serve and rustypaste get
-    /// the two cores too), its own temp/log/pid paths, a static root for GET and WebDAV PUT
+    /// nginx from a configuration of our own: a worker per core (fileio serve and rustypaste
+    /// use every core too), its own temp/log/pid paths, a static root for GET and WebDAV PUT
     /// for uploads (the body goes to a temporary file, then is renamed into the root).
     fn start_nginx(nginx: &Path, dir: PathBuf) -> Result<Peer, String> {
         for d in [
@@ -1054,7 +1054,7 @@ impl Peer {
             ""
         };
         let conf = format!(
-            "daemon off;\n{user}\nworker_processes 1;\nworker_rlimit_nofile 16384;\n\
+            "daemon off;\n{user}\nworker_processes auto;\nworker_rlimit_nofile 16384;\n\
              pid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
              events {{ worker_connections 8192; }}\n\
              http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n\
@@ -1639,11 +1639,15 @@ fn server_rows(
         rows.extend([up, down].into_iter().filter(|r| want(&r.name)));
     }
 
+    // Each memory row on servers started afresh: fileio serve keeps much of what stalled
+    // connections made it allocate after they are gone, which would skew the next row.
+    drop(peers);
+    let fresh = |label: String| start_peers(fileio, &root.join(label)).0;
     for &n in counts {
         let name = stalled_name(n);
         if want(&name) {
             let mut row = ServerRow::new(name);
-            for p in &peers {
+            for p in &fresh(format!("stalled-up-{n}")) {
                 match stalled(p, n, true, sent, "") {
                     Ok(c) => row.push(p.kind, c),
                     Err(e) => notes.push(format!("{}: {e}", p.kind.name())),
@@ -1658,7 +1662,7 @@ fn server_rows(
         let src = root.join("src-64m");
         make_file(&src, if o.smoke { MIB } else { 64 * MIB });
         let mut row = ServerRow::new(name);
-        for p in &peers {
+        for p in &fresh(format!("stalled-down-{n}")) {
             let r = p.put_many(&src, "stall-get").and_then(|path| {
                 let c = stalled(p, n, false, 0, &path);
                 p.forget(&path);
