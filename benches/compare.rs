@@ -1811,7 +1811,7 @@ fn main() {
         let (label, len, runs) = if o.smoke {
             ("64 KiB", 64 * KIB, 1)
         } else {
-            ("256 MiB", 256 * MIB, 7)
+            ("256 MiB", 256 * MIB, 11)
         };
         rows.extend(busy_disk_rows(
             &b,
