@@ -1,10 +1,16 @@
-//! fileio against curl, on one loopback `fileio serve`, in one run.
+//! fileio against curl, on one loopback `fileio serve`, and `fileio serve` against nginx (and
+//! rustypaste), in one run.
 //!
 //! `cargo bench --bench compare` builds the release binary, starts `fileio serve` on
 //! 127.0.0.1 with a temporary data directory, times uploads and downloads of 1 MiB, 64 MiB
-//! and 1 GiB files, 200 small uploads in a row, 8 parallel 64 MiB uploads and start-up, with
-//! each client's peak RSS (from `wait4`) and the server's (VmHWM, reset before every run),
-//! prints the table and writes it into BENCHMARKS.md between its markers.
+//! and 1 GiB files, 200 small uploads in a row, 8 parallel 64 MiB uploads, 256 MiB uploads
+//! while a background writer keeps the disk busy, and start-up, with each client's peak RSS
+//! (from `wait4`) and the server's (VmHWM, reset before every run). Then the server rows:
+//! `fileio serve`, nginx (from a config the benchmark writes) and rustypaste (when on PATH),
+//! each in its own directory, for start-up, 10 KiB uploads and downloads from wrk with 32
+//! connections, 1 GiB up and down with curl, and memory per stalled connection; a server or
+//! tool that is missing leaves its cells empty with a note. It prints the tables and writes
+//! them into BENCHMARKS.md between its markers.
 //!
 //! Options (after `--`): `--smoke` (64 KiB files, one run each, nothing written: what CI
 //! runs), `--runs N` (runs per big-file row), `--only TEXT` (rows whose name holds TEXT),
@@ -163,6 +169,27 @@ fn read_all(child: &mut Child) -> (String, String) {
     (out, err)
 }
 
+/// Starts `fileio serve` on a free port of 127.0.0.1: the child and its URL.
+fn spawn_fileio_serve(fileio: &Path, data: &Path) -> (Child, String) {
+    let mut child = Command::new(fileio)
+        .args(["serve", "--bind", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", fileio.display()));
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    let url = first
+        .strip_prefix("fileio serve: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line from the server: {first:?}"))
+        .to_string();
+    // The access log goes nowhere, but must be read so the server never blocks on it.
+    std::thread::spawn(move || for _ in lines {});
+    (child, url)
+}
+
 impl Bench {
     fn start(fileio: PathBuf) -> Bench {
         let dir = tempfile::Builder::new()
@@ -172,22 +199,7 @@ impl Bench {
         for d in ["home", "config", "data", "cache", "server", "out"] {
             std::fs::create_dir(dir.path().join(d)).unwrap();
         }
-        let mut child = Command::new(&fileio)
-            .args(["serve", "--bind", "127.0.0.1:0", "--data"])
-            .arg(dir.path().join("server"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", fileio.display()));
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let first = lines.next().and_then(Result::ok).unwrap_or_default();
-        let url = first
-            .strip_prefix("fileio serve: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from the server: {first:?}"))
-            .to_string();
-        // The access log goes nowhere, but must be read so the server never blocks on it.
-        std::thread::spawn(move || for _ in lines {});
+        let (child, url) = spawn_fileio_serve(&fileio, &dir.path().join("server"));
         Bench {
             dir,
             fileio,
@@ -491,6 +503,144 @@ fn parallel_row(b: &Bench, jobs: usize, label: &str, len: u64, runs: usize) -> R
     row
 }
 
+/// A background writer dirtying the page cache on the filesystem of the clients' data
+/// directory (and the history in it), as a build that just finished does: it writes files of
+/// `file_len` in turn, without `fsync`, keeping the last `keep` (so their pages must be written
+/// back, not dropped unwritten), until stopped or `limit` bytes are written.
+struct BusyDisk {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl BusyDisk {
+    fn start(dir: PathBuf, file_len: u64, keep: usize, limit: u64) -> BusyDisk {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        std::fs::create_dir_all(&dir).unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let block = vec![0x5au8; MIB as usize];
+            let mut written = 0u64;
+            let mut n = 0usize;
+            'outer: loop {
+                let path = dir.join(format!("busy-{n}"));
+                let mut f = std::fs::File::create(&path).unwrap();
+                let mut left = file_len;
+                while left > 0 {
+                    if flag.load(Ordering::Relaxed) || written >= limit {
+                        break 'outer;
+                    }
+                    let k = left.min(MIB) as usize;
+                    f.write_all(&block[..k]).unwrap();
+                    left -= k as u64;
+                    written += k as u64;
+                }
+                if n >= keep {
+                    let _ = std::fs::remove_file(dir.join(format!("busy-{}", n - keep)));
+                }
+                n += 1;
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+            written
+        });
+        BusyDisk {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the writer; how much it wrote.
+    fn stop(mut self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().map_or(0, |t| t.join().unwrap())
+    }
+}
+
+impl Drop for BusyDisk {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Dirty and under-write-back page cache, KiB (/proc/meminfo).
+fn dirty_kib() -> u64 {
+    let m = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    ["Dirty:", "Writeback:"]
+        .iter()
+        .map(|f| {
+            m.lines()
+                .find_map(|l| l.strip_prefix(f))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// Uploads of one file with a background writer keeping the disk busy: fileio (with its
+/// history, and with `--no-history`) and curl in turns under the same load. Each upload
+/// allows one download, spent off the clock, so the server deletes the file.
+fn busy_disk_rows(b: &Bench, label: &str, len: u64, runs: usize, smoke: bool) -> [Row; 2] {
+    let src = b.path(&format!("src-busy-{label}"));
+    make_file(&src, len);
+    let (file_len, keep, limit, warm_kib) = if smoke {
+        (16 * MIB, 2, 64 * MIB, 0)
+    } else {
+        (512 * MIB, 8, u64::MAX, GIB / KIB)
+    };
+    let busy = BusyDisk::start(b.path("data/busy"), file_len, keep, limit);
+    // Let the dirty pages pile up before the first run, so every run sees write-back.
+    let warm_until = Instant::now() + Duration::from_secs(20);
+    while dirty_kib() < warm_kib && Instant::now() < warm_until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut rows = [false, true].map(|no_history| Row {
+        name: if no_history {
+            format!("upload {label}, busy disk, fileio --no-history")
+        } else {
+            format!("upload {label}, busy disk")
+        },
+        bytes: len,
+        fileio: vec![],
+        curl: vec![],
+    });
+    let mut dirty = Vec::new();
+    for i in 0..runs {
+        for (r, row) in rows.iter_mut().enumerate() {
+            for client in order(i + r) {
+                let mut cmd = b.upload_cmd(client, &src, Some(1));
+                if r == 1 && client == Client::Fileio {
+                    cmd.arg("--no-history");
+                }
+                dirty.push(dirty_kib() as f64);
+                let (s, out) = b.measure(cmd);
+                push(row, client, s);
+                let key = key_of(client, &out);
+                let status = b
+                    .download_cmd(Client::Curl, &key, Path::new("/dev/null"))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+            }
+        }
+    }
+    let written = busy.stop();
+    let note = format!(
+        " (writer: {:.1} GiB written, dirty + write-back median {})",
+        written as f64 / GIB as f64,
+        mib(median(dirty.into_iter()) as u64)
+    );
+    for row in &mut rows {
+        row.name.push_str(&note);
+    }
+    std::fs::remove_file(&src).unwrap();
+    rows
+}
+
 fn startup_row(b: &Bench, runs: usize) -> Row {
     let mut row = Row {
         name: "start-up (`--version`)".into(),
@@ -665,6 +815,20 @@ fn machine() -> String {
     )
 }
 
+/// Raises the soft limit on open files to the hard limit (1,000 stalled connections).
+fn raise_fd_limit() {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < l.rlim_max {
+            l.rlim_cur = l.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+        }
+    }
+}
+
 fn write_report(report: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
     let old = std::fs::read_to_string(&path).unwrap_or_else(|_| {
@@ -676,6 +840,923 @@ fn write_report(report: &str) {
     let new = format!("{}{BEGIN}\n{report}{}", &old[..b], &old[e..]);
     std::fs::write(&path, new).unwrap();
     eprintln!("wrote {}", path.display());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server rows: `fileio serve` against nginx (and rustypaste, when installed), driven by wrk for
+// small requests, by curl for 1 GiB transfers, and by raw sockets for stalled connections.
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum PeerKind {
+    Fileio,
+    Nginx,
+    Rustypaste,
+}
+
+const PEERS: [PeerKind; 3] = [PeerKind::Fileio, PeerKind::Nginx, PeerKind::Rustypaste];
+
+impl PeerKind {
+    fn name(self) -> &'static str {
+        match self {
+            PeerKind::Fileio => "fileio serve",
+            PeerKind::Nginx => "nginx",
+            PeerKind::Rustypaste => "rustypaste",
+        }
+    }
+}
+
+/// A server under test, in a directory of its own.
+struct Peer {
+    kind: PeerKind,
+    server: Server,
+    addr: std::net::SocketAddr,
+    url: String,
+    dir: PathBuf,
+    /// From spawn to the first accepted connection.
+    ready_secs: f64,
+    idle_kib: u64,
+}
+
+/// A program on PATH, or in the sbin directories a non-root PATH may lack.
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("no free port on 127.0.0.1")
+        .port()
+}
+
+/// Waits until `addr` accepts a connection; false after `limit`.
+fn wait_ready(addr: std::net::SocketAddr, started: Instant, limit: Duration) -> bool {
+    while started.elapsed() < limit {
+        if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    false
+}
+
+/// The process and its descendants (nginx's workers), from /proc.
+fn process_tree(root: u32) -> Vec<u32> {
+    let mut parent: Vec<(u32, u32)> = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if let Some(ppid) = proc_stat(pid).and_then(|f| f.get(1).and_then(|p| p.parse().ok())) {
+            parent.push((pid, ppid));
+        }
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let p = tree[i];
+        tree.extend(parent.iter().filter(|&&(_, pp)| pp == p).map(|&(c, _)| c));
+        i += 1;
+    }
+    tree
+}
+
+/// The fields of /proc/PID/stat after the command name (state first).
+fn proc_stat(pid: u32) -> Option<Vec<String>> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 1..];
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+impl Peer {
+    fn pids(&self) -> Vec<u32> {
+        process_tree(self.server.pid())
+    }
+
+    /// Resident memory of the server and its workers, KiB.
+    fn rss_kib(&self) -> u64 {
+        self.pids()
+            .into_iter()
+            .map(|p| status_kib(p, "VmRSS:"))
+            .sum()
+    }
+
+    /// CPU time used so far by the server and its workers, seconds.
+    fn cpu_secs(&self) -> f64 {
+        let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        self.pids()
+            .into_iter()
+            .filter_map(proc_stat)
+            .map(|f| {
+                let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+                (t(11) + t(12)) / tick
+            })
+            .sum()
+    }
+
+    /// Waits for the resident memory to settle (three readings within 1%, 200 ms apart).
+    fn settled_rss_kib(&self, limit: Duration) -> u64 {
+        let started = Instant::now();
+        let mut last = self.rss_kib();
+        let mut steady = 0;
+        while steady < 3 && started.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(200));
+            let now = self.rss_kib();
+            if now.abs_diff(last) * 100 <= last {
+                steady += 1;
+            } else {
+                steady = 0;
+            }
+            last = now;
+        }
+        last
+    }
+
+    fn finish_start(
+        kind: PeerKind,
+        child: Child,
+        port: u16,
+        dir: PathBuf,
+        started: Instant,
+    ) -> Result<Peer, String> {
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut server = Server { child };
+        if !wait_ready(addr, started, Duration::from_secs(10)) {
+            let status = server.child.try_wait().ok().flatten();
+            return Err(format!(
+                "did not accept connections within 10 s ({})",
+                status.map_or("still running".into(), |s| s.to_string())
+            ));
+        }
+        let ready_secs = started.elapsed().as_secs_f64();
+        std::thread::sleep(Duration::from_millis(200));
+        let mut p = Peer {
+            kind,
+            server,
+            addr,
+            url: format!("http://{addr}"),
+            dir,
+            ready_secs,
+            idle_kib: 0,
+        };
+        p.idle_kib = p.rss_kib();
+        Ok(p)
+    }
+
+    fn start_fileio(fileio: &Path, dir: PathBuf) -> Result<Peer, String> {
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let started = Instant::now();
+        let (child, url) = spawn_fileio_serve(fileio, &dir.join("data"));
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim_end_matches('/').parse().ok())
+            .ok_or_else(|| format!("no port in {url}"))?;
+        Peer::finish_start(PeerKind::Fileio, child, port, dir, started)
+    }
+
+    /// nginx from a configuration of our own: a worker per core (fileio serve and rustypaste
+    /// use every core too), its own temp/log/pid paths, a static root for GET and WebDAV PUT
+    /// for uploads (the body goes to a temporary file, then is renamed into the root).
+    fn start_nginx(nginx: &Path, dir: PathBuf) -> Result<Peer, String> {
+        for d in [
+            "www/up",
+            "tmp/body",
+            "tmp/proxy",
+            "tmp/fastcgi",
+            "tmp/uwsgi",
+            "tmp/scgi",
+        ] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        let port = free_port();
+        let d = dir.display();
+        // As root the master hands the worker to `user`: keep it root so it can write into
+        // this 0700 directory (as another user the directive is ignored with a warning).
+        let user = if unsafe { libc::geteuid() } == 0 {
+            "user root;"
+        } else {
+            ""
+        };
+        let conf = format!(
+            "daemon off;\n{user}\nworker_processes auto;\nworker_rlimit_nofile 16384;\n\
+             pid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+             events {{ worker_connections 8192; }}\n\
+             http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n\
+             keepalive_requests 100000000;\n  default_type application/octet-stream;\n\
+             client_body_temp_path {d}/tmp/body;\n  proxy_temp_path {d}/tmp/proxy;\n\
+             fastcgi_temp_path {d}/tmp/fastcgi;\n  uwsgi_temp_path {d}/tmp/uwsgi;\n\
+             scgi_temp_path {d}/tmp/scgi;\n\
+             server {{\n    listen 127.0.0.1:{port};\n    root {d}/www;\n\
+             client_max_body_size 0;\n\
+             location /up/ {{ dav_methods PUT DELETE; create_full_put_path on; }}\n  }}\n}}\n"
+        );
+        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+        let started = Instant::now();
+        let child = Command::new(nginx)
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", nginx.display()))?;
+        Peer::finish_start(PeerKind::Nginx, child, port, dir.clone(), started).map_err(|e| {
+            let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+            format!("{e}: {}", log.trim())
+        })
+    }
+
+    /// rustypaste with random names (so equal uploads do not collide) and a 2 GB limit.
+    fn start_rustypaste(bin: &Path, dir: PathBuf) -> Result<Peer, String> {
+        std::fs::create_dir_all(dir.join("upload")).unwrap();
+        let port = free_port();
+        let conf = format!(
+            "[config]\nrefresh_rate = \"1h\"\n\n[server]\naddress = \"127.0.0.1:{port}\"\n\
+             max_content_length = \"2GB\"\nupload_path = \"{}\"\ntimeout = \"60s\"\n\
+             expose_version = false\nexpose_list = false\nhandle_spaces = \"replace\"\n\n\
+             [landing_page]\ntext = \"rustypaste\"\ncontent_type = \"text/plain; charset=utf-8\"\n\n\
+             [paste]\nrandom_url = {{ type = \"alphanumeric\", length = 16 }}\n\
+             default_extension = \"txt\"\nmime_override = []\nmime_blacklist = []\n\
+             duplicate_files = true\ndelete_expired_files = {{ enabled = false, interval = \"1h\" }}\n",
+            dir.join("upload").display()
+        );
+        std::fs::write(dir.join("config.toml"), conf).unwrap();
+        let started = Instant::now();
+        let child = Command::new(bin)
+            .current_dir(&dir)
+            .env("CONFIG", dir.join("config.toml"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        Peer::finish_start(PeerKind::Rustypaste, child, port, dir, started)
+    }
+
+    /// The head of an upload request of `len` body bytes, and the multipart prologue and
+    /// epilogue around the file's bytes (empty for nginx's plain PUT).
+    fn upload_head(&self, name: &str, file_len: u64) -> (String, Vec<u8>, Vec<u8>) {
+        match self.kind {
+            PeerKind::Nginx => (
+                format!(
+                    "PUT /up/{name} HTTP/1.1\r\nHost: {}\r\nContent-Length: {file_len}\r\n\r\n",
+                    self.addr
+                ),
+                vec![],
+                vec![],
+            ),
+            PeerKind::Fileio | PeerKind::Rustypaste => {
+                let (pre, post) = multipart_parts(name);
+                let len = pre.len() as u64 + file_len + post.len() as u64;
+                (
+                    format!(
+                        "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {len}\r\n\r\n",
+                        self.addr
+                    ),
+                    pre,
+                    post,
+                )
+            }
+        }
+    }
+
+    /// Uploads `src` with curl, for downloads by many: the path to GET it by.
+    fn put_many(&self, src: &Path, name: &str) -> Result<String, String> {
+        let out = self.curl_upload(src, name, None)?;
+        Ok(self.path_of(&out, name))
+    }
+
+    /// curl's upload command line for this server.
+    fn curl_upload_cmd(&self, src: &Path, name: &str, max_downloads: Option<u32>) -> Command {
+        let mut c = curl();
+        match self.kind {
+            PeerKind::Nginx => {
+                c.arg("-T").arg(src).arg(format!("{}/up/{name}", self.url));
+            }
+            PeerKind::Fileio => {
+                c.args([
+                    "-F",
+                    &format!("maxDownloads={}", max_downloads.unwrap_or(1_000_000_000)),
+                ])
+                .arg("-F")
+                .arg(format!("file=@{};filename={name}", src.display()))
+                .arg(format!("{}/", self.url));
+            }
+            PeerKind::Rustypaste => {
+                c.arg("-F")
+                    .arg(format!("file=@{};filename={name}", src.display()))
+                    .arg(format!("{}/", self.url));
+            }
+        }
+        c
+    }
+
+    fn curl_upload(
+        &self,
+        src: &Path,
+        name: &str,
+        max_downloads: Option<u32>,
+    ) -> Result<String, String> {
+        let out = self
+            .curl_upload_cmd(src, name, max_downloads)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "upload failed: {}{}",
+                String::from_utf8_lossy(&out.stderr),
+                String::from_utf8_lossy(&out.stdout)
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The path to download an upload by, from the upload's answer.
+    fn path_of(&self, answer: &str, name: &str) -> String {
+        match self.kind {
+            PeerKind::Nginx => format!("/up/{name}"),
+            PeerKind::Fileio => format!("/{}", key_of(Client::Curl, answer)),
+            PeerKind::Rustypaste => {
+                let url = answer.trim();
+                format!("/{}", url.rsplit('/').next().unwrap_or(url))
+            }
+        }
+    }
+
+    /// Removes a file a download left (nginx and rustypaste keep them).
+    fn forget(&self, path: &str) {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        match self.kind {
+            PeerKind::Fileio => {}
+            PeerKind::Nginx => {
+                let _ = std::fs::remove_file(self.dir.join("www/up").join(name));
+            }
+            PeerKind::Rustypaste => {
+                let _ = std::fs::remove_file(self.dir.join("upload").join(name));
+            }
+        }
+    }
+}
+
+const BOUNDARY: &str = "fileio-bench-boundary-7d1c";
+
+fn multipart_parts(name: &str) -> (Vec<u8>, Vec<u8>) {
+    (
+        format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .into_bytes(),
+        format!("\r\n--{BOUNDARY}--\r\n").into_bytes(),
+    )
+}
+
+/// curl with no ~/.curlrc, failing on HTTP errors, quiet but for errors.
+fn curl() -> Command {
+    let mut c = Command::new("curl");
+    c.args(["-q", "-sS", "--fail-with-body"])
+        .env_remove("http_proxy")
+        .env_remove("HTTP_PROXY")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy")
+        .stdin(Stdio::null());
+    c
+}
+
+/// One measurement of one server.
+#[derive(Clone)]
+struct Cell {
+    /// req/s, MiB/s, KiB per connection or milliseconds, as the row says.
+    value: f64,
+    /// What to print.
+    text: String,
+    /// The server's CPU use during the measurement, in cores.
+    server_cores: Option<f64>,
+    /// The load generator's (wrk, curl) CPU use, in cores.
+    client_cores: Option<f64>,
+    /// The server's whole resident memory, where the row is about memory.
+    total_kib: Option<u64>,
+}
+
+struct ServerRow {
+    name: String,
+    /// One list of runs per peer, in PEERS order.
+    cells: [Vec<Cell>; 3],
+}
+
+impl ServerRow {
+    fn new(name: impl Into<String>) -> ServerRow {
+        ServerRow {
+            name: name.into(),
+            cells: [vec![], vec![], vec![]],
+        }
+    }
+
+    fn push(&mut self, kind: PeerKind, c: Cell) {
+        self.cells[PEERS.iter().position(|&k| k == kind).unwrap()].push(c);
+    }
+
+    /// The median run of a peer.
+    fn median(&self, i: usize) -> Option<&Cell> {
+        let mut v: Vec<&Cell> = self.cells[i].iter().collect();
+        v.sort_by(|a, b| a.value.total_cmp(&b.value));
+        v.get(v.len().saturating_sub(1) / 2).copied()
+    }
+}
+
+/// Runs a child to its end: wall time, CPU time (user + system, from wait4) and success.
+fn run_measured(mut cmd: Command) -> Result<(f64, f64, String), String> {
+    let started = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    let (out, err) = read_all(&mut child);
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4 failed: {}", std::io::Error::last_os_error());
+    let secs = started.elapsed().as_secs_f64();
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let cpu = tv(usage.ru_utime) + tv(usage.ru_stime);
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        return Err(format!("{cmd:?} failed: {err}{out}"));
+    }
+    Ok((secs, cpu, out))
+}
+
+/// wrk with one thread (it shares the two cores with the server) and `conns` connections
+/// for `secs` seconds; requests per second, with the server's and wrk's CPU use.
+fn wrk(
+    wrk: &Path,
+    peer: &Peer,
+    path: &str,
+    script: Option<&Path>,
+    conns: usize,
+    secs: u64,
+) -> Result<Cell, String> {
+    let mut c = Command::new(wrk);
+    c.args(["-t1", &format!("-c{conns}"), &format!("-d{secs}s")]);
+    if let Some(s) = script {
+        c.arg("-s").arg(s);
+    }
+    c.arg(format!("{}{path}", peer.url));
+    let cpu0 = peer.cpu_secs();
+    let (wall, gen_cpu, out) = run_measured(c)?;
+    let server_cpu = peer.cpu_secs() - cpu0;
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    let rps: f64 = field("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("no Requests/sec in wrk's output:\n{out}"))?;
+    let mut text = format!("{rps:.0} req/s");
+    if let Some(bad) = field("Non-2xx or 3xx responses:") {
+        text.push_str(&format!(" ({bad} non-2xx!)"));
+    }
+    if let Some(errs) = field("Socket errors:") {
+        text.push_str(&format!(" (socket errors {errs})"));
+    }
+    Ok(Cell {
+        value: rps,
+        text,
+        server_cores: Some(server_cpu / wall),
+        client_cores: Some(gen_cpu / wall),
+        total_kib: None,
+    })
+}
+
+/// A wrk script uploading one body over and over: multipart POSTs for fileio and rustypaste,
+/// PUTs to new names for nginx (each one a new file, as the others make).
+fn upload_script(peer: &Peer, file: &Path) -> PathBuf {
+    let body = peer.dir.join("wrk-body");
+    let data = std::fs::read(file).unwrap();
+    let (head, pre, post) = peer.upload_head("small", data.len() as u64);
+    std::fs::write(&body, [pre, data, post].concat()).unwrap();
+    let mut lua = format!(
+        "local f = assert(io.open(\"{}\", \"rb\"))\nwrk.body = f:read(\"*a\")\nf:close()\n",
+        body.display()
+    );
+    if peer.kind == PeerKind::Nginx {
+        lua.push_str(
+            "wrk.method = \"PUT\"\nlocal n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format(nil, \"/up/small-\" .. n)\nend\n",
+        );
+    } else {
+        let ct = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Type: "))
+            .unwrap()
+            .to_string();
+        lua.push_str(&format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"{ct}\"\n"
+        ));
+    }
+    let script = peer.dir.join("upload.lua");
+    std::fs::write(&script, lua).unwrap();
+    script
+}
+
+/// One big upload and its download with curl (to /dev/null), each timed; the server's file is
+/// then gone (fileio: one download allowed; the others: removed by hand).
+fn big_transfer(peer: &Peer, src: &Path, len: u64) -> Result<(Cell, Cell), String> {
+    let cell = |secs: f64, cpu: f64, server: f64| Cell {
+        value: len as f64 / MIB as f64 / secs,
+        text: format!("{:.0} MiB/s", len as f64 / MIB as f64 / secs),
+        server_cores: Some(server / secs),
+        client_cores: Some(cpu / secs),
+        total_kib: None,
+    };
+    let cpu0 = peer.cpu_secs();
+    let (secs, cpu, out) = run_measured(peer.curl_upload_cmd(src, "big", Some(1)))?;
+    let up = cell(secs, cpu, peer.cpu_secs() - cpu0);
+    let path = peer.path_of(&out, "big");
+    let mut c = curl();
+    c.args(["-o", "/dev/null"])
+        .arg(format!("{}{path}", peer.url));
+    let cpu0 = peer.cpu_secs();
+    let (secs, cpu, _) = run_measured(c)?;
+    let down = cell(secs, cpu, peer.cpu_secs() - cpu0);
+    peer.forget(&path);
+    Ok((up, down))
+}
+
+/// `n` connections that each send a request's head (and, for uploads, `sent` bytes of a
+/// 64 MiB body), then stall: the server's resident memory growth per connection.
+fn stalled(
+    peer: &Peer,
+    n: usize,
+    upload: bool,
+    sent: u64,
+    download_path: &str,
+) -> Result<Cell, String> {
+    let before = peer.settled_rss_kib(Duration::from_secs(3));
+    let mut conns = Vec::with_capacity(n);
+    let chunk = vec![0x42u8; sent as usize];
+    for i in 0..n {
+        let mut s = std::net::TcpStream::connect(peer.addr)
+            .map_err(|e| format!("connection {i} of {n}: {e}"))?;
+        s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+        let sent_ok = if upload {
+            let (head, pre, _) = peer.upload_head(&format!("stalled-{i}"), 64 * MIB);
+            s.write_all(head.as_bytes())
+                .and_then(|_| s.write_all(&pre))
+                .and_then(|_| s.write_all(&chunk))
+        } else {
+            s.write_all(
+                format!(
+                    "GET {download_path} HTTP/1.1\r\nHost: {}\r\n\r\n",
+                    peer.addr
+                )
+                .as_bytes(),
+            )
+        };
+        sent_ok.map_err(|e| format!("connection {i} of {n}: {e}"))?;
+        conns.push(s);
+    }
+    let after = peer.settled_rss_kib(Duration::from_secs(10));
+    drop(conns);
+    // Let the server see the connections go and clean up before the next measurement.
+    std::thread::sleep(Duration::from_millis(500));
+    if upload {
+        for i in 0..n {
+            peer.forget(&format!("stalled-{i}"));
+        }
+    }
+    let per = after.saturating_sub(before) as f64 / n as f64;
+    Ok(Cell {
+        value: per,
+        text: format!("{per:.0} KiB/conn ({} → {})", mib(before), mib(after)),
+        server_cores: None,
+        client_cores: None,
+        total_kib: Some(after),
+    })
+}
+
+struct ServerOpts {
+    smoke: bool,
+    runs: Option<usize>,
+}
+
+/// Starts the servers that are installed; notes for the ones that are not.
+fn start_peers(fileio: &Path, root: &Path) -> (Vec<Peer>, Vec<String>) {
+    let mut peers = Vec::new();
+    let mut notes = Vec::new();
+    for kind in PEERS {
+        let dir = root.join(kind.name().replace(' ', "-"));
+        let started = match kind {
+            PeerKind::Fileio => Some(Peer::start_fileio(fileio, dir)),
+            PeerKind::Nginx => {
+                match find_program("nginx") {
+                    Some(p) => Some(Peer::start_nginx(&p, dir)),
+                    None => {
+                        notes.push("nginx is not installed (Debian package nginx-light): its column is empty".into());
+                        None
+                    }
+                }
+            }
+            PeerKind::Rustypaste => match find_program("rustypaste") {
+                Some(p) => Some(Peer::start_rustypaste(&p, dir)),
+                None => {
+                    notes.push("rustypaste is not on PATH (`cargo install rustypaste`): its column is empty".into());
+                    None
+                }
+            },
+        };
+        match started {
+            Some(Ok(p)) => peers.push(p),
+            Some(Err(e)) => notes.push(format!("{} did not start: {e}", kind.name())),
+            None => {}
+        }
+    }
+    (peers, notes)
+}
+
+fn server_rows(
+    fileio: &Path,
+    root: &Path,
+    o: &ServerOpts,
+    want: &dyn Fn(&str) -> bool,
+) -> (Vec<ServerRow>, Vec<String>) {
+    let (conns, secs) = if o.smoke { (4, 1) } else { (32, 5) };
+    let (label, len) = if o.smoke {
+        ("1 MiB", MIB)
+    } else {
+        ("1 GiB", GIB)
+    };
+    let (counts, sent): (&[usize], u64) = if o.smoke {
+        (&[20], 64 * KIB)
+    } else {
+        (&[200, 1000], MIB)
+    };
+    let stalled_downloads = if o.smoke { 20 } else { 200 };
+    let ready_name = "server: ready after start (idle RSS)";
+    let small_up_name = format!("server: 10 KiB uploads, {conns} connections (wrk)");
+    let small_down_name = format!("server: 10 KiB downloads, {conns} connections (wrk)");
+    let big_up_name = format!("server: {label} upload (curl)");
+    let big_down_name = format!("server: {label} download (curl)");
+    let stalled_name = |n: usize| {
+        format!(
+            "server: memory per stalled upload, {n} connections, {} KiB of the body sent",
+            sent / KIB
+        )
+    };
+    let stalled_down_name = format!(
+        "server: memory per stalled download (64 MiB file), {stalled_downloads} connections"
+    );
+    let mut names = vec![
+        ready_name.to_string(),
+        small_up_name.clone(),
+        small_down_name.clone(),
+        big_up_name.clone(),
+        big_down_name.clone(),
+        stalled_down_name.clone(),
+    ];
+    names.extend(counts.iter().map(|&n| stalled_name(n)));
+    if !names.iter().any(|n| want(n)) {
+        return (vec![], vec![]);
+    }
+    eprintln!("server rows…");
+    // Every stalled connection is a descriptor here and in the server.
+    raise_fd_limit();
+
+    let (peers, mut notes) = start_peers(fileio, root);
+    let mut rows = Vec::new();
+    let runs = o.runs.unwrap_or(if o.smoke { 1 } else { 3 });
+    // Each round visits the servers in a different order, so drift hits all alike.
+    let rounds = |i: usize| -> Vec<&Peer> {
+        let mut v: Vec<&Peer> = peers.iter().collect();
+        let len = v.len().max(1);
+        v.rotate_left(i % len);
+        v
+    };
+
+    if want(ready_name) {
+        let mut row = ServerRow::new(ready_name);
+        for p in &peers {
+            row.push(
+                p.kind,
+                Cell {
+                    value: p.ready_secs * 1000.0,
+                    text: format!("{} ({})", time(p.ready_secs), mib(p.idle_kib)),
+                    server_cores: None,
+                    client_cores: None,
+                    total_kib: Some(p.idle_kib),
+                },
+            );
+        }
+        rows.push(row);
+    }
+
+    let small = root.join("src-10k");
+    make_file(&small, 10 * KIB);
+    let (up_name, down_name) = (small_up_name, small_down_name);
+    if want(&up_name) || want(&down_name) {
+        match find_program("wrk") {
+            None => notes.push(
+                "wrk is not installed (Debian package wrk): the small-request rows are skipped"
+                    .into(),
+            ),
+            Some(wrk_bin) => {
+                let mut up = ServerRow::new(&up_name);
+                let mut down = ServerRow::new(&down_name);
+                let mut targets = Vec::new();
+                for p in &peers {
+                    let script = upload_script(p, &small);
+                    match p.put_many(&small, "small-get") {
+                        Ok(path) => targets.push(Some((script, path))),
+                        Err(e) => {
+                            notes.push(format!("{}: {e}", p.kind.name()));
+                            targets.push(None);
+                        }
+                    }
+                }
+                for i in 0..runs {
+                    for p in rounds(i) {
+                        let idx = peers.iter().position(|q| std::ptr::eq(q, p)).unwrap();
+                        let Some((script, path)) = &targets[idx] else {
+                            continue;
+                        };
+                        if want(&up_name) {
+                            match wrk(&wrk_bin, p, "/", Some(script), conns, secs) {
+                                Ok(c) => up.push(p.kind, c),
+                                Err(e) => notes.push(format!("{}: {e}", p.kind.name())),
+                            }
+                        }
+                        if want(&down_name) {
+                            match wrk(&wrk_bin, p, path, None, conns, secs) {
+                                Ok(c) => down.push(p.kind, c),
+                                Err(e) => notes.push(format!("{}: {e}", p.kind.name())),
+                            }
+                        }
+                    }
+                }
+                rows.extend([up, down].into_iter().filter(|r| want(&r.name)));
+            }
+        }
+    }
+
+    let (up_name, down_name) = (big_up_name, big_down_name);
+    if want(&up_name) || want(&down_name) {
+        let src = root.join("src-big");
+        make_file(&src, len);
+        let mut up = ServerRow::new(&up_name);
+        let mut down = ServerRow::new(&down_name);
+        for i in 0..runs {
+            for p in rounds(i) {
+                match big_transfer(p, &src, len) {
+                    Ok((u, d)) => {
+                        up.push(p.kind, u);
+                        down.push(p.kind, d);
+                    }
+                    Err(e) => notes.push(format!("{}: {e}", p.kind.name())),
+                }
+            }
+        }
+        std::fs::remove_file(&src).unwrap();
+        rows.extend([up, down].into_iter().filter(|r| want(&r.name)));
+    }
+
+    // Each memory row on servers started afresh: fileio serve keeps much of what stalled
+    // connections made it allocate after they are gone, which would skew the next row.
+    drop(peers);
+    let fresh = |label: String| start_peers(fileio, &root.join(label)).0;
+    for &n in counts {
+        let name = stalled_name(n);
+        if want(&name) {
+            let mut row = ServerRow::new(name);
+            for p in &fresh(format!("stalled-up-{n}")) {
+                match stalled(p, n, true, sent, "") {
+                    Ok(c) => row.push(p.kind, c),
+                    Err(e) => notes.push(format!("{}: {e}", p.kind.name())),
+                }
+            }
+            rows.push(row);
+        }
+    }
+    let n = stalled_downloads;
+    let name = stalled_down_name;
+    if want(&name) {
+        let src = root.join("src-64m");
+        make_file(&src, if o.smoke { MIB } else { 64 * MIB });
+        let mut row = ServerRow::new(name);
+        for p in &fresh(format!("stalled-down-{n}")) {
+            let r = p.put_many(&src, "stall-get").and_then(|path| {
+                let c = stalled(p, n, false, 0, &path);
+                p.forget(&path);
+                c
+            });
+            match r {
+                Ok(c) => row.push(p.kind, c),
+                Err(e) => notes.push(format!("{}: {e}", p.kind.name())),
+            }
+        }
+        std::fs::remove_file(&src).unwrap();
+        rows.push(row);
+    }
+    (rows, notes)
+}
+
+fn cores(cells: &[Option<&Cell>], f: fn(&Cell) -> Option<f64>) -> String {
+    let v: Vec<String> = cells
+        .iter()
+        .map(|c| c.and_then(f).map_or("–".into(), |x| format!("{x:.2}")))
+        .collect();
+    v.join(" / ")
+}
+
+fn server_table(rows: &[ServerRow]) -> String {
+    let mut t = String::new();
+    t.push_str("| test | fileio serve | nginx | rustypaste | **fileio/nginx** | server CPU, cores (fileio / nginx / rustypaste) | client CPU, cores (same order) |\n");
+    t.push_str("|---|--:|--:|--:|--:|--:|--:|\n");
+    for r in rows {
+        let cells: Vec<Option<&Cell>> = (0..3).map(|i| r.median(i)).collect();
+        let text = |c: Option<&Cell>| c.map_or("–".to_string(), |c| c.text.clone());
+        let ratio = match (cells[0], cells[1]) {
+            (Some(f), Some(n)) if n.value > 0.0 => format!("**{:.2}**", f.value / n.value),
+            _ => "–".into(),
+        };
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r.name,
+            text(cells[0]),
+            text(cells[1]),
+            text(cells[2]),
+            ratio,
+            cores(&cells, |c| c.server_cores),
+            cores(&cells, |c| c.client_cores),
+        );
+    }
+    t
+}
+
+/// The server targets of issue 13, each with how it went.
+fn server_verdicts(rows: &[ServerRow]) -> String {
+    let mut v = String::new();
+    let ok = |b: bool| if b { "met" } else { "MISSED" };
+    for r in rows {
+        let (Some(f), n) = (r.median(0), r.median(1)) else {
+            continue;
+        };
+        let vs_nginx = |want: f64| match n {
+            Some(n) => format!(
+                "≥ {want:.1}× nginx {} ({:.2}×)",
+                ok(f.value >= want * n.value),
+                f.value / n.value
+            ),
+            None => "no nginx to compare with".into(),
+        };
+        let line = if r.name.contains("10 KiB") {
+            vs_nginx(0.5)
+        } else if r.name.contains("GiB upload") || r.name.contains("GiB download") {
+            vs_nginx(0.8)
+        } else if r.name.contains("stalled") {
+            let total_ok = if r.name.contains("1000 connections") {
+                let total = f.total_kib.unwrap_or(0);
+                format!(
+                    "; 1,000 stalled under 300 MiB {} ({})",
+                    ok(total < 300 * 1024),
+                    mib(total)
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "≤ 256 KiB per connection {} ({:.0} KiB){total_ok}",
+                ok(f.value <= 256.0),
+                f.value
+            )
+        } else if r.name.contains("ready") {
+            format!("ready in < 50 ms {} ({})", ok(f.value < 50.0), f.text)
+        } else {
+            continue;
+        };
+        let _ = writeln!(v, "- {}: {line}", r.name);
+    }
+    v
 }
 
 fn main() {
@@ -725,10 +1806,35 @@ fn main() {
         eprintln!("8 parallel uploads…");
         rows.push(parallel_row(&b, 8, plabel, plen, o.runs.unwrap_or(pruns)));
     }
+    if want("busy disk") {
+        eprintln!("uploads on a busy disk…");
+        let (label, len, runs) = if o.smoke {
+            ("64 KiB", 64 * KIB, 1)
+        } else {
+            ("256 MiB", 256 * MIB, 11)
+        };
+        rows.extend(busy_disk_rows(
+            &b,
+            label,
+            len,
+            o.runs.unwrap_or(runs),
+            o.smoke,
+        ));
+    }
     if want("start-up") {
         eprintln!("start-up…");
         rows.push(startup_row(&b, if o.smoke { 3 } else { 100 }));
     }
+
+    let (server_rows, server_notes) = server_rows(
+        &o.fileio,
+        &b.path("servers"),
+        &ServerOpts {
+            smoke: o.smoke,
+            runs: o.runs,
+        },
+        &want,
+    );
 
     // A child spawned with vfork starts from this process's peak RSS (exec keeps it in
     // ru_maxrss): below every client's, or the RSS columns would be this process's.
@@ -757,8 +1863,24 @@ fn main() {
         mib(own_kib),
         started.elapsed().as_secs_f64(),
     );
-    report.push_str(&table(&rows));
-    report.push('\n');
+    if !rows.is_empty() {
+        report.push_str(&table(&rows));
+        report.push('\n');
+    }
+    if !server_rows.is_empty() || !server_notes.is_empty() {
+        report.push_str(
+            "Servers, side by side on the same machine: small requests from wrk (one thread, \
+             keep-alive; uploads are multipart POSTs to fileio serve and rustypaste, WebDAV PUTs \
+             of new files to nginx), big transfers from curl (download to /dev/null), stalled \
+             connections from raw sockets (resident memory growth of the server and its \
+             workers / connections). Rates are medians; CPU is CPU seconds per wall second.\n\n",
+        );
+        report.push_str(&server_table(&server_rows));
+        for n in &server_notes {
+            let _ = writeln!(report, "\nNote: {n}.");
+        }
+        report.push('\n');
+    }
     if o.smoke {
         // Verdicts on 64 KiB files and a debug build would only mislead a reader of CI's log.
         report.push_str(
@@ -766,6 +1888,7 @@ fn main() {
         );
     } else {
         report.push_str(&verdicts(&rows));
+        report.push_str(&server_verdicts(&server_rows));
     }
     println!("\n{report}");
     if o.write {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
@@ -80,6 +81,10 @@ pub struct History {
     conn: Connection,
 }
 
+/// The size past which opening the history folds its write-ahead log into the database:
+/// about 1,000 pages, SQLite's own default, some 500 uploads.
+const WAL_LIMIT: u64 = 4 * 1024 * 1024;
+
 impl History {
     pub fn open_default() -> Result<History> {
         let path = default_path().context("no data directory for this user")?;
@@ -99,11 +104,16 @@ impl History {
             .with_context(|| format!("opening {}", path.display()))?;
         let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(10))?;
+        // Nothing here may make an upload wait for the disk: behind a disk busy writing back
+        // (a CI runner that just built something) one fsync takes from tens of milliseconds
+        // to seconds, and an upload used to make five (BENCHMARKS.md, issue 13).
+        //
+        // No syncs while the file is set up: a new file is switched to WAL through a rollback
+        // journal, which syncs three times under the default FULL. A power cut at that moment
+        // can only cost an empty history.
+        conn.pragma_update(None, "synchronous", "OFF")?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .with_context(|| format!("{} is not a history database", path.display()))?;
-        // In WAL mode, NORMAL syncs at checkpoints only: a power cut may lose the last entries,
-        // but an upload no longer waits on five fsyncs (BENCHMARKS.md).
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS uploads (
                 service  TEXT NOT NULL,
@@ -119,6 +129,26 @@ impl History {
             );",
         )
         .with_context(|| format!("{} is not a history database", path.display()))?;
+        // In WAL mode NORMAL syncs at checkpoints only, never at a commit: a power cut may
+        // lose the last entries but does not corrupt the file.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // And no checkpoint when the connection closes, which SQLite does by default and which
+        // syncs twice: entries stay in the -wal file, where a normal exit keeps them and the
+        // next open reads them.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+        // The WAL is kept short here instead of by SQLite's automatic checkpoint, which runs
+        // after a commit: the next process, finding the checkpoint's progress gone with the
+        // shared memory, would write on past it and checkpoint again at every upload. Here,
+        // before this process writes, one upload in about 500 truncates it (3 syncs). Never
+        // waiting: another process busy with the history just puts it off.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        if std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_LIMIT) {
+            conn.busy_timeout(Duration::ZERO)?;
+            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            conn.busy_timeout(Duration::from_secs(10))?;
+        }
         Ok(History { conn })
     }
 
@@ -270,6 +300,40 @@ mod tests {
                 0o600
             );
         }
+    }
+
+    #[test]
+    fn entries_outlive_the_connection_and_the_wal_is_folded_in_now_and_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.db");
+        let wal_len = || {
+            std::fs::metadata(dir.path().join("history.db-wal"))
+                .map(|m| m.len())
+                .unwrap_or(0)
+        };
+        // Each entry from its own connection, as each upload is.
+        let (mut checkpoints, mut last, mut longest) = (0, 0, 0);
+        for i in 0..1200 {
+            let h = History::open(&path).unwrap();
+            h.record(&entry(&format!("k{i}"), None, None)).unwrap();
+            drop(h);
+            // Closing did not checkpoint: the entry is in the WAL, which closing would fold
+            // into the database and remove.
+            let len = wal_len();
+            assert!(len > 0, "entry {i}: the close checkpointed the WAL away");
+            checkpoints += usize::from(len < last);
+            longest = longest.max(len);
+            last = len;
+        }
+        // Two checkpoints for 1,200 entries of two pages each: not one per upload, and the
+        // WAL stays near its limit.
+        assert_eq!(checkpoints, 2, "checkpoints in 1,200 uploads");
+        assert!(
+            longest < WAL_LIMIT + 64 * 1024,
+            "the WAL grew to {longest} bytes"
+        );
+        let h = History::open(&path).unwrap();
+        assert_eq!(h.list(true).unwrap().len(), 1200);
     }
 
     #[test]

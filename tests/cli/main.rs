@@ -5,6 +5,7 @@
 mod accounts;
 mod download;
 mod generated;
+mod history_durability;
 mod hostile_client;
 mod hostile_server;
 mod saving;
