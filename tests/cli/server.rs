@@ -629,8 +629,15 @@ fn max_size_refuses_a_huge_upload_at_once() {
     );
     assert!(t.elapsed() < Duration::from_secs(5));
     drop(reader);
-    let sent = writer.join().unwrap();
-    assert!(sent < 100_000_000, "the server read {sent} bytes");
+    // After the answer the server reads and discards what is still sent (a lingering close,
+    // so the client is not reset before it reads the 413), for a bounded time only: nothing
+    // of it is kept.
+    let _sent = writer.join().unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(9),
+        "the lingering close outlived its bound: {:?}",
+        t.elapsed()
+    );
     assert_eq!(std::fs::read_dir(s.data.join("tmp")).unwrap().count(), 0);
     assert_eq!(std::fs::read_dir(s.data.join("blobs")).unwrap().count(), 0);
 }
