@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::expires::{ACCEPTED, Expires};
-use crate::server::config::Config;
+use crate::server::config::Options;
 use crate::server::response::ApiError;
 use crate::server::store::Settings;
 
@@ -42,7 +42,7 @@ impl Fields {
     /// The expiry asked for, checked against the server's maximum.
     pub fn expires(
         &self,
-        config: &Config,
+        config: &Options,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, ApiError> {
         let Some(v) = self.get("expires") else {
@@ -99,7 +99,7 @@ impl Fields {
     }
 
     /// Refuses values that are not valid, whatever they would be combined with.
-    pub fn validate(&self, config: &Config) -> Result<(), ApiError> {
+    pub fn validate(&self, config: &Options) -> Result<(), ApiError> {
         self.expires(config, Utc::now())?;
         self.max_downloads()?;
         self.auto_delete()?;
@@ -108,7 +108,11 @@ impl Fields {
 
     /// The settings asked for, with what is not given taken from `base` (PATCH: the file's
     /// current settings) or from the defaults (upload, PUT).
-    pub fn settings(&self, config: &Config, base: Option<&Settings>) -> Result<Settings, ApiError> {
+    pub fn settings(
+        &self,
+        config: &Options,
+        base: Option<&Settings>,
+    ) -> Result<Settings, ApiError> {
         let now = Utc::now();
         let expires = match self.expires(config, now)? {
             Some(t) => t,

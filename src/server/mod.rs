@@ -1,6 +1,6 @@
 //! The file.io-compatible server behind `fileio serve`.
 //!
-//! - [`config`]: flags checked into a [`config::Config`]
+//! - [`config`]: the server's [`Options`], which `fileio serve` builds from its flags
 //! - [`store`]: SQLite metadata and blobs on disk
 //! - [`incoming`]: request bodies (multipart streamed to disk, urlencoded)
 //! - [`handlers`], [`download`]: the endpoints
@@ -44,7 +44,7 @@ use tower_http::cors::{Any, CorsLayer};
 
 use crate::error::{Failure, Kind};
 use crate::server::body::{LogLine, LoggedBody};
-use crate::server::config::Config;
+pub use crate::server::config::Options;
 use crate::server::limits::Limiter;
 use crate::server::response::ApiError;
 use crate::server::store::Store;
@@ -54,14 +54,14 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What every handler shares.
 pub struct App {
-    pub config: Config,
+    pub config: Options,
     pub store: Arc<Store>,
     pub limiter: Option<Limiter>,
     pub local_addr: SocketAddr,
 }
 
 /// Runs the server on its own multi-threaded runtime until SIGINT or SIGTERM.
-pub fn run(config: Config) -> Result<()> {
+pub fn run(config: Options) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -69,7 +69,7 @@ pub fn run(config: Config) -> Result<()> {
     runtime.block_on(serve(config))
 }
 
-async fn serve(config: Config) -> Result<()> {
+async fn serve(config: Options) -> Result<()> {
     let nofile = conn::raise_nofile_limit();
     let (store, cleanup) = Store::open(&config.data)
         .with_context(|| format!("cannot open the data directory {}", config.data.display()))?;
