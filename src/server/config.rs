@@ -112,14 +112,13 @@ pub struct Options {
 
 impl Options {
     /// The expiry used when a request gives none: 14 days, or the maximum if shorter.
-    pub fn default_expires(&self) -> Expires {
+    pub fn default_expires(&self, now: chrono::DateTime<chrono::Utc>) -> Expires {
         let fourteen = Expires::Period {
             count: 14,
             unit: Unit::Days,
         };
         match self.max_expiry {
             Some(max) => {
-                let now = chrono::Utc::now();
                 if max.resolve(now) < fourteen.resolve(now) {
                     max
                 } else {

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 
 use crate::expires::{ACCEPTED, Expires};
 use crate::server::config::Options;
+use crate::server::meta::Settings;
 use crate::server::response::ApiError;
-use crate::server::store::Settings;
 
 /// Name/value pairs in arrival order: the query string first, then form fields, so that a
 /// form field wins over the same name in the query.
@@ -99,8 +99,8 @@ impl Fields {
     }
 
     /// Refuses values that are not valid, whatever they would be combined with.
-    pub fn validate(&self, config: &Options) -> Result<(), ApiError> {
-        self.expires(config, Utc::now())?;
+    pub fn validate(&self, config: &Options, now: DateTime<Utc>) -> Result<(), ApiError> {
+        self.expires(config, now)?;
         self.max_downloads()?;
         self.auto_delete()?;
         Ok(())
@@ -112,14 +112,14 @@ impl Fields {
         &self,
         config: &Options,
         base: Option<&Settings>,
+        now: DateTime<Utc>,
     ) -> Result<Settings, ApiError> {
-        let now = Utc::now();
         let expires = match self.expires(config, now)? {
             Some(t) => t,
             None => match base {
                 Some(b) => b.expires,
                 None => config
-                    .default_expires()
+                    .default_expires(now)
                     .resolve(now)
                     .ok_or_else(|| ApiError::internal("default expiry out of range"))?,
             },

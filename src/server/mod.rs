@@ -1,7 +1,9 @@
 //! The file.io-compatible server behind `fileio serve`.
 //!
 //! - [`config`]: the server's [`Options`], which `fileio serve` builds from its flags
-//! - [`store`]: SQLite metadata and blobs on disk
+//! - [`store`]: the storage protocol (uploads, replacements, one-time downloads), written
+//!   once above two seams: [`meta::Meta`] (metadata; [`sqlite`] implements it) and
+//!   [`blobs::Blobs`] (contents; [`blobs::LocalBlobs`] implements it)
 //! - [`incoming`]: request bodies (multipart streamed to disk, urlencoded)
 //! - [`handlers`], [`download`]: the endpoints
 //! - [`auth`], [`limits`]: API keys, rate limiting
@@ -18,6 +20,7 @@ macro_rules! log {
 pub(crate) use log;
 
 pub mod auth;
+pub mod blobs;
 pub mod body;
 pub mod config;
 pub mod conn;
@@ -26,7 +29,9 @@ pub mod fields;
 pub mod handlers;
 pub mod incoming;
 pub mod limits;
+pub mod meta;
 pub mod response;
+pub mod sqlite;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -71,7 +76,8 @@ pub fn run(config: Options) -> Result<()> {
 
 async fn serve(config: Options) -> Result<()> {
     let nofile = conn::raise_nofile_limit();
-    let (store, cleanup) = Store::open(&config.data)
+    let (store, cleanup) = Store::open_local(&config.data, store::system_clock())
+        .await
         .with_context(|| format!("cannot open the data directory {}", config.data.display()))?;
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
@@ -348,19 +354,13 @@ async fn sweep(app: Arc<App>) {
     let mut tick = tokio::time::interval(app.config.sweep_interval);
     loop {
         tick.tick().await;
-        let a = app.clone();
-        let swept = tokio::task::spawn_blocking(move || {
-            if let Some(l) = &a.limiter {
-                l.prune();
-            }
-            a.store.sweep()
-        })
-        .await;
-        match swept {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => log!("fileio serve: deleted {n} expired files"),
-            Ok(Err(e)) => log!("fileio serve: sweeping expired files failed: {e:#}"),
-            Err(e) => log!("fileio serve: sweeping expired files failed: {e}"),
+        if let Some(l) = &app.limiter {
+            l.prune();
+        }
+        match app.store.sweep().await {
+            Ok(0) => {}
+            Ok(n) => log!("fileio serve: deleted {n} expired files"),
+            Err(e) => log!("fileio serve: sweeping expired files failed: {}", e.message),
         }
     }
 }

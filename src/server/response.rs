@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::expires::describe;
-use crate::server::store::FileRow;
+use crate::server::meta::FileRow;
 
 tokio::task_local! {
     /// The base URL of this server as the request's client knows it, for `help` links.
@@ -197,8 +197,7 @@ pub struct FileDetails {
 }
 
 /// The FileDetails of a stored file, with its link under `base`.
-pub fn file_details(row: &FileRow, base: &str) -> FileDetails {
-    let now = Utc::now();
+pub fn file_details(row: &FileRow, base: &str, now: DateTime<Utc>) -> FileDetails {
     FileDetails {
         success: true,
         status: 200,

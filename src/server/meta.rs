@@ -1,0 +1,213 @@
+//! The metadata seam: files, their owners and settings, usage, and download leases.
+//!
+//! [`Meta`] is what a metadata backend implements: SQLite ([`crate::server::sqlite`]) today,
+//! PostgreSQL next, with many server instances sharing one database. So the trait keeps no
+//! state in the process: a download is a *lease* row with an expiry that the instance
+//! streaming it renews, every time comes from the backend's clock ([`Meta::now`]), and each
+//! method is one atomic step of the protocol that [`crate::server::store::Store`] writes once
+//! above this trait and [`crate::server::blobs::Blobs`].
+//!
+//! Methods that may drop rows return the blob names that no row refers to any more
+//! ([`Garbage`]): the store deletes those blobs afterwards, so a crash in between leaves only
+//! orphans, which the start-up cleanup removes.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+
+use crate::server::auth::Owner;
+use crate::server::response::ApiError;
+
+/// What a metadata call returns.
+pub type MetaResult<'a, T> = BoxFuture<'a, Result<T, ApiError>>;
+
+/// Blob names no row refers to any more, to be deleted.
+pub type Garbage = Vec<String>;
+
+/// A step's answer (perhaps a refusal such as 404) and the blobs it freed either way.
+pub type Outcome<T> = (Result<T, ApiError>, Garbage);
+
+/// One stored file's metadata.
+#[derive(Debug, Clone)]
+pub struct FileRow {
+    pub key: String,
+    /// The name of its contents in the blob store: new for every upload and replacement, so
+    /// that a download of old contents can never count against (or delete) new ones.
+    pub blob: String,
+    pub owner: Owner,
+    pub name: String,
+    pub mime: String,
+    pub size: u64,
+    pub downloads: u32,
+    pub max_downloads: u32,
+    pub auto_delete: bool,
+    pub expires: DateTime<Utc>,
+    pub created: DateTime<Utc>,
+    pub modified: DateTime<Utc>,
+}
+
+impl FileRow {
+    /// Expired or downloaded as often as allowed.
+    pub fn is_spent(&self, now: DateTime<Utc>) -> bool {
+        self.expires <= now || self.downloads >= self.max_downloads
+    }
+}
+
+/// The fields of a file that uploads and updates set.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub expires: DateTime<Utc>,
+    pub max_downloads: u32,
+    pub auto_delete: bool,
+}
+
+/// New contents, already in the blob store under `blob`.
+#[derive(Debug, Clone)]
+pub struct Contents {
+    pub blob: String,
+    pub name: String,
+    pub mime: String,
+    pub size: u64,
+}
+
+/// A file to insert under `key` (the caller retries with another key on [`Inserted::Taken`]).
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    pub key: String,
+    pub owner: Owner,
+    pub contents: Contents,
+    pub settings: Settings,
+    /// Refuse (413) when the owner's stored bytes would pass this.
+    pub max_storage: Option<u64>,
+}
+
+/// What [`Meta::insert`] did.
+#[derive(Debug)]
+pub enum Inserted {
+    Done(FileRow),
+    /// The key is in use: try another.
+    Taken,
+}
+
+/// Computes the new settings of a file from its current row (PATCH keeps what is not given).
+pub type SettingsFn = Box<dyn FnOnce(&FileRow) -> Result<Settings, ApiError> + Send>;
+
+/// A change to an owner's file.
+pub struct Change {
+    pub key: String,
+    pub owner: String,
+    /// New contents (PUT), already in the blob store.
+    pub contents: Option<Contents>,
+    pub settings: SettingsFn,
+    /// Start counting downloads again (PUT; new contents always do).
+    pub reset_downloads: bool,
+    pub max_storage: Option<u64>,
+}
+
+/// Sort orders of the list.
+#[derive(Debug, Clone, Copy)]
+pub enum SortField {
+    Name,
+    Size,
+    Expires,
+    Created,
+    Modified,
+    Downloads,
+}
+
+impl SortField {
+    pub fn parse(s: &str) -> Option<SortField> {
+        Some(match s {
+            "name" | "title" => SortField::Name,
+            "size" => SortField::Size,
+            "expires" | "expiry" => SortField::Expires,
+            "created" => SortField::Created,
+            "modified" | "updated" => SortField::Modified,
+            "downloads" => SortField::Downloads,
+            _ => return None,
+        })
+    }
+}
+
+/// What to list.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub owner: String,
+    pub search: Option<String>,
+    pub sort: Option<(SortField, bool)>,
+    pub offset: u64,
+    pub limit: Option<u64>,
+}
+
+/// A page of the list of one owner's files.
+#[derive(Debug)]
+pub struct Page {
+    pub rows: Vec<FileRow>,
+    pub count: u64,
+    pub size: u64,
+}
+
+/// A download's claim on one of a file's downloads, held while it streams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseId(pub String);
+
+/// What [`Meta::complete`] did.
+#[derive(Debug, Default)]
+pub struct Completed {
+    /// The download was counted (false: the lease had run out, or the file has other
+    /// contents now or is gone).
+    pub counted: bool,
+    pub garbage: Garbage,
+}
+
+/// The metadata backend. Every method is one atomic step; none holds anything in the
+/// process between calls.
+pub trait Meta: Send + Sync + 'static {
+    /// The backend's time: every expiry and lease is judged by it.
+    fn now(&self) -> MetaResult<'_, DateTime<Utc>>;
+
+    /// Inserts a file, refusing with 413 when the owner's quota would be passed.
+    fn insert(&self, new: NewFile) -> MetaResult<'_, Inserted>;
+
+    /// A file the caller may download or see: not spent (a spent auto-delete file is
+    /// dropped, its blob returned as garbage). 404 when there is none.
+    fn peek(&self, key: String) -> MetaResult<'_, Outcome<FileRow>>;
+
+    /// Applies a change to an owner's file; 404 when it is not theirs or not there. Returns
+    /// the new row and the blobs to delete (the replaced contents).
+    fn update(&self, change: Change) -> MetaResult<'_, Outcome<FileRow>>;
+
+    /// Deletes an owner's file; 404 when it is not theirs or not there.
+    fn delete(&self, key: String, owner: String) -> MetaResult<'_, Outcome<()>>;
+
+    /// One page of an owner's files, with the count and total size of all that match.
+    fn list(&self, query: ListQuery) -> MetaResult<'_, Page>;
+
+    /// Bytes stored for an owner.
+    fn used(&self, owner: Owner) -> MetaResult<'_, u64>;
+
+    /// Takes a lease on one download of a file's current contents, for `lease` from now,
+    /// or 404 when none is left (counting live leases).
+    fn reserve(&self, key: String, lease: Duration) -> MetaResult<'_, Outcome<(FileRow, LeaseId)>>;
+
+    /// Extends a live lease to `lease` from now; false when it had already run out.
+    fn renew(&self, id: LeaseId, lease: Duration) -> MetaResult<'_, bool>;
+
+    /// A leased download was sent in full: counts it if the lease is still live and the
+    /// file still has the contents it was taken on; drops the file when spent.
+    fn complete(&self, id: LeaseId) -> MetaResult<'_, Completed>;
+
+    /// Gives a lease back (the download broke off).
+    fn release(&self, id: LeaseId) -> MetaResult<'_, ()>;
+
+    /// Drops the files that are spent and to be deleted automatically, and leases that ran out.
+    fn sweep(&self) -> MetaResult<'_, Garbage>;
+
+    /// Every blob name a row refers to (for the start-up cleanup).
+    fn blob_names(&self) -> MetaResult<'_, HashSet<String>>;
+
+    /// Drops the rows whose blob is not in `present` (lost contents); returns how many.
+    fn drop_rows_without(&self, present: HashSet<String>) -> MetaResult<'_, usize>;
+}
