@@ -283,3 +283,26 @@ fn options(args: ServeArgs) -> Result<Options> {
         max_connections: args.max_connections,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn no_flags_give_the_servers_own_defaults() {
+        // Only the variables the flags read could change this; the test environment has none.
+        if std::env::vars().any(|(k, _)| k.starts_with("FILEIO_")) {
+            return;
+        }
+        let cli = Cli::parse_from(["serve", "--data", "/srv/fileio"]);
+        let options = options(cli.serve).unwrap();
+        assert_eq!(options, Options::new(PathBuf::from("/srv/fileio")));
+    }
+}

@@ -85,7 +85,7 @@ impl FromStr for RequireAuth {
 }
 
 /// Everything the server needs to know, validated.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     pub bind: String,
     pub data: PathBuf,
@@ -111,6 +111,27 @@ pub struct Options {
 }
 
 impl Options {
+    /// The settings `fileio serve` has with no flags, storing under `data` (what tests and
+    /// embedders start from; a test in commands::serve keeps the two in step).
+    pub fn new(data: PathBuf) -> Options {
+        Options {
+            bind: "127.0.0.1:8080".to_string(),
+            data,
+            key_hashes: HashSet::new(),
+            max_size: None,
+            max_storage: None,
+            max_expiry: None,
+            rate_limit: None,
+            public_url: None,
+            require_auth: RequireAuth::Off,
+            sweep_interval: Duration::from_secs(60),
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+        }
+    }
+
     /// The expiry used when a request gives none: 14 days, or the maximum if shorter.
     pub fn default_expires(&self, now: chrono::DateTime<chrono::Utc>) -> Expires {
         let fourteen = Expires::Period {

@@ -98,6 +98,12 @@ impl Store {
         Store { meta, blobs, lease }
     }
 
+    /// The same store with downloads leased for `lease` (tests use short ones).
+    pub fn with_lease(mut self, lease: Duration) -> Store {
+        self.lease = lease;
+        self
+    }
+
     /// The store under `dir`: SQLite in `dir/fileio.db`, blobs under `dir/blobs`, all
     /// private to the owner; then removes what an unclean stop left.
     pub async fn open_local(dir: &Path, clock: Clock) -> anyhow::Result<(Store, Cleanup)> {

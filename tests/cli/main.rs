@@ -7,6 +7,7 @@ mod download;
 mod generated;
 mod hostile_client;
 mod server;
+mod server_api;
 mod services;
 mod support;
 mod tls;
