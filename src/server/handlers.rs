@@ -159,7 +159,7 @@ pub async fn upload(
     let settings = incoming.fields.settings(&app.config, None, now)?;
     let row = app
         .store
-        .insert(&owner, upload, &settings, app.config.max_storage)
+        .insert(&owner, upload, &settings, app.config.max_storage, now)
         .await?;
     Ok(Json(file_details(&row, &base, now)))
 }

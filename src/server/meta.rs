@@ -81,6 +81,9 @@ pub struct NewFile {
     pub settings: Settings,
     /// Refuse (413) when the owner's stored bytes would pass this.
     pub max_storage: Option<u64>,
+    /// The store's time the settings were resolved at (so a 14-day expiry is 14 days from
+    /// `created` to the millisecond).
+    pub created: DateTime<Utc>,
 }
 
 /// What [`Meta::insert`] did.

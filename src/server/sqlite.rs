@@ -259,6 +259,7 @@ impl Meta for SqliteMeta {
 
     fn insert(&self, new: NewFile) -> MetaResult<'_, Inserted> {
         self.run(true, move |conn, now| {
+            let created = new.created;
             let tx = conn.transaction()?;
             check_quota(
                 &tx,
@@ -281,7 +282,7 @@ impl Meta for SqliteMeta {
                     new.settings.max_downloads,
                     new.settings.auto_delete,
                     millis(new.settings.expires),
-                    millis(now),
+                    millis(created),
                 ],
             )?;
             if inserted == 0 {
@@ -299,8 +300,8 @@ impl Meta for SqliteMeta {
                 max_downloads: new.settings.max_downloads,
                 auto_delete: new.settings.auto_delete,
                 expires: new.settings.expires,
-                created: now,
-                modified: now,
+                created,
+                modified: created,
             }))
         })
     }

@@ -198,6 +198,7 @@ impl Store {
         upload: Upload,
         settings: &Settings,
         max_storage: Option<u64>,
+        created: DateTime<Utc>,
     ) -> Result<FileRow, ApiError> {
         let mut key = new_key();
         let contents = self.commit(&key, upload).await?;
@@ -208,6 +209,7 @@ impl Store {
                 contents: contents.clone(),
                 settings: settings.clone(),
                 max_storage,
+                created,
             };
             match self.meta.insert(new).await {
                 Ok(Inserted::Done(row)) => return Ok(row),

@@ -418,40 +418,6 @@ fn an_interrupted_download_gives_its_download_back() {
 }
 
 #[test]
-fn expired_files_are_never_served() {
-    let env = Env::new();
-    let s = start(&env, &[]);
-    let f = env.write("soon.txt", b"soon");
-    let v = upload(&s, None, &f, &["-F", "expires=1s", "-F", "autoDelete=true"]);
-    assert_eq!(v["expiry"], "1 second");
-    let kept = key_of(&upload(
-        &s,
-        Some(K1),
-        &f,
-        &["-F", "expires=1s", "-F", "autoDelete=false"],
-    ));
-    std::thread::sleep(Duration::from_millis(1100));
-    assert_error(&get(&s, &key_of(&v)), 404, "FILE_NOT_FOUND");
-    assert!(!blob(&s, &key_of(&v)).exists());
-    assert_eq!(curl(&["-I", &format!("{}/{kept}", s.url)]).status, 404);
-    assert_error(&get(&s, &kept), 404, "FILE_NOT_FOUND");
-    // Kept without autoDelete: still listed, and a new expiry revives it.
-    let auth = bearer(K1);
-    assert_eq!(curl(&["-H", &auth, &s.url]).json()["count"], 1);
-    let r = curl(&[
-        "-X",
-        "PATCH",
-        "-H",
-        &auth,
-        "-d",
-        "expires=1h",
-        &format!("{}/{kept}", s.url),
-    ]);
-    assert_eq!(r.json()["expiry"], "1 hour");
-    assert_eq!(get(&s, &kept).body, b"soon");
-}
-
-#[test]
 fn the_sweeper_deletes_expired_blobs() {
     let env = Env::new();
     let s = start(&env, &["--sweep-interval", "1"]);

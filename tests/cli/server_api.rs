@@ -127,9 +127,104 @@ impl Api {
         a.json()
     }
 
+    /// A request with the key, of `method` on `path`, with a urlencoded body.
+    fn with_key(&self, method: &str, path: &str, form: &str) -> Request<Body> {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "files.test")
+            .header("authorization", format!("Bearer {KEY}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(form.to_string()))
+            .unwrap()
+    }
+
+    /// An anonymous upload.
+    async fn upload_anonymous(&self, contents: &str, fields: &[(&str, &str)]) -> Value {
+        let mut req = self.form("POST", "/", contents, fields);
+        req.headers_mut().remove("authorization");
+        let a = self.call(req).await;
+        assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+        a.json()
+    }
+
+    fn blob_of(&self, key: &str) -> bool {
+        std::fs::read_dir(self.data.join("blobs"))
+            .unwrap()
+            .any(|e| {
+                e.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("{key}-"))
+            })
+    }
+
     fn blobs(&self) -> usize {
         std::fs::read_dir(self.data.join("blobs")).unwrap().count()
     }
+}
+
+/// An error answer in file.io's v2 shape, with its help link on this server.
+fn assert_error(a: &Answer, status: u16, code: &str) {
+    assert_eq!(
+        a.status.as_u16(),
+        status,
+        "{}",
+        String::from_utf8_lossy(&a.body)
+    );
+    let v = a.json();
+    assert_eq!(v["success"], false);
+    assert_eq!(v["status"], status);
+    assert_eq!(v["code"], code);
+    assert_eq!(
+        v["help"],
+        format!("http://files.test/help/api/errors/{code}").as_str()
+    );
+    assert!(v["key"].is_null());
+    assert!(v["message"].as_str().unwrap().ends_with('.'));
+}
+
+/// Moved from tests/cli/server.rs, where it slept past a 1 s expiry.
+#[tokio::test]
+async fn expired_files_are_never_served() {
+    let api = Api::new(|_| {}).await;
+    let v = api
+        .upload_anonymous("soon", &[("expires", "1s"), ("autoDelete", "true")])
+        .await;
+    assert_eq!(v["expiry"], "1 second");
+    let gone = v["key"].as_str().unwrap().to_string();
+    let kept = api
+        .upload("soon", &[("expires", "1s"), ("autoDelete", "false")])
+        .await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.advance(chrono::Duration::milliseconds(1100));
+    assert_error(
+        &api.call(api.get(&format!("/{gone}"))).await,
+        404,
+        "FILE_NOT_FOUND",
+    );
+    assert!(!api.blob_of(&gone));
+    let head = Request::head(format!("/{kept}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(api.call(head).await.status, 404);
+    assert_error(
+        &api.call(api.get(&format!("/{kept}"))).await,
+        404,
+        "FILE_NOT_FOUND",
+    );
+    // Kept without autoDelete: still listed, and a new expiry revives it.
+    assert_eq!(
+        api.call(api.with_key("GET", "/", "")).await.json()["count"],
+        1
+    );
+    let r = api
+        .call(api.with_key("PATCH", &format!("/{kept}"), "expires=1h"))
+        .await;
+    assert_eq!(r.json()["expiry"], "1 hour");
+    assert_eq!(api.call(api.get(&format!("/{kept}"))).await.body, b"soon");
 }
 
 #[tokio::test]
