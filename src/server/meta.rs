@@ -214,3 +214,180 @@ pub trait Meta: Send + Sync + 'static {
     /// Drops the rows whose blob is not in `present` (lost contents); returns how many.
     fn drop_rows_without(&self, present: HashSet<String>) -> MetaResult<'_, usize>;
 }
+
+/// What every [`Meta`] backend must do, run against two instances sharing one database
+/// (as several servers would) and a clock the test moves. A new backend's tests call
+/// [`conformance::run`] with its own two instances.
+#[cfg(test)]
+pub(crate) mod conformance {
+    use std::sync::{Arc, Mutex};
+
+    use chrono::TimeZone;
+
+    use super::*;
+
+    /// A clock the test moves, and the [`crate::server::store::Clock`] that reads it.
+    pub struct ManualClock(pub Arc<Mutex<DateTime<Utc>>>);
+
+    impl ManualClock {
+        pub fn new() -> ManualClock {
+            ManualClock(Arc::new(Mutex::new(
+                Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
+            )))
+        }
+        pub fn clock(&self) -> crate::server::store::Clock {
+            let c = self.0.clone();
+            Arc::new(move || *c.lock().unwrap())
+        }
+        pub fn advance(&self, d: chrono::Duration) {
+            *self.0.lock().unwrap() += d;
+        }
+        pub fn now(&self) -> DateTime<Utc> {
+            *self.0.lock().unwrap()
+        }
+    }
+
+    const LEASE: Duration = Duration::from_secs(60);
+
+    fn file(key: &str, blob: &str, owner: Option<&str>, max: u32, clock: &ManualClock) -> NewFile {
+        NewFile {
+            key: key.into(),
+            owner: owner.map(str::to_string),
+            contents: Contents {
+                blob: blob.into(),
+                name: format!("{key}.txt"),
+                mime: "text/plain".into(),
+                size: 10,
+            },
+            settings: Settings {
+                expires: clock.now() + chrono::Duration::days(1),
+                max_downloads: max,
+                auto_delete: true,
+            },
+            max_storage: None,
+            created: clock.now(),
+        }
+    }
+
+    async fn insert(m: &dyn Meta, f: NewFile) -> FileRow {
+        match m.insert(f).await.unwrap() {
+            Inserted::Done(row) => row,
+            Inserted::Taken => panic!("key taken"),
+        }
+    }
+
+    async fn lease(m: &dyn Meta, key: &str) -> Result<LeaseId, u16> {
+        let (r, garbage) = m.reserve(key.into(), LEASE).await.unwrap();
+        assert!(garbage.is_empty());
+        r.map(|(_, l)| l).map_err(|e| e.status.as_u16())
+    }
+
+    pub async fn run(a: Arc<dyn Meta>, b: Arc<dyn Meta>, clock: &ManualClock) {
+        let (a, b) = (a.as_ref(), b.as_ref());
+        assert_eq!(a.now().await.unwrap(), clock.now());
+
+        // Keys are unique across instances; quotas are checked in the same step.
+        let row = insert(a, file("one", "one-1", None, 1, clock)).await;
+        assert_eq!((row.downloads, row.created), (0, clock.now()));
+        assert!(matches!(
+            b.insert(file("one", "one-2", None, 1, clock))
+                .await
+                .unwrap(),
+            Inserted::Taken
+        ));
+        let mut f = file("q1", "q1-1", Some("o"), 1, clock);
+        f.max_storage = Some(15);
+        insert(a, f).await;
+        let mut f = file("q2", "q2-1", Some("o"), 1, clock);
+        f.max_storage = Some(15);
+        assert_eq!(b.insert(f).await.err().unwrap().status.as_u16(), 413);
+        assert_eq!(b.used(Some("o".into())).await.unwrap(), 10);
+
+        // A lease taken on one instance counts on the other; renewing keeps it.
+        let l1 = lease(a, "one").await.unwrap();
+        assert_eq!(lease(b, "one").await, Err(404));
+        assert!(a.renew(l1.clone(), LEASE).await.unwrap());
+        // A lease that ran out is not renewed, frees the download, and is refused late.
+        clock.advance(chrono::Duration::seconds(61));
+        assert!(!a.renew(l1.clone(), LEASE).await.unwrap());
+        let l2 = lease(b, "one").await.unwrap();
+        let late = a.complete(l1).await.unwrap();
+        assert!(!late.counted && late.garbage.is_empty());
+        let done = b.complete(l2).await.unwrap();
+        assert!(done.counted);
+        assert_eq!(done.garbage, ["one-1"]);
+        assert_eq!(
+            a.peek("one".into()).await.unwrap().0.unwrap_err().status,
+            404
+        );
+
+        // A release gives the download back.
+        insert(a, file("rel", "rel-1", None, 1, clock)).await;
+        let l = lease(a, "rel").await.unwrap();
+        assert_eq!(lease(b, "rel").await, Err(404));
+        a.release(l).await.unwrap();
+        let l = lease(b, "rel").await.unwrap();
+        b.release(l).await.unwrap();
+
+        // A lease belongs to the contents it was taken on.
+        insert(a, file("rep", "rep-1", Some("o2"), 2, clock)).await;
+        let old = lease(a, "rep").await.unwrap();
+        let change = Change {
+            key: "rep".into(),
+            owner: "o2".into(),
+            contents: Some(Contents {
+                blob: "rep-2".into(),
+                name: "new.txt".into(),
+                mime: "text/plain".into(),
+                size: 3,
+            }),
+            settings: Box::new(|row| {
+                Ok(Settings {
+                    expires: row.expires,
+                    max_downloads: row.max_downloads,
+                    auto_delete: row.auto_delete,
+                })
+            }),
+            reset_downloads: true,
+            max_storage: None,
+        };
+        let (row, garbage) = b.update(change).await.unwrap();
+        assert_eq!(row.unwrap().blob, "rep-2");
+        assert_eq!(garbage, ["rep-1"]);
+        let late = a.complete(old).await.unwrap();
+        assert!(!late.counted);
+        let (x, y) = (
+            lease(a, "rep").await.unwrap(),
+            lease(b, "rep").await.unwrap(),
+        );
+        assert_eq!(lease(a, "rep").await, Err(404));
+        assert!(a.complete(x).await.unwrap().counted);
+        assert_eq!(b.complete(y).await.unwrap().garbage, ["rep-2"]);
+
+        // Only the owner deletes.
+        insert(a, file("del", "del-1", Some("o3"), 1, clock)).await;
+        let (r, g) = b.delete("del".into(), "someone".into()).await.unwrap();
+        assert_eq!((r.unwrap_err().status.as_u16(), g.len()), (404, 0));
+        let (r, g) = b.delete("del".into(), "o3".into()).await.unwrap();
+        assert!(r.is_ok());
+        assert_eq!(g, ["del-1"]);
+
+        // Expiry is judged by the store's clock; the sweep returns what it freed.
+        let mut f = file("exp", "exp-1", None, 1, clock);
+        f.settings.expires = clock.now() + chrono::Duration::seconds(1);
+        insert(a, f).await;
+        assert!(b.sweep().await.unwrap().is_empty());
+        clock.advance(chrono::Duration::seconds(2));
+        assert_eq!(b.sweep().await.unwrap(), ["exp-1"]);
+
+        // What the start-up cleanup needs.
+        let names = a.blob_names().await.unwrap();
+        assert_eq!(names, ["q1-1", "rel-1"].map(String::from).into());
+        let dropped = b
+            .drop_rows_without(["rel-1".to_string()].into())
+            .await
+            .unwrap();
+        assert_eq!(dropped, 1);
+        assert_eq!(a.blob_names().await.unwrap(), ["rel-1".to_string()].into());
+    }
+}

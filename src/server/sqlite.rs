@@ -567,3 +567,52 @@ impl Meta for SqliteMeta {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::meta::conformance::{ManualClock, run};
+
+    #[tokio::test]
+    async fn sqlite_meets_the_meta_contract_with_two_instances_on_one_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("fileio.db");
+        let clock = ManualClock::new();
+        let a = SqliteMeta::open(&db, clock.clock()).unwrap();
+        let b = SqliteMeta::open(&db, clock.clock()).unwrap();
+        run(Arc::new(a), Arc::new(b), &clock).await;
+    }
+
+    #[tokio::test]
+    async fn rows_from_before_blob_names_are_read_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("fileio.db");
+        {
+            let conn = Connection::open(&db).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE files (key TEXT PRIMARY KEY, owner TEXT, name TEXT NOT NULL,
+                    mime TEXT NOT NULL, size INTEGER NOT NULL, downloads INTEGER NOT NULL DEFAULT 0,
+                    max_downloads INTEGER NOT NULL, auto_delete INTEGER NOT NULL,
+                    expires INTEGER NOT NULL, created INTEGER NOT NULL, modified INTEGER NOT NULL);
+                 INSERT INTO files VALUES ('OldKey000001', NULL, 'a.txt', 'text/plain', 1, 0, 1, 1,
+                    99999999999999, 0, 0);",
+            )
+            .unwrap();
+        }
+        let clock = ManualClock::new();
+        let meta = SqliteMeta::open(&db, clock.clock()).unwrap();
+        assert_eq!(
+            meta.blob_names().await.unwrap(),
+            ["OldKey000001".to_string()].into()
+        );
+        let (row, _) = meta
+            .reserve("OldKey000001".into(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        let (row, lease) = row.unwrap();
+        assert_eq!(row.blob, "OldKey000001");
+        let done = meta.complete(lease).await.unwrap();
+        assert!(done.counted);
+        assert_eq!(done.garbage, ["OldKey000001"]);
+    }
+}
