@@ -5,10 +5,12 @@
 //!   once above two seams: [`meta::Meta`] (metadata; [`sqlite`] implements it) and
 //!   [`blobs::Blobs`] (contents; [`blobs::LocalBlobs`] implements it)
 //! - [`incoming`]: request bodies (multipart streamed to disk, urlencoded)
-//! - [`handlers`], [`download`]: the endpoints
+//! - [`handlers`], [`download`]: the endpoints, sharing an [`App`]
 //! - [`auth`], [`limits`]: API keys, rate limiting
 //! - [`response`], [`errors`]: the v2 answer and error shapes
-//! - [`body`]: the access log and download counting
+//! - [`body`]: the access log
+//! - [`conn`]: one connection's bounds (stalls, lingering close, the open-file limit); the
+//!   accept loop below adds the connection cap and the request-head timeout
 
 /// Writes a line on stderr, ignoring failures: a closed log must not stop the server.
 macro_rules! log {
