@@ -1,10 +1,16 @@
 //! `fileio serve`: the file.io-compatible server (see `crate::server`).
 
+use std::collections::HashSet;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 
+use crate::error::{Failure, Kind};
+use crate::expires::Expires;
+use crate::server::Options;
+use crate::server::auth::hash_key;
 use crate::server::config::{RateLimit, RequireAuth};
 use crate::size::ByteSize;
 
@@ -96,7 +102,8 @@ pub struct ServeArgs {
     )]
     pub require_auth: Option<RequireAuth>,
 
-    /// Close a connection whose request head has not arrived in full after SECS seconds
+    /// Close a connection whose request head (the first, or the next one on a kept-alive
+    /// connection) has not arrived in full after SECS seconds
     #[arg(
         long,
         env = "FILEIO_HEADER_TIMEOUT",
@@ -106,7 +113,7 @@ pub struct ServeArgs {
     pub header_timeout: u64,
 
     /// Abandon a request whose body sends nothing for SECS seconds (its partial upload is
-    /// removed); also closes idle keep-alive connections
+    /// removed)
     #[arg(
         long,
         env = "FILEIO_BODY_TIMEOUT",
@@ -158,6 +165,145 @@ fn require_auth_parser() -> impl clap::builder::TypedValueParser<Value = Require
 
 /// Builds the configuration, then runs the server on its own runtime until SIGINT/SIGTERM.
 pub fn run(args: ServeArgs) -> Result<()> {
-    let config = crate::server::config::Config::from_args(args)?;
-    crate::server::run(config)
+    crate::server::run(options(args)?)
+}
+
+fn usage(message: String) -> anyhow::Error {
+    Failure::new(Kind::Usage, message).into()
+}
+
+/// Checks the flags into the server's [`Options`]: reads the keys (from the flags, the
+/// environment and the keys file) and keeps only their digests.
+fn options(args: ServeArgs) -> Result<Options> {
+    let data = match args.data {
+        Some(d) => d,
+        None => directories::ProjectDirs::from("", "", "fileio")
+            .context("cannot find the user's data directory: pass --data DIR")?
+            .data_dir()
+            .join("server"),
+    };
+
+    let mut keys: Vec<String> = args.api_keys;
+    if let Ok(env) = std::env::var("FILEIO_SERVE_API_KEYS") {
+        keys.extend(env.split(',').map(str::to_string));
+    }
+    if let Some(file) = &args.api_keys_file {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            usage(format!(
+                "cannot read the API keys file {}: {e}",
+                file.display()
+            ))
+        })?;
+        keys.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    let mut key_hashes = HashSet::new();
+    for key in keys {
+        let key = key.trim();
+        if key.is_empty() {
+            continue;
+        }
+        if key.contains(char::is_whitespace) || key.contains(':') {
+            return Err(usage(
+                "an API key may not contain spaces or ':': use letters, digits and punctuation such as . - _"
+                    .to_string(),
+            ));
+        }
+        key_hashes.insert(hash_key(key));
+    }
+    let require_auth = args.require_auth.unwrap_or_default();
+    if require_auth != RequireAuth::Off && key_hashes.is_empty() {
+        return Err(usage(
+            "--require-auth needs at least one API key: pass --api-key, --api-keys-file or FILEIO_SERVE_API_KEYS"
+                .to_string(),
+        ));
+    }
+
+    let max_expiry = match args.max_expiry {
+        None => None,
+        Some(s) => match Expires::parse_classic(&s) {
+            Ok(e @ Expires::Period { .. }) => Some(e),
+            _ => {
+                return Err(usage(format!(
+                    "invalid --max-expiry '{s}': use a period such as 30m, 12h, 7d, 2w, 6M or 1y"
+                )));
+            }
+        },
+    };
+
+    let public_url = args
+        .public_url
+        .map(|u| u.trim().trim_end_matches('/').to_string());
+    if let Some(u) = &public_url {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            return Err(usage(format!(
+                "invalid --public-url '{u}': use an http:// or https:// URL such as https://files.example.com"
+            )));
+        }
+    }
+    if args.sweep_interval == 0 {
+        return Err(usage(
+            "--sweep-interval must be at least 1 second".to_string(),
+        ));
+    }
+    for (flag, secs) in [
+        ("--header-timeout", args.header_timeout),
+        ("--body-timeout", args.body_timeout),
+        ("--send-timeout", args.send_timeout),
+    ] {
+        if secs == 0 {
+            return Err(usage(format!(
+                "{flag} must be at least 1 second: give a number of seconds such as 10 or 60"
+            )));
+        }
+    }
+    if args.max_connections == 0 {
+        return Err(usage(
+            "--max-connections must be at least 1: give a number such as 1024".to_string(),
+        ));
+    }
+
+    Ok(Options {
+        bind: args.bind,
+        data,
+        key_hashes,
+        max_size: args.max_size.map(|s| s.0),
+        max_storage: args.max_storage.map(|s| s.0),
+        max_expiry,
+        rate_limit: args.rate_limit,
+        public_url,
+        require_auth,
+        sweep_interval: Duration::from_secs(args.sweep_interval),
+        header_timeout: Duration::from_secs(args.header_timeout),
+        body_timeout: Duration::from_secs(args.body_timeout),
+        send_timeout: Duration::from_secs(args.send_timeout),
+        max_connections: args.max_connections,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn no_flags_give_the_servers_own_defaults() {
+        // Only the variables the flags read could change this; the test environment has none.
+        if std::env::vars().any(|(k, _)| k.starts_with("FILEIO_")) {
+            return;
+        }
+        let cli = Cli::parse_from(["serve", "--data", "/srv/fileio"]);
+        let options = options(cli.serve).unwrap();
+        assert_eq!(options, Options::new(PathBuf::from("/srv/fileio")));
+    }
 }

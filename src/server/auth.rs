@@ -8,8 +8,8 @@ use axum::http::header::AUTHORIZATION;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::server::config::Config;
-use crate::server::response::ApiError;
+use crate::server::config::Options;
+use crate::server::errors::ApiError;
 
 /// The SHA-256 of a key, in lowercase hex.
 pub fn hash_key(key: &str) -> String {
@@ -21,7 +21,7 @@ pub fn hash_key(key: &str) -> String {
 pub type Owner = Option<String>;
 
 /// Reads the caller's key, if any; a key that is not configured is refused with 401.
-pub fn caller(headers: &HeaderMap, config: &Config) -> Result<Owner, ApiError> {
+pub fn caller(headers: &HeaderMap, config: &Options) -> Result<Owner, ApiError> {
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Ok(None);
     };
@@ -63,7 +63,7 @@ pub fn caller(headers: &HeaderMap, config: &Config) -> Result<Owner, ApiError> {
 }
 
 /// The caller's key digest, or 401 when the request carries no key.
-pub fn require_key(headers: &HeaderMap, config: &Config) -> Result<String, ApiError> {
+pub fn require_key(headers: &HeaderMap, config: &Options) -> Result<String, ApiError> {
     caller(headers, config)?.ok_or_else(|| {
         ApiError::unauthorized(
             "This request needs an API key: send 'Authorization: Bearer <API key>'.",

@@ -1,4 +1,5 @@
-//! The server's settings, checked once at start-up from `fileio serve`'s flags.
+//! The server's settings ([`Options`]), which `fileio serve` builds from its flags, and the
+//! types of the values they hold.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -6,12 +7,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-
-use crate::commands::serve::ServeArgs;
-use crate::error::{Failure, Kind};
 use crate::expires::{Expires, Unit};
-use crate::server::auth::hash_key;
 
 /// At most `requests` requests per `window` from one client address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,8 +85,8 @@ impl FromStr for RequireAuth {
 }
 
 /// Everything the server needs to know, validated.
-#[derive(Debug)]
-pub struct Config {
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
     pub bind: String,
     pub data: PathBuf,
     /// SHA-256 hex digests of the accepted API keys; the keys themselves are not kept.
@@ -114,131 +110,36 @@ pub struct Config {
     pub max_connections: usize,
 }
 
-fn usage(message: String) -> anyhow::Error {
-    Failure::new(Kind::Usage, message).into()
-}
-
-impl Config {
-    pub fn from_args(args: ServeArgs) -> Result<Config> {
-        let data = match args.data {
-            Some(d) => d,
-            None => directories::ProjectDirs::from("", "", "fileio")
-                .context("cannot find the user's data directory: pass --data DIR")?
-                .data_dir()
-                .join("server"),
-        };
-
-        let mut keys: Vec<String> = args.api_keys;
-        if let Ok(env) = std::env::var("FILEIO_SERVE_API_KEYS") {
-            keys.extend(env.split(',').map(str::to_string));
-        }
-        if let Some(file) = &args.api_keys_file {
-            let text = std::fs::read_to_string(file).map_err(|e| {
-                usage(format!(
-                    "cannot read the API keys file {}: {e}",
-                    file.display()
-                ))
-            })?;
-            keys.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .map(str::to_string),
-            );
-        }
-        let mut key_hashes = HashSet::new();
-        for key in keys {
-            let key = key.trim();
-            if key.is_empty() {
-                continue;
-            }
-            if key.contains(char::is_whitespace) || key.contains(':') {
-                return Err(usage(
-                    "an API key may not contain spaces or ':': use letters, digits and punctuation such as . - _"
-                        .to_string(),
-                ));
-            }
-            key_hashes.insert(hash_key(key));
-        }
-        let require_auth = args.require_auth.unwrap_or_default();
-        if require_auth != RequireAuth::Off && key_hashes.is_empty() {
-            return Err(usage(
-                "--require-auth needs at least one API key: pass --api-key, --api-keys-file or FILEIO_SERVE_API_KEYS"
-                    .to_string(),
-            ));
-        }
-
-        let max_expiry = match args.max_expiry {
-            None => None,
-            Some(s) => match Expires::parse_classic(&s) {
-                Ok(e @ Expires::Period { .. }) => Some(e),
-                _ => {
-                    return Err(usage(format!(
-                        "invalid --max-expiry '{s}': use a period such as 30m, 12h, 7d, 2w, 6M or 1y"
-                    )));
-                }
-            },
-        };
-
-        let public_url = args
-            .public_url
-            .map(|u| u.trim().trim_end_matches('/').to_string());
-        if let Some(u) = &public_url {
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
-                return Err(usage(format!(
-                    "invalid --public-url '{u}': use an http:// or https:// URL such as https://files.example.com"
-                )));
-            }
-        }
-        if args.sweep_interval == 0 {
-            return Err(usage(
-                "--sweep-interval must be at least 1 second".to_string(),
-            ));
-        }
-        for (flag, secs) in [
-            ("--header-timeout", args.header_timeout),
-            ("--body-timeout", args.body_timeout),
-            ("--send-timeout", args.send_timeout),
-        ] {
-            if secs == 0 {
-                return Err(usage(format!(
-                    "{flag} must be at least 1 second: give a number of seconds such as 10 or 60"
-                )));
-            }
-        }
-        if args.max_connections == 0 {
-            return Err(usage(
-                "--max-connections must be at least 1: give a number such as 1024".to_string(),
-            ));
-        }
-
-        Ok(Config {
-            bind: args.bind,
+impl Options {
+    /// The settings `fileio serve` has with no flags, storing under `data` (what tests and
+    /// embedders start from; a test in commands::serve keeps the two in step).
+    pub fn new(data: PathBuf) -> Options {
+        Options {
+            bind: "127.0.0.1:8080".to_string(),
             data,
-            key_hashes,
-            max_size: args.max_size.map(|s| s.0),
-            max_storage: args.max_storage.map(|s| s.0),
-            max_expiry,
-            rate_limit: args.rate_limit,
-            public_url,
-            require_auth,
-            sweep_interval: Duration::from_secs(args.sweep_interval),
-            header_timeout: Duration::from_secs(args.header_timeout),
-            body_timeout: Duration::from_secs(args.body_timeout),
-            send_timeout: Duration::from_secs(args.send_timeout),
-            max_connections: args.max_connections,
-        })
+            key_hashes: HashSet::new(),
+            max_size: None,
+            max_storage: None,
+            max_expiry: None,
+            rate_limit: None,
+            public_url: None,
+            require_auth: RequireAuth::Off,
+            sweep_interval: Duration::from_secs(60),
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+        }
     }
 
     /// The expiry used when a request gives none: 14 days, or the maximum if shorter.
-    pub fn default_expires(&self) -> Expires {
+    pub fn default_expires(&self, now: chrono::DateTime<chrono::Utc>) -> Expires {
         let fourteen = Expires::Period {
             count: 14,
             unit: Unit::Days,
         };
         match self.max_expiry {
             Some(max) => {
-                let now = chrono::Utc::now();
                 if max.resolve(now) < fourteen.resolve(now) {
                     max
                 } else {

@@ -10,11 +10,15 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
-use crate::server::body::{DownloadStream, Reservation};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+
+use crate::server::app::App;
+use crate::server::auth;
 use crate::server::config::RequireAuth;
-use crate::server::response::ApiError;
-use crate::server::store::FileRow;
-use crate::server::{App, auth};
+use crate::server::errors::ApiError;
+use crate::server::meta::FileRow;
+use crate::server::store::{Download, Reservation};
 
 /// Reads from disk go out in pieces this large.
 const READ_BUFFER: usize = 256 * 1024;
@@ -94,18 +98,69 @@ pub async fn get(
     // Downloads need no key unless --require-auth=all, but a wrong one is refused rather
     // than ignored.
     download_caller(&req_headers, &app)?;
-    let (row, file) = app.store.reserve(&key)?;
-    let mut reservation = Reservation::new(app.store.clone(), key, row.blob.clone());
+    let Download {
+        row,
+        reader,
+        mut reservation,
+    } = app.store.reserve(&key).await?;
     if row.size == 0 {
-        reservation.complete();
+        reservation.complete().await;
     }
-    let reader = tokio::fs::File::from_std(file).take(row.size);
-    let stream = DownloadStream::new(
-        ReaderStream::with_capacity(reader, READ_BUFFER),
+    let stream = counted(
+        ReaderStream::with_capacity(reader.take(row.size), READ_BUFFER),
         row.size,
         reservation,
     );
     Ok(headers(&row, Body::from_stream(stream)))
+}
+
+/// The stream of a download's bytes, settling its reservation: completed before the last
+/// chunk is handed over (the server may not poll again once Content-Length bytes are out),
+/// released when dropped before that, cut off if its lease was lost.
+fn counted(
+    inner: impl Stream<Item = std::io::Result<Bytes>> + Send + Unpin + 'static,
+    size: u64,
+    reservation: Reservation,
+) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    struct State<S> {
+        inner: S,
+        sent: u64,
+        reservation: Option<Reservation>,
+    }
+    let state = State {
+        inner,
+        sent: 0,
+        reservation: Some(reservation),
+    };
+    futures_util::stream::unfold(state, move |mut st| async move {
+        let reservation = st.reservation.as_mut()?;
+        if reservation.is_lost() {
+            st.reservation = None;
+            return Some((
+                Err(std::io::Error::other("the download's lease ran out")),
+                st,
+            ));
+        }
+        match st.inner.next().await {
+            Some(Ok(chunk)) => {
+                st.sent += chunk.len() as u64;
+                if st.sent >= size {
+                    reservation.complete().await;
+                }
+                Some((Ok(chunk), st))
+            }
+            Some(Err(e)) => {
+                st.reservation = None;
+                Some((Err(e), st))
+            }
+            None => {
+                if st.sent >= size {
+                    reservation.complete().await;
+                }
+                None
+            }
+        }
+    })
 }
 
 /// The headers of a download, without the body; never counts.
@@ -115,7 +170,7 @@ pub async fn head(
     req_headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     download_caller(&req_headers, &app)?;
-    let row = app.store.peek(&key)?;
+    let row = app.store.peek(&key).await?;
     Ok(headers(&row, Body::empty()))
 }
 

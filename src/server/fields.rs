@@ -3,9 +3,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::expires::{ACCEPTED, Expires};
-use crate::server::config::Config;
-use crate::server::response::ApiError;
-use crate::server::store::Settings;
+use crate::server::config::Options;
+use crate::server::errors::ApiError;
+use crate::server::meta::Settings;
 
 /// Name/value pairs in arrival order: the query string first, then form fields, so that a
 /// form field wins over the same name in the query.
@@ -42,7 +42,7 @@ impl Fields {
     /// The expiry asked for, checked against the server's maximum.
     pub fn expires(
         &self,
-        config: &Config,
+        config: &Options,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, ApiError> {
         let Some(v) = self.get("expires") else {
@@ -99,8 +99,8 @@ impl Fields {
     }
 
     /// Refuses values that are not valid, whatever they would be combined with.
-    pub fn validate(&self, config: &Config) -> Result<(), ApiError> {
-        self.expires(config, Utc::now())?;
+    pub fn validate(&self, config: &Options, now: DateTime<Utc>) -> Result<(), ApiError> {
+        self.expires(config, now)?;
         self.max_downloads()?;
         self.auto_delete()?;
         Ok(())
@@ -108,14 +108,18 @@ impl Fields {
 
     /// The settings asked for, with what is not given taken from `base` (PATCH: the file's
     /// current settings) or from the defaults (upload, PUT).
-    pub fn settings(&self, config: &Config, base: Option<&Settings>) -> Result<Settings, ApiError> {
-        let now = Utc::now();
+    pub fn settings(
+        &self,
+        config: &Options,
+        base: Option<&Settings>,
+        now: DateTime<Utc>,
+    ) -> Result<Settings, ApiError> {
         let expires = match self.expires(config, now)? {
             Some(t) => t,
             None => match base {
                 Some(b) => b.expires,
                 None => config
-                    .default_expires()
+                    .default_expires(now)
                     .resolve(now)
                     .ok_or_else(|| ApiError::internal("default expiry out of range"))?,
             },

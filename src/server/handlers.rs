@@ -5,14 +5,16 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, Uri, header};
+use chrono::{DateTime, Utc};
 
-use crate::server::App;
+use crate::server::app::App;
 use crate::server::auth::{self, Owner};
 use crate::server::config::RequireAuth;
+use crate::server::errors::ApiError;
 use crate::server::fields::Fields;
 use crate::server::incoming::{self, Incoming, Limit};
-use crate::server::response::{ApiError, Done, FileDetails, ListAnswer, MeAnswer, file_details};
-use crate::server::store::{Settings, SortField};
+use crate::server::meta::{ListQuery, Settings, SortField};
+use crate::server::response::{Done, FileDetails, ListAnswer, MeAnswer, file_details};
 
 /// Whether a Host header (or a request target's authority) is a plain `host[:port]`: a DNS
 /// name or IPv4 address, or an IPv6 address in brackets, and a port of digits. Nothing else
@@ -91,14 +93,14 @@ fn base_url(app: &App, headers: &HeaderMap, uri: &Uri) -> Result<String, ApiErro
 }
 
 /// How much an upload by `owner` may hold.
-fn limit_for(app: &App, owner: &Owner, replacing: bool) -> Result<Option<Limit>, ApiError> {
+async fn limit_for(app: &App, owner: &Owner, replacing: bool) -> Result<Option<Limit>, ApiError> {
     let size = app.config.max_size.map(|b| Limit {
         bytes: b,
         quota: false,
     });
     let quota = match app.config.max_storage {
         Some(max) if !replacing => {
-            let used = app.store.used(owner)?;
+            let used = app.store.used(owner).await?;
             Some(Limit {
                 bytes: max.saturating_sub(used),
                 quota: true,
@@ -121,8 +123,9 @@ async fn read_fields(
     query: Option<&str>,
     req: Request,
     limit: Option<Limit>,
+    now: DateTime<Utc>,
 ) -> Result<Incoming, ApiError> {
-    let check = |f: &Fields| f.validate(&app.config);
+    let check = |f: &Fields| f.validate(&app.config, now);
     incoming::read(&app.store, req, Fields::from_query(query), limit, &check).await
 }
 
@@ -148,15 +151,18 @@ pub async fn upload(
         ));
     }
     // Refuse bad settings in the query string before reading a byte of the body.
-    Fields::from_query(query.as_deref()).validate(&app.config)?;
-    let limit = limit_for(&app, &owner, false)?;
-    let incoming = read_fields(&app, query.as_deref(), req, limit).await?;
+    let now = app.store.now().await?;
+    Fields::from_query(query.as_deref()).validate(&app.config, now)?;
+    let limit = limit_for(&app, &owner, false).await?;
+    let incoming = read_fields(&app, query.as_deref(), req, limit, now).await?;
     let upload = incoming.upload.ok_or_else(missing_file)?;
-    let settings = incoming.fields.settings(&app.config, None)?;
+    let now = app.store.now().await?;
+    let settings = incoming.fields.settings(&app.config, None, now)?;
     let row = app
         .store
-        .insert(&owner, &upload, &settings, app.config.max_storage)?;
-    Ok(Json(file_details(&row, &base)))
+        .insert(&owner, upload, &settings, app.config.max_storage, now)
+        .await?;
+    Ok(Json(file_details(&row, &base, now)))
 }
 
 fn bad_number(name: &str, v: &str) -> ApiError {
@@ -197,10 +203,20 @@ pub async fn list(
             Some((field, desc))
         }
     };
-    let page = app
-        .store
-        .list(&owner, q.get("search"), sort, offset, limit)?;
-    let nodes = page.rows.iter().map(|r| file_details(r, &base)).collect();
+    let query = ListQuery {
+        owner,
+        search: q.get("search").map(str::to_string),
+        sort,
+        offset,
+        limit,
+    };
+    let page = app.store.list(query).await?;
+    let now = app.store.now().await?;
+    let nodes = page
+        .rows
+        .iter()
+        .map(|r| file_details(r, &base, now))
+        .collect();
     Ok(Json(ListAnswer {
         success: true,
         status: 200,
@@ -216,7 +232,7 @@ pub async fn me(
     headers: HeaderMap,
 ) -> Result<Json<MeAnswer>, ApiError> {
     let owner = auth::require_key(&headers, &app.config)?;
-    let used = app.store.used(&Some(owner))?;
+    let used = app.store.used(&Some(owner)).await?;
     let c = &app.config;
     Ok(Json(MeAnswer {
         success: true,
@@ -243,35 +259,41 @@ async fn update(
     let uri = req.uri().clone();
     let owner = auth::require_key(&headers, &app.config)?;
     let base = base_url(&app, &headers, &uri)?;
-    let limit = limit_for(&app, &Some(owner.clone()), true)?;
-    let incoming = read_fields(&app, query.as_deref(), req, limit).await?;
+    let limit = limit_for(&app, &Some(owner.clone()), true).await?;
+    let now = app.store.now().await?;
+    let incoming = read_fields(&app, query.as_deref(), req, limit, now).await?;
     if replace && incoming.upload.is_none() {
         return Err(ApiError::bad_request(
             "PUT replaces the file and needs the multipart field 'file': use PATCH to change only its settings.",
         ));
     }
     let fields = incoming.fields;
-    let config = &app.config;
-    let row = app.store.update(
-        &key,
-        &owner,
-        incoming.upload,
-        |row| {
-            if replace {
-                fields.settings(config, None)
-            } else {
-                let current = Settings {
-                    expires: row.expires,
-                    max_downloads: row.max_downloads,
-                    auto_delete: row.auto_delete,
-                };
-                fields.settings(config, Some(&current))
-            }
-        },
-        replace,
-        config.max_storage,
-    )?;
-    Ok(Json(file_details(&row, &base)))
+    let now = app.store.now().await?;
+    let a = app.clone();
+    let settings = Box::new(move |row: &crate::server::meta::FileRow| {
+        if replace {
+            fields.settings(&a.config, None, now)
+        } else {
+            let current = Settings {
+                expires: row.expires,
+                max_downloads: row.max_downloads,
+                auto_delete: row.auto_delete,
+            };
+            fields.settings(&a.config, Some(&current), now)
+        }
+    });
+    let row = app
+        .store
+        .update(
+            &key,
+            &owner,
+            incoming.upload,
+            settings,
+            replace,
+            app.config.max_storage,
+        )
+        .await?;
+    Ok(Json(file_details(&row, &base, now)))
 }
 
 /// `PUT /{key}`: new content, and settings reset to the defaults where not given.
@@ -301,7 +323,7 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Json<Done>, ApiError> {
     let owner = auth::require_key(&headers, &app.config)?;
-    app.store.delete(&key, &owner)?;
+    app.store.delete(&key, &owner).await?;
     Ok(Json(Done {
         success: true,
         status: 200,

@@ -1,17 +1,16 @@
 //! Reading what uploads and updates send: a multipart form (streamed to disk), a urlencoded
 //! form, or nothing (the query string alone).
 
-use std::path::{Path, PathBuf};
-
 use axum::extract::Request;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
+use crate::server::blobs::Staged;
+use crate::server::errors::ApiError;
 use crate::server::fields::Fields;
-use crate::server::response::ApiError;
-use crate::server::store::Store;
+use crate::server::store::{Store, Upload};
 use crate::size::ByteSize;
 
 /// The most bytes of all the form fields other than the file (and `text`) together.
@@ -24,33 +23,6 @@ const MAX_PARTS: usize = 64;
 const OVERHEAD: u64 = FIELDS_CAP + FRAMING_CAP;
 /// The most text (`text=`) when no --max-size is set.
 const TEXT_CAP: u64 = 64 * 1024 * 1024;
-/// Writes to disk go out in pieces this large.
-const WRITE_BUFFER: usize = 1 << 20;
-
-/// A file under `tmp/`, removed when dropped unless it was moved away.
-#[derive(Debug)]
-pub struct TmpFile(PathBuf);
-
-impl TmpFile {
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TmpFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// An uploaded file, on disk under `tmp/`.
-#[derive(Debug)]
-pub struct Upload {
-    pub tmp: TmpFile,
-    pub name: String,
-    pub mime: String,
-    pub size: u64,
-}
 
 /// The most bytes an upload may hold, and why.
 #[derive(Debug, Clone, Copy)]
@@ -79,7 +51,7 @@ impl Limit {
 }
 
 /// What a request carried.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Incoming {
     pub fields: Fields,
     pub upload: Option<Upload>,
@@ -216,22 +188,18 @@ fn body_error(e: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request(format!("The request body could not be read: {e}."))
 }
 
-/// A file being received under `tmp/`: created private, written through a large buffer,
-/// bounded by `cap` while it is written.
+/// A file being received into the blob store's staging, bounded by `cap` while it is
+/// written.
 struct Receiving {
-    tmp: TmpFile,
-    out: tokio::io::BufWriter<tokio::fs::File>,
+    out: Box<dyn Staged>,
     size: u64,
     cap: u64,
 }
 
 impl Receiving {
     async fn create(store: &Store, cap: u64) -> Result<Receiving, ApiError> {
-        let tmp = TmpFile(store.tmp_path());
-        let file = crate::server::store::create_private(tmp.path()).await?;
         Ok(Receiving {
-            tmp,
-            out: tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file),
+            out: store.stage().await?,
             size: 0,
             cap,
         })
@@ -250,7 +218,7 @@ impl Receiving {
     async fn finish(mut self, name: String, mime: String) -> Result<Upload, ApiError> {
         self.out.flush().await?;
         Ok(Upload {
-            tmp: self.tmp,
+            staged: self.out,
             name,
             mime,
             size: self.size,

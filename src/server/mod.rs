@@ -1,12 +1,16 @@
 //! The file.io-compatible server behind `fileio serve`.
 //!
-//! - [`config`]: flags checked into a [`config::Config`]
-//! - [`store`]: SQLite metadata and blobs on disk
+//! - [`config`]: the server's [`Options`], which `fileio serve` builds from its flags
+//! - [`store`]: the storage protocol (uploads, replacements, one-time downloads), written
+//!   once above two seams: [`meta::Meta`] (metadata; [`sqlite`] implements it) and
+//!   [`blobs::Blobs`] (contents; [`blobs::LocalBlobs`] implements it)
 //! - [`incoming`]: request bodies (multipart streamed to disk, urlencoded)
-//! - [`handlers`], [`download`]: the endpoints
+//! - [`handlers`], [`download`]: the endpoints, sharing an [`App`]
 //! - [`auth`], [`limits`]: API keys, rate limiting
-//! - [`response`]: the v2 answer and error shapes
-//! - [`body`]: the access log and download counting
+//! - [`response`], [`errors`]: the v2 answer and error shapes
+//! - [`body`]: the access log
+//! - [`conn`]: one connection's bounds (stalls, lingering close, the open-file limit); the
+//!   accept loop below adds the connection cap and the request-head timeout
 
 /// Writes a line on stderr, ignoring failures: a closed log must not stop the server.
 macro_rules! log {
@@ -17,16 +21,22 @@ macro_rules! log {
 }
 pub(crate) use log;
 
+pub mod app;
 pub mod auth;
+pub mod blobs;
 pub mod body;
 pub mod config;
 pub mod conn;
 pub mod download;
+pub mod errors;
 pub mod fields;
 pub mod handlers;
+pub mod ids;
 pub mod incoming;
 pub mod limits;
+pub mod meta;
 pub mod response;
+pub mod sqlite;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -43,25 +53,18 @@ use axum::routing::get;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::error::{Failure, Kind};
+pub use crate::server::app::App;
 use crate::server::body::{LogLine, LoggedBody};
-use crate::server::config::Config;
+pub use crate::server::config::Options;
+use crate::server::errors::ApiError;
 use crate::server::limits::Limiter;
-use crate::server::response::ApiError;
 use crate::server::store::Store;
 
 /// How long a stop waits for requests under way.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// What every handler shares.
-pub struct App {
-    pub config: Config,
-    pub store: Arc<Store>,
-    pub limiter: Option<Limiter>,
-    pub local_addr: SocketAddr,
-}
-
 /// Runs the server on its own multi-threaded runtime until SIGINT or SIGTERM.
-pub fn run(config: Config) -> Result<()> {
+pub fn run(config: Options) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -69,9 +72,10 @@ pub fn run(config: Config) -> Result<()> {
     runtime.block_on(serve(config))
 }
 
-async fn serve(config: Config) -> Result<()> {
+async fn serve(config: Options) -> Result<()> {
     let nofile = conn::raise_nofile_limit();
-    let (store, cleanup) = Store::open(&config.data)
+    let (store, cleanup) = Store::open_local(&config.data, store::system_clock())
+        .await
         .with_context(|| format!("cannot open the data directory {}", config.data.display()))?;
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
@@ -283,12 +287,12 @@ async fn help_base(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
                 .unwrap_or_else(|| app.local_addr.to_string())
         ),
     };
-    response::HELP_BASE.scope(base, next.run(req)).await
+    errors::HELP_BASE.scope(base, next.run(req)).await
 }
 
 /// `GET /help/api/errors/{code}`: what an error code means, as plain text.
 async fn error_help(axum::extract::Path(code): axum::extract::Path<String>) -> Response {
-    match response::help_text(&code) {
+    match errors::help_text(&code) {
         Some(text) => (
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             format!("{code}: {text}\n"),
@@ -348,19 +352,13 @@ async fn sweep(app: Arc<App>) {
     let mut tick = tokio::time::interval(app.config.sweep_interval);
     loop {
         tick.tick().await;
-        let a = app.clone();
-        let swept = tokio::task::spawn_blocking(move || {
-            if let Some(l) = &a.limiter {
-                l.prune();
-            }
-            a.store.sweep()
-        })
-        .await;
-        match swept {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => log!("fileio serve: deleted {n} expired files"),
-            Ok(Err(e)) => log!("fileio serve: sweeping expired files failed: {e:#}"),
-            Err(e) => log!("fileio serve: sweeping expired files failed: {e}"),
+        if let Some(l) = &app.limiter {
+            l.prune();
+        }
+        match app.store.sweep().await {
+            Ok(0) => {}
+            Ok(n) => log!("fileio serve: deleted {n} expired files"),
+            Err(e) => log!("fileio serve: sweeping expired files failed: {}", e.message),
         }
     }
 }

@@ -10,6 +10,7 @@ mod hostile_client;
 mod hostile_server;
 mod saving;
 mod server;
+mod server_api;
 mod services;
 mod support;
 mod terminal;
