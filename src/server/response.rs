@@ -48,12 +48,18 @@ pub fn help_text(code: &str) -> Option<&'static str> {
         "TOO_MANY_REQUESTS" => {
             "This server limits requests per client: wait the seconds given in Retry-After, then try again."
         }
+        "SERVICE_UNAVAILABLE" => {
+            "The server cannot reach its storage for now: wait the seconds given in Retry-After, then try again."
+        }
         "INTERNAL_ERROR" => {
             "The server failed to handle the request: try again later; the server's log says more."
         }
         _ => return None,
     })
 }
+
+/// Seconds a client is told to wait when the storage cannot be reached.
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 5;
 
 /// An error answered in file.io's v2 shape.
 #[derive(Debug)]
@@ -101,6 +107,17 @@ impl ApiError {
         )
     }
 
+    /// A backend that cannot be reached now: 503 with `Retry-After`, the detail in the log.
+    pub fn unavailable(err: impl std::fmt::Display) -> Self {
+        crate::server::log!("fileio serve: {err}");
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server's storage cannot be reached right now: try again in a few seconds.",
+        );
+        e.retry_after = Some(UNAVAILABLE_RETRY_AFTER);
+        e
+    }
+
     /// The v2 error code for a status.
     pub fn code(&self) -> &'static str {
         if let Some(code) = self.code {
@@ -114,6 +131,7 @@ impl ApiError {
             405 => "METHOD_NOT_ALLOWED",
             413 => "FILE_TOO_LARGE",
             429 => "TOO_MANY_REQUESTS",
+            503 => "SERVICE_UNAVAILABLE",
             431 => "HEADERS_TOO_LARGE",
             _ => "INTERNAL_ERROR",
         }
@@ -134,7 +152,10 @@ impl From<rusqlite::Error> for ApiError {
 
 impl From<std::io::Error> for ApiError {
     fn from(err: std::io::Error) -> Self {
-        ApiError::internal(err)
+        match crate::server::blobs::Unavailable::find(&err) {
+            Some(u) => ApiError::unavailable(u),
+            None => ApiError::internal(err),
+        }
     }
 }
 
