@@ -83,16 +83,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "REGION", requires = "storage")]
     pub s3_region: Option<String>,
 
-    /// At start, abort the object store's multipart uploads older than SECS: those of
-    /// instances killed mid-upload (younger ones may be another instance's, under way)
-    #[arg(
-        long,
-        env = "FILEIO_S3_STALE_UPLOAD",
-        value_name = "SECS",
-        default_value_t = 86400,
-        requires = "storage"
-    )]
-    pub s3_stale_upload: u64,
+    /// Seconds an upload's lease in the object store lasts unless renewed; at start,
+    /// pending multipart uploads whose lease ran out are aborted (for tests)
+    #[arg(long, value_name = "SECS", default_value_t = 600, hide = true)]
+    pub s3_upload_lease: u64,
 
     /// Accept this API key (repeatable); keys are also read from FILEIO_SERVE_API_KEYS
     /// (comma-separated), which keeps them out of the process list
@@ -317,7 +311,12 @@ fn options(args: ServeArgs) -> Result<Options> {
                 }
                 location.region = Some(r.to_string());
             }
-            location.stale_upload = Duration::from_secs(args.s3_stale_upload);
+            if args.s3_upload_lease == 0 {
+                return Err(usage(
+                    "--s3-upload-lease must be at least 1 second".to_string(),
+                ));
+            }
+            location.upload_lease = Duration::from_secs(args.s3_upload_lease);
             Some(location)
         }
         None => None,

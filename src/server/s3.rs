@@ -8,11 +8,15 @@
 //! - Each upload gets a fresh random object key when it starts ([`Staged::name`]): objects are
 //!   never overwritten, so nothing relies on conditional writes.
 //! - An upload dropped before its commit (client gone, 413, server error) aborts its multipart
-//!   upload. One left behind by a killed instance is found with a signed
-//!   `ListMultipartUploads` request (which `object_store` does not offer) and aborted by the
-//!   start-up cleanup once it is older than `--s3-stale-upload`: S3 itself knows every pending
-//!   upload, so nothing has to be recorded elsewhere, and an instance that died between
-//!   recording and creating could not leak one.
+//!   upload. For one a killed instance leaves behind, an upload holds a lease in the bucket
+//!   itself: before its multipart upload is created it writes an empty marker object
+//!   `<prefix>uploads-in-progress/<name>`, rewritten every quarter of the lease while the
+//!   upload lasts and deleted at its end. The start-up cleanup lists the pending multipart
+//!   uploads with a signed `ListMultipartUploads` request (which `object_store` does not
+//!   offer) and aborts those under our prefix whose marker is missing or older than the lease,
+//!   so it never touches another instance's upload under way. The lease lives beside the data
+//!   (no database needed) and does not trust S3's `Initiated` date, which some servers (moto)
+//!   do not keep.
 //! - Downloads stream the object's body (a GET) through the server.
 //! - A store that cannot be reached is [`Unavailable`] (503 with `Retry-After`).
 //!
@@ -30,7 +34,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder, AwsAuthorizer};
@@ -51,8 +55,13 @@ pub const PART_SIZE: usize = 5 * 1024 * 1024;
 /// Parts of one upload in flight at once.
 pub const PART_CONCURRENCY: usize = 2;
 
-/// A pending multipart upload older than this is taken for one a killed instance left.
-pub const STALE_UPLOAD: Duration = Duration::from_secs(24 * 3600);
+/// How long an upload's lease lasts unless renewed; it is renewed four times as often.
+/// Generous, as it is compared with the store's clock.
+pub const UPLOAD_LEASE: Duration = Duration::from_secs(600);
+
+/// Where the leases of uploads under way are, under the prefix. Blob names hold no '/', so
+/// no blob is ever taken for one.
+const LEASES: &str = "uploads-in-progress/";
 
 /// The most of a `ListMultipartUploads` answer read (1,000 uploads take about 400 KB).
 const LIST_ANSWER_CAP: usize = 4 << 20;
@@ -67,8 +76,9 @@ pub struct S3Location {
     pub endpoint: Option<String>,
     /// `--s3-region`; without it, `AWS_REGION`, `AWS_DEFAULT_REGION`, then us-east-1.
     pub region: Option<String>,
-    /// Pending multipart uploads older than this are aborted at start.
-    pub stale_upload: Duration,
+    /// An upload's lease in the bucket: a pending multipart upload whose lease ran out is
+    /// aborted at start.
+    pub upload_lease: Duration,
 }
 
 impl FromStr for S3Location {
@@ -113,7 +123,7 @@ impl FromStr for S3Location {
             prefix,
             endpoint: None,
             region: None,
-            stale_upload: STALE_UPLOAD,
+            upload_lease: UPLOAD_LEASE,
         })
     }
 }
@@ -163,7 +173,7 @@ pub struct S3Blobs {
     bucket_url: String,
     region: String,
     prefix: String,
-    stale_upload: Duration,
+    upload_lease: Duration,
     http: reqwest::Client,
     /// Where the store is, for messages: the endpoint, never credentials.
     shown: String,
@@ -291,7 +301,7 @@ impl S3Blobs {
             bucket_url,
             region,
             prefix: location.prefix.clone(),
-            stale_upload: location.stale_upload,
+            upload_lease: location.upload_lease,
             http,
             shown,
         };
@@ -305,22 +315,45 @@ impl S3Blobs {
         let probe = self.store.list_with_delimiter(prefix.as_ref());
         match tokio::time::timeout(Duration::from_secs(30), probe).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(object_store::Error::NotFound { .. })) => Err(Failure::new(
-                Kind::Other,
-                format!(
-                    "the bucket '{}' does not exist at {}",
-                    location.bucket, self.shown
-                ),
-            )
-            .hint("create it (e.g. aws s3 mb s3://BUCKET), or name another with --storage s3://BUCKET/PREFIX")
-            .into()),
-            Ok(Err(e)) => Err(unreachable(&self.shown, &one_line(&e))),
+            Ok(Err(object_store::Error::NotFound { .. })) => Err(no_bucket(location, &self.shown)),
+            Ok(Err(e)) => {
+                let detail = one_line(&e);
+                // object_store reports S3's own refusals as generic errors with the answer
+                // in the text.
+                if detail.contains("NoSuchBucket") {
+                    Err(no_bucket(location, &self.shown))
+                } else if [
+                    "403 Forbidden",
+                    "InvalidAccessKeyId",
+                    "SignatureDoesNotMatch",
+                    "AccessDenied",
+                ]
+                .iter()
+                .any(|w| detail.contains(w))
+                {
+                    Err(Failure::new(
+                        Kind::Other,
+                        format!(
+                            "the object store at {} refused access to the bucket '{}'",
+                            self.shown, location.bucket
+                        ),
+                    )
+                    .hint("check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE's role), and that they may list, read and write the bucket")
+                    .into())
+                } else {
+                    Err(unreachable(&self.shown, &detail))
+                }
+            }
             Err(_) => Err(unreachable(&self.shown, "no answer within 30 s")),
         }
     }
 
     fn prefix_path(&self) -> Option<Path> {
         (!self.prefix.is_empty()).then(|| Path::from(self.prefix.as_str()))
+    }
+
+    fn lease_path(&self, name: &str) -> Path {
+        Path::from(format!("{}{LEASES}{name}", self.prefix))
     }
 
     fn path(&self, name: &str) -> io::Result<Path> {
@@ -426,7 +459,25 @@ impl S3Blobs {
     }
 }
 
+fn no_bucket(location: &S3Location, shown: &str) -> anyhow::Error {
+    Failure::new(
+        Kind::Other,
+        format!("the bucket '{}' does not exist at {shown}", location.bucket),
+    )
+    .hint(
+        "create it (e.g. aws s3 mb s3://BUCKET), or name another with --storage s3://BUCKET/PREFIX",
+    )
+    .into()
+}
+
 fn unreachable(shown: &str, detail: &str) -> anyhow::Error {
+    // The details of a failed request run long (the URL, retries, the answer): enough of
+    // them to tell a refused connection from a timeout.
+    let detail: String = if detail.chars().count() > 300 {
+        detail.chars().take(300).chain("…".chars()).collect()
+    } else {
+        detail.to_string()
+    };
     Failure::new(
         Kind::Other,
         format!("cannot reach the object store at {shown}: {detail}"),
@@ -469,7 +520,6 @@ struct ListUploads {
 pub struct PendingUpload {
     pub key: String,
     pub upload_id: String,
-    pub initiated: DateTime<Utc>,
 }
 
 impl Blobs for S3Blobs {
@@ -479,8 +529,15 @@ impl Blobs for S3Blobs {
             let writer = BufWriter::with_capacity(self.store.clone(), self.path(&name)?, PART_SIZE)
                 .with_max_concurrency(PART_CONCURRENCY);
             Ok(Box::new(S3Staged {
+                lease: Lease {
+                    store: self.store.clone(),
+                    path: self.lease_path(&name),
+                    every: (self.upload_lease / 4).max(Duration::from_millis(100)),
+                    state: LeaseState::None,
+                },
                 name,
                 writer: Some(writer),
+                written: 0,
                 shut: false,
             }) as Box<dyn Staged>)
         })
@@ -522,17 +579,41 @@ impl Blobs for S3Blobs {
         })
     }
 
-    /// Aborts pending multipart uploads older than `--s3-stale-upload`: those a killed
-    /// instance left. Younger ones may be another instance's upload under way.
+    /// Aborts the pending multipart uploads under our prefix whose lease ran out (or that
+    /// have none): those of instances killed mid-upload. Then removes leases run out.
     fn clean_staging(&self) -> BoxFuture<'_, io::Result<usize>> {
         Box::pin(async move {
-            let cutoff = Utc::now()
-                - chrono::Duration::from_std(self.stale_upload).unwrap_or(chrono::Duration::MAX);
+            let run_out = Utc::now()
+                - chrono::Duration::from_std(self.upload_lease).unwrap_or(chrono::Duration::MAX);
+            let lease_prefix = Path::from(format!("{}{LEASES}", self.prefix));
+            let mut leases = std::collections::HashMap::new();
+            let mut list = self.store.list(Some(&lease_prefix));
+            while let Some(meta) = list.next().await {
+                let meta = meta.map_err(io_error)?;
+                if let Some(name) = meta.location.filename() {
+                    leases.insert(
+                        name.to_string(),
+                        (meta.location.clone(), meta.last_modified),
+                    );
+                }
+            }
             let mut n = 0;
             for upload in self.pending_uploads().await? {
-                if upload.initiated <= cutoff && upload.key.starts_with(self.prefix.as_str()) {
+                let Some(name) = upload.key.strip_prefix(self.prefix.as_str()) else {
+                    continue;
+                };
+                if name.contains('/') {
+                    continue;
+                }
+                let live = leases.get(name).is_some_and(|(_, at)| *at > run_out);
+                if !live {
                     self.abort_upload(&upload).await?;
                     n += 1;
+                }
+            }
+            for (path, at) in leases.into_values() {
+                if at <= run_out {
+                    let _ = self.store.delete(&path).await;
                 }
             }
             Ok(n)
@@ -544,9 +625,78 @@ impl Blobs for S3Blobs {
 struct S3Staged {
     name: String,
     writer: Option<BufWriter>,
+    /// Bytes accepted so far: the writer turns to a multipart upload when they would reach
+    /// [`PART_SIZE`], and the lease must be taken before that.
+    written: u64,
+    lease: Lease,
     /// Shutting down (completing) has begun: aborting through the writer is no longer
     /// possible (a failed completion aborts by itself).
     shut: bool,
+}
+
+/// An upload's lease in the bucket: an empty object rewritten while the upload lasts.
+struct Lease {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    every: Duration,
+    state: LeaseState,
+}
+
+enum LeaseState {
+    /// Not needed yet (the upload is still one part, held here).
+    None,
+    /// Being written, before the multipart upload may start.
+    Taking(BoxFuture<'static, io::Result<()>>),
+    /// Held, renewed by this task.
+    Held(tokio::task::JoinHandle<()>),
+}
+
+impl Lease {
+    fn take(&mut self) {
+        let (store, path) = (self.store.clone(), self.path.clone());
+        self.state = LeaseState::Taking(Box::pin(async move {
+            store
+                .put(&path, object_store::PutPayload::default())
+                .await
+                .map(drop)
+                .map_err(io_error)
+        }));
+    }
+
+    fn renew(&mut self) {
+        let (store, path, every) = (self.store.clone(), self.path.clone(), self.every);
+        self.state = LeaseState::Held(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                // A failure here is retried next round: the lease has margin.
+                let _ = store.put(&path, object_store::PutPayload::default()).await;
+            }
+        }));
+    }
+
+    /// Stops renewing; returns what removes the lease, if one may have been written.
+    fn end(&mut self) -> Option<BoxFuture<'static, ()>> {
+        match std::mem::replace(&mut self.state, LeaseState::None) {
+            LeaseState::None => None,
+            state => {
+                if let LeaseState::Held(h) = state {
+                    h.abort();
+                }
+                let (store, path) = (self.store.clone(), self.path.clone());
+                Some(Box::pin(async move {
+                    let _ = store.delete(&path).await;
+                }))
+            }
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let LeaseState::Held(h) = &self.state {
+            h.abort();
+        }
+    }
 }
 
 impl S3Staged {
@@ -569,7 +719,11 @@ impl Staged for S3Staged {
                 ));
             }
             self.shut = true;
-            self.writer().shutdown().await.map_err(write_error)
+            let done = self.writer().shutdown().await.map_err(write_error);
+            if let Some(release) = self.lease.end() {
+                release.await;
+            }
+            done
         })
     }
 
@@ -583,6 +737,7 @@ impl Drop for S3Staged {
         if self.shut {
             return;
         }
+        let release = self.lease.end();
         if let (Some(mut writer), Ok(rt)) =
             (self.writer.take(), tokio::runtime::Handle::try_current())
         {
@@ -592,6 +747,11 @@ impl Drop for S3Staged {
                         "fileio serve: cannot abort an unfinished upload to the object store (the start-up cleanup will): {}",
                         one_line(&e)
                     );
+                    // The lease stays, so the cleanup waits for it to run out.
+                    return;
+                }
+                if let Some(release) = release {
+                    release.await;
                 }
             });
         }
@@ -600,13 +760,29 @@ impl Drop for S3Staged {
 
 impl AsyncWrite for S3Staged {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(self.writer())
-            .poll_write(cx, buf)
-            .map_err(write_error)
+        // The lease is taken before the writer starts a multipart upload (when the bytes
+        // held would reach a part), so a pending upload of ours always has one.
+        let this = self.get_mut();
+        loop {
+            match &mut this.lease.state {
+                LeaseState::None if this.written + buf.len() as u64 >= PART_SIZE as u64 => {
+                    this.lease.take()
+                }
+                LeaseState::Taking(f) => {
+                    std::task::ready!(f.as_mut().poll(cx))?;
+                    this.lease.renew();
+                }
+                _ => break,
+            }
+        }
+        let n =
+            std::task::ready!(Pin::new(this.writer()).poll_write(cx, buf)).map_err(write_error)?;
+        this.written += n as u64;
+        Poll::Ready(Ok(n))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -8,6 +8,7 @@ mod generated;
 mod hostile_client;
 mod server;
 mod server_api;
+mod server_s3;
 mod services;
 mod support;
 mod tls;
