@@ -29,25 +29,6 @@ pub trait Staged: AsyncWrite + Send + Unpin {
     }
 }
 
-/// A blob backend that cannot be reached (or refuses us) for now: answered with 503 and
-/// `Retry-After`, unlike a local failure. Carried inside an [`io::Error`].
-#[derive(Debug, thiserror::Error)]
-#[error("the file store is unavailable: {0}")]
-pub struct Unavailable(pub String);
-
-impl Unavailable {
-    /// An [`io::Error`] carrying an [`Unavailable`].
-    pub fn io(detail: impl std::fmt::Display) -> io::Error {
-        io::Error::other(Unavailable(detail.to_string()))
-    }
-
-    /// The [`Unavailable`] inside `e`, if that is what it is.
-    pub fn find(e: &io::Error) -> Option<&Unavailable> {
-        e.get_ref()
-            .and_then(|inner| inner.downcast_ref::<Unavailable>())
-    }
-}
-
 /// A blob's contents, read as a stream.
 pub type BlobReader = Box<dyn AsyncRead + Send + Unpin>;
 
@@ -125,11 +106,7 @@ fn checked(name: &str) -> io::Result<&str> {
 impl Blobs for LocalBlobs {
     fn stage(&self) -> BoxFuture<'_, io::Result<Box<dyn Staged>>> {
         Box::pin(async move {
-            let tmp = TmpFile(
-                self.dir
-                    .join("tmp")
-                    .join(crate::server::store::random_name()),
-            );
+            let tmp = TmpFile(self.dir.join("tmp").join(crate::server::ids::random(16)));
             let file = create_private(&tmp.0).await?;
             Ok(Box::new(LocalStaged {
                 out: BufWriter::with_capacity(WRITE_BUFFER, file),
@@ -190,19 +167,12 @@ impl Blobs for LocalBlobs {
 struct TmpFile(PathBuf);
 
 impl Drop for TmpFile {
+    /// The one file operation made in place rather than on the blocking pool: an unlink in
+    /// our own directory, done before the refusal that dropped it is answered, so that no
+    /// partial upload outlives the answer (deferred, a test or a client could see it).
     fn drop(&mut self) {
-        let path = std::mem::take(&mut self.0);
-        if path.as_os_str().is_empty() {
-            return;
-        }
-        // Off the async threads when there are some.
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => {
-                rt.spawn_blocking(move || std::fs::remove_file(path));
-            }
-            Err(_) => {
-                let _ = std::fs::remove_file(path);
-            }
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.0);
         }
     }
 }
@@ -241,5 +211,77 @@ impl AsyncWrite for LocalStaged {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.out).poll_shutdown(cx)
+    }
+}
+
+/// What every [`Blobs`] backend must do. A new backend's tests call [`conformance::run`].
+#[cfg(test)]
+pub(crate) mod conformance {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    async fn read_all(mut r: BlobReader) -> Vec<u8> {
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).await.unwrap();
+        out
+    }
+
+    /// `staging` counts what is being staged, where the backend can tell (None elsewhere).
+    pub async fn run(blobs: &dyn Blobs, staging: &dyn Fn() -> Option<usize>) {
+        assert!(blobs.names().await.unwrap().is_empty());
+        // Written, committed, read back.
+        let mut s = blobs.stage().await.unwrap();
+        s.write_all(b"hello ").await.unwrap();
+        s.write_all(&vec![b'x'; 3 << 20]).await.unwrap();
+        s.commit("k-1".into()).await.unwrap();
+        let got = read_all(blobs.open("k-1".into()).await.unwrap()).await;
+        assert_eq!(&got[..6], b"hello ");
+        assert_eq!(got.len(), 6 + (3 << 20));
+        // Dropped uncommitted: nothing stays behind.
+        let mut s = blobs.stage().await.unwrap();
+        s.write_all(b"half").await.unwrap();
+        assert_ne!(staging(), Some(0));
+        drop(s);
+        for _ in 0..100 {
+            if staging().unwrap_or(0) == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(staging().unwrap_or(0), 0);
+        assert_eq!(blobs.names().await.unwrap(), ["k-1".to_string()].into());
+        // An open reader outlives a delete; a deleted blob cannot be opened again.
+        let reader = blobs.open("k-1".into()).await.unwrap();
+        blobs.delete("k-1".into()).await.unwrap();
+        assert_eq!(read_all(reader).await.len(), 6 + (3 << 20));
+        let e = blobs.open("k-1".into()).await.err().unwrap();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        blobs.delete("k-1".into()).await.unwrap();
+        assert!(blobs.names().await.unwrap().is_empty());
+        // Names with a path in them are refused.
+        for bad in ["../x", "a/b", ".hidden", ""] {
+            assert!(blobs.open(bad.into()).await.is_err(), "{bad}");
+            assert!(blobs.delete(bad.into()).await.is_err(), "{bad}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn local_blobs_meet_the_blobs_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = LocalBlobs::open(dir.path()).unwrap();
+        let tmp = dir.path().join("tmp");
+        let staging = move || Some(std::fs::read_dir(&tmp).unwrap().count());
+        conformance::run(&blobs, &staging).await;
+        // Left over from an unclean stop: removed by clean_staging.
+        std::fs::write(dir.path().join("tmp").join("partial"), b"x").unwrap();
+        assert_eq!(blobs.clean_staging().await.unwrap(), 1);
     }
 }

@@ -46,7 +46,8 @@ use serde::Deserialize;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::error::{Failure, Kind};
-use crate::server::blobs::{BlobReader, Blobs, Staged, Unavailable};
+use crate::server::blobs::{BlobReader, Blobs, Staged};
+use crate::server::errors::Unavailable;
 
 /// The size of each part of a multipart upload, and the most of a small file held before it
 /// is sent. S3's smallest part (but the last) is 5 MiB.
@@ -525,7 +526,7 @@ pub struct PendingUpload {
 impl Blobs for S3Blobs {
     fn stage(&self) -> BoxFuture<'_, io::Result<Box<dyn Staged>>> {
         Box::pin(async move {
-            let name = crate::server::store::random_name();
+            let name = crate::server::ids::random(16);
             let writer = BufWriter::with_capacity(self.store.clone(), self.path(&name)?, PART_SIZE)
                 .with_max_concurrency(PART_CONCURRENCY);
             Ok(Box::new(S3Staged {
