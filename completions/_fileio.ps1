@@ -344,7 +344,11 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
         }
         'fileio;serve' {
             [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Address to listen on; port 0 picks a free port (the banner on stderr shows the real one)')
-            [CompletionResult]::new('--data', '--data', [CompletionResultType]::ParameterName, 'Directory for the database and the stored files [default: <user data dir>/fileio/server]')
+            [CompletionResult]::new('--data', '--data', [CompletionResultType]::ParameterName, 'Directory for the database and, without --storage, the stored files [default: <user data dir>/fileio/server]')
+            [CompletionResult]::new('--storage', '--storage', [CompletionResultType]::ParameterName, 'Keep the files in an S3-compatible object store (AWS S3, MinIO, Garage, Ceph, R2…) under s3://BUCKET/PREFIX instead of under --data (which keeps the database). Credentials come from the standard AWS_* variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN…), never from flags [default: --data]')
+            [CompletionResult]::new('--s3-endpoint', '--s3-endpoint', [CompletionResultType]::ParameterName, 'The object store''s URL, e.g. http://127.0.0.1:9000 for MinIO [default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS]')
+            [CompletionResult]::new('--s3-region', '--s3-region', [CompletionResultType]::ParameterName, 'The object store''s region [default: AWS_REGION or AWS_DEFAULT_REGION, else us-east-1]')
+            [CompletionResult]::new('--s3-upload-lease', '--s3-upload-lease', [CompletionResultType]::ParameterName, 'Seconds an upload''s lease in the object store lasts unless renewed; at start, pending multipart uploads whose lease ran out are aborted (for tests)')
             [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'Accept this API key (repeatable); keys are also read from FILEIO_SERVE_API_KEYS (comma-separated), which keeps them out of the process list')
             [CompletionResult]::new('--api-keys-file', '--api-keys-file', [CompletionResultType]::ParameterName, 'Accept the API keys listed in FILE, one per line (`#` comments and blank lines ignored)')
             [CompletionResult]::new('--max-size', '--max-size', [CompletionResultType]::ParameterName, 'Refuse uploads larger than SIZE (e.g. 100MB, 2GiB) with 413 [default: unlimited]')

@@ -552,7 +552,7 @@ _fileio() {
             return 0
             ;;
         fileio__subcmd__serve)
-            opts="-q -v -h -V --bind --data --api-key --api-keys-file --max-size --max-storage --max-expiry --rate-limit --public-url --require-auth --header-timeout --body-timeout --send-timeout --max-connections --sweep-interval --service --server --json --quiet --verbose --no-progress --timeout --retries --api-key-file --no-history --config --help --version"
+            opts="-q -v -h -V --bind --data --storage --s3-endpoint --s3-region --s3-upload-lease --api-key --api-keys-file --max-size --max-storage --max-expiry --rate-limit --public-url --require-auth --header-timeout --body-timeout --send-timeout --max-connections --sweep-interval --service --server --json --quiet --verbose --no-progress --timeout --retries --api-key-file --no-history --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -563,6 +563,22 @@ _fileio() {
                     return 0
                     ;;
                 --data)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --storage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-upload-lease)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -327,7 +327,11 @@ set edit:completion:arg-completer[fileio] = {|@words|
         }
         &'fileio;serve'= {
             cand --bind 'Address to listen on; port 0 picks a free port (the banner on stderr shows the real one)'
-            cand --data 'Directory for the database and the stored files [default: <user data dir>/fileio/server]'
+            cand --data 'Directory for the database and, without --storage, the stored files [default: <user data dir>/fileio/server]'
+            cand --storage 'Keep the files in an S3-compatible object store (AWS S3, MinIO, Garage, Ceph, R2…) under s3://BUCKET/PREFIX instead of under --data (which keeps the database). Credentials come from the standard AWS_* variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN…), never from flags [default: --data]'
+            cand --s3-endpoint 'The object store''s URL, e.g. http://127.0.0.1:9000 for MinIO [default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS]'
+            cand --s3-region 'The object store''s region [default: AWS_REGION or AWS_DEFAULT_REGION, else us-east-1]'
+            cand --s3-upload-lease 'Seconds an upload''s lease in the object store lasts unless renewed; at start, pending multipart uploads whose lease ran out are aborted (for tests)'
             cand --api-key 'Accept this API key (repeatable); keys are also read from FILEIO_SERVE_API_KEYS (comma-separated), which keeps them out of the process list'
             cand --api-keys-file 'Accept the API keys listed in FILE, one per line (`#` comments and blank lines ignored)'
             cand --max-size 'Refuse uploads larger than SIZE (e.g. 100MB, 2GiB) with 413 [default: unlimited]'

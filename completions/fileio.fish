@@ -307,7 +307,11 @@ complete -c fileio -n "__fish_fileio_using_subcommand history" -l no-history -d 
 complete -c fileio -n "__fish_fileio_using_subcommand history" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand history" -s V -l version -d 'Print version'
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l bind -d 'Address to listen on; port 0 picks a free port (the banner on stderr shows the real one)' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l data -d 'Directory for the database and the stored files [default: <user data dir>/fileio/server]' -r -F
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l data -d 'Directory for the database and, without --storage, the stored files [default: <user data dir>/fileio/server]' -r -F
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l storage -d 'Keep the files in an S3-compatible object store (AWS S3, MinIO, Garage, Ceph, R2…) under s3://BUCKET/PREFIX instead of under --data (which keeps the database). Credentials come from the standard AWS_* variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN…), never from flags [default: --data]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l s3-endpoint -d 'The object store\'s URL, e.g. http://127.0.0.1:9000 for MinIO [default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l s3-region -d 'The object store\'s region [default: AWS_REGION or AWS_DEFAULT_REGION, else us-east-1]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l s3-upload-lease -d 'Seconds an upload\'s lease in the object store lasts unless renewed; at start, pending multipart uploads whose lease ran out are aborted (for tests)' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l api-key -d 'Accept this API key (repeatable); keys are also read from FILEIO_SERVE_API_KEYS (comma-separated), which keeps them out of the process list' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l api-keys-file -d 'Accept the API keys listed in FILE, one per line (`#` comments and blank lines ignored)' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l max-size -d 'Refuse uploads larger than SIZE (e.g. 100MB, 2GiB) with 413 [default: unlimited]' -r

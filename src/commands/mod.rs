@@ -42,7 +42,7 @@ pub enum Command {
     /// List the uploads made from this machine
     History(history::HistoryArgs),
     /// Run a file.io-compatible server: self-host, try the client offline, test against it
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Print the completion script for bash, zsh, fish, PowerShell or elvish
     Completions(completions::CompletionsArgs),
 }
@@ -52,7 +52,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let Cli { global, command } = cli;
     match command {
         // The server builds its own runtime, sized for serving.
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         // Needs no settings: works whatever the config file says.
         Command::Completions(args) => completions::run(args),
         command => {

@@ -12,18 +12,23 @@ use crate::expires::Expires;
 use crate::server::Options;
 use crate::server::auth::hash_key;
 use crate::server::config::{RateLimit, RequireAuth};
+use crate::server::s3::{S3Location, check_endpoint};
 use crate::size::ByteSize;
 
 /// Run a file.io-compatible server.
 ///
 /// Answers the file.io v2 API (upload, download, list, me, update, delete) and everything
-/// third-party file.io clients send. Metadata lives in SQLite, files on disk under --data.
+/// third-party file.io clients send. Metadata lives in SQLite, files on disk under --data or in
+/// an S3-compatible object store (--storage).
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Server options")]
 #[command(after_long_help = "\
 The server answers the file.io v2 API (upload, download, list, me, update, delete) and what \
 third-party file.io clients send. Metadata lives in SQLite, files on disk under --data (kept \
-private: 0700 and 0600). Anyone who can reach the address may upload unless --require-auth is \
+private: 0700 and 0600) or, with --storage s3://BUCKET/PREFIX, in an S3-compatible object store: \
+uploads stream to it in 5 MiB multipart parts and downloads stream from it through the server; \
+if it cannot be reached at start the server does not start, and later requests get 503 with \
+Retry-After until it is back. Anyone who can reach the address may upload unless --require-auth is \
 given (it warns when listening beyond loopback without it); --require-auth=all makes downloads \
 need a key too. The keys from --api-key, --api-keys-file and FILEIO_SERVE_API_KEYS are the \
 accounts. SIGINT or SIGTERM stops it cleanly.
@@ -40,6 +45,10 @@ Examples:
     fileio serve --data /tmp/fileio-data
     FILEIO_SERVER=http://127.0.0.1:8080 fileio upload notes.txt
 
+  Files in a MinIO bucket, with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment:
+    fileio serve --data /var/lib/fileio --storage s3://fileio/files \\
+      --s3-endpoint http://127.0.0.1:9000
+
   Behind a reverse proxy that serves https://files.example.com, keys one per line in a file:
     fileio serve --bind 127.0.0.1:8080 --public-url https://files.example.com \\
       --api-keys-file /etc/fileio/keys --require-auth --max-size 2GiB")]
@@ -53,9 +62,31 @@ pub struct ServeArgs {
     )]
     pub bind: String,
 
-    /// Directory for the database and the stored files [default: <user data dir>/fileio/server]
+    /// Directory for the database and, without --storage, the stored files
+    /// [default: <user data dir>/fileio/server]
     #[arg(long, env = "FILEIO_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
+
+    /// Keep the files in an S3-compatible object store (AWS S3, MinIO, Garage, Ceph, R2…)
+    /// under s3://BUCKET/PREFIX instead of under --data (which keeps the database).
+    /// Credentials come from the standard AWS_* variables (AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN…), never from flags [default: --data]
+    #[arg(long, env = "FILEIO_STORAGE", value_name = "URL")]
+    pub storage: Option<S3Location>,
+
+    /// The object store's URL, e.g. http://127.0.0.1:9000 for MinIO
+    /// [default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS]
+    #[arg(long, value_name = "URL", requires = "storage")]
+    pub s3_endpoint: Option<String>,
+
+    /// The object store's region [default: AWS_REGION or AWS_DEFAULT_REGION, else us-east-1]
+    #[arg(long, value_name = "REGION", requires = "storage")]
+    pub s3_region: Option<String>,
+
+    /// Seconds an upload's lease in the object store lasts unless renewed; at start,
+    /// pending multipart uploads whose lease ran out are aborted (for tests)
+    #[arg(long, value_name = "SECS", default_value_t = 600, hide = true)]
+    pub s3_upload_lease: u64,
 
     /// Accept this API key (repeatable); keys are also read from FILEIO_SERVE_API_KEYS
     /// (comma-separated), which keeps them out of the process list
@@ -267,9 +298,35 @@ fn options(args: ServeArgs) -> Result<Options> {
         ));
     }
 
+    let storage = match args.storage {
+        Some(mut location) => {
+            if let Some(e) = args.s3_endpoint {
+                location.endpoint = Some(check_endpoint(&e).map_err(usage)?);
+            }
+            if let Some(r) = args.s3_region {
+                let r = r.trim();
+                if r.is_empty() || !r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                    return Err(usage(format!(
+                        "invalid --s3-region '{r}': use a region name such as us-east-1 or eu-west-3"
+                    )));
+                }
+                location.region = Some(r.to_string());
+            }
+            if args.s3_upload_lease == 0 {
+                return Err(usage(
+                    "--s3-upload-lease must be at least 1 second".to_string(),
+                ));
+            }
+            location.upload_lease = Duration::from_secs(args.s3_upload_lease);
+            Some(location)
+        }
+        None => None,
+    };
+
     Ok(Options {
         bind: args.bind,
         data,
+        storage,
         key_hashes,
         max_size: args.max_size.map(|s| s.0),
         max_storage: args.max_storage.map(|s| s.0),

@@ -1,9 +1,11 @@
 //! The blob seam: file contents, streamed in and out by name.
 //!
-//! [`Blobs`] is what a contents backend implements: a local directory ([`LocalBlobs`])
-//! today, S3 next. An upload is written to a staging place ([`Staged`]) and becomes a blob
-//! only on [`Staged::commit`]; dropping it uncommitted discards it. Blob names are chosen by
-//! the caller and never reused, so a blob is written once and never changes.
+//! [`Blobs`] is what a contents backend implements: a local directory ([`LocalBlobs`]) or an
+//! S3-compatible object store ([`crate::server::s3::S3Blobs`]). An upload is written to a
+//! staging place ([`Staged`]) and becomes a blob only on [`Staged::commit`]; dropping it
+//! uncommitted discards it. Blob names are chosen by the caller (or, for S3, by the backend
+//! when the upload starts: [`Staged::name`]) and never reused, so a blob is written once and
+//! never changes.
 
 use std::collections::HashSet;
 use std::io;
@@ -18,6 +20,13 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
 pub trait Staged: AsyncWrite + Send + Unpin {
     /// Makes what was written the blob `name`.
     fn commit(self: Box<Self>, name: String) -> BoxFuture<'static, io::Result<()>>;
+
+    /// The name this upload must be committed under, when the backend fixes it before the
+    /// contents arrive (an object store's multipart upload is created under its final key,
+    /// and objects cannot be renamed); `None` lets the caller choose at commit.
+    fn name(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A blob's contents, read as a stream.

@@ -88,7 +88,10 @@ impl FromStr for RequireAuth {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     pub bind: String,
+    /// The database, and the files unless `storage` is given.
     pub data: PathBuf,
+    /// The files in an S3-compatible object store instead of `data/blobs`.
+    pub storage: Option<crate::server::s3::S3Location>,
     /// SHA-256 hex digests of the accepted API keys; the keys themselves are not kept.
     pub key_hashes: HashSet<String>,
     pub max_size: Option<u64>,
@@ -117,6 +120,7 @@ impl Options {
         Options {
             bind: "127.0.0.1:8080".to_string(),
             data,
+            storage: None,
             key_hashes: HashSet::new(),
             max_size: None,
             max_storage: None,

@@ -4,6 +4,8 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use std::io;
+
 use serde::Serialize;
 
 tokio::task_local! {
@@ -45,12 +47,18 @@ pub fn help_text(code: &str) -> Option<&'static str> {
         "TOO_MANY_REQUESTS" => {
             "This server limits requests per client: wait the seconds given in Retry-After, then try again."
         }
+        "SERVICE_UNAVAILABLE" => {
+            "The server cannot reach its storage for now: wait the seconds given in Retry-After, then try again."
+        }
         "INTERNAL_ERROR" => {
             "The server failed to handle the request: try again later; the server's log says more."
         }
         _ => return None,
     })
 }
+
+/// Seconds a client is told to wait when the storage cannot be reached.
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 5;
 
 /// An error answered in file.io's v2 shape.
 #[derive(Debug)]
@@ -98,6 +106,17 @@ impl ApiError {
         )
     }
 
+    /// A backend that cannot be reached now: 503 with `Retry-After`, the detail in the log.
+    pub fn unavailable(err: impl std::fmt::Display) -> Self {
+        crate::server::log!("fileio serve: {err}");
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server's storage cannot be reached right now: try again in a few seconds.",
+        );
+        e.retry_after = Some(UNAVAILABLE_RETRY_AFTER);
+        e
+    }
+
     /// The v2 error code for a status.
     pub fn code(&self) -> &'static str {
         if let Some(code) = self.code {
@@ -111,6 +130,7 @@ impl ApiError {
             405 => "METHOD_NOT_ALLOWED",
             413 => "FILE_TOO_LARGE",
             429 => "TOO_MANY_REQUESTS",
+            503 => "SERVICE_UNAVAILABLE",
             431 => "HEADERS_TOO_LARGE",
             _ => "INTERNAL_ERROR",
         }
@@ -131,7 +151,29 @@ impl From<rusqlite::Error> for ApiError {
 
 impl From<std::io::Error> for ApiError {
     fn from(err: std::io::Error) -> Self {
-        ApiError::internal(err)
+        match Unavailable::find(&err) {
+            Some(u) => ApiError::unavailable(u),
+            None => ApiError::internal(err),
+        }
+    }
+}
+
+/// A blob backend that cannot be reached (or refuses us) for now: answered with 503 and
+/// `Retry-After`, unlike a local failure. Carried inside an [`io::Error`].
+#[derive(Debug, thiserror::Error)]
+#[error("the file store is unavailable: {0}")]
+pub struct Unavailable(pub String);
+
+impl Unavailable {
+    /// An [`io::Error`] carrying an [`Unavailable`].
+    pub fn io(detail: impl std::fmt::Display) -> io::Error {
+        io::Error::other(Unavailable(detail.to_string()))
+    }
+
+    /// The [`Unavailable`] inside `e`, if that is what it is.
+    pub fn find(e: &io::Error) -> Option<&Unavailable> {
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<Unavailable>())
     }
 }
 

@@ -36,6 +36,7 @@ pub mod incoming;
 pub mod limits;
 pub mod meta;
 pub mod response;
+pub mod s3;
 pub mod sqlite;
 pub mod store;
 
@@ -74,9 +75,22 @@ pub fn run(config: Options) -> Result<()> {
 
 async fn serve(config: Options) -> Result<()> {
     let nofile = conn::raise_nofile_limit();
-    let (store, cleanup) = Store::open_local(&config.data, store::system_clock())
+    let blobs: Option<Arc<dyn blobs::Blobs>> = match &config.storage {
+        Some(location) => {
+            let aws = std::env::vars().filter(|(k, _)| k.starts_with("AWS_"));
+            Some(Arc::new(s3::S3Blobs::connect(location, aws).await?))
+        }
+        None => None,
+    };
+    let (store, cleanup) = Store::open_with(&config.data, blobs, store::system_clock())
         .await
-        .with_context(|| format!("cannot open the data directory {}", config.data.display()))?;
+        .with_context(|| match &config.storage {
+            Some(location) => format!(
+                "cannot open the data directory {} with the files in {location}",
+                config.data.display()
+            ),
+            None => format!("cannot open the data directory {}", config.data.display()),
+        })?;
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
         .map_err(|e| {

@@ -95,9 +95,20 @@ impl Store {
     /// The store under `dir`: SQLite in `dir/fileio.db`, blobs under `dir/blobs`, all
     /// private to the owner; then removes what an unclean stop left.
     pub async fn open_local(dir: &Path, clock: Clock) -> anyhow::Result<(Store, Cleanup)> {
+        Store::open_with(dir, None, clock).await
+    }
+
+    /// The same, with the blobs in `blobs` (an object store) instead of `dir/blobs` when
+    /// given: the database stays in `dir`.
+    pub async fn open_with(
+        dir: &Path,
+        blobs: Option<Arc<dyn Blobs>>,
+        clock: Clock,
+    ) -> anyhow::Result<(Store, Cleanup)> {
         let dir = dir.to_path_buf();
+        let remote = blobs.is_some();
         // Creating directories and opening the database block: off the async threads.
-        let (meta, blobs, warnings) = tokio::task::spawn_blocking(move || {
+        let (meta, local, warnings) = tokio::task::spawn_blocking(move || {
             create_private_dir(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             let mut warnings = Vec::new();
@@ -113,14 +124,23 @@ impl Store {
                     ));
                 }
             }
-            let blobs = LocalBlobs::open(&dir).with_context(|| {
-                format!("cannot create the blob directories in {}", dir.display())
-            })?;
+            let local = if remote {
+                None
+            } else {
+                Some(LocalBlobs::open(&dir).with_context(|| {
+                    format!("cannot create the blob directories in {}", dir.display())
+                })?)
+            };
             let meta = SqliteMeta::open(&dir.join("fileio.db"), clock)?;
-            anyhow::Ok((meta, blobs, warnings))
+            anyhow::Ok((meta, local, warnings))
         })
         .await??;
-        let store = Store::new(Arc::new(meta), Arc::new(blobs), LEASE);
+        let blobs = match (blobs, local) {
+            (Some(b), _) => b,
+            (None, Some(l)) => Arc::new(l),
+            (None, None) => unreachable!("local blobs are opened when none are given"),
+        };
+        let store = Store::new(Arc::new(meta), blobs, LEASE);
         let mut cleanup = store.cleanup().await?;
         cleanup.warnings = warnings;
         Ok((store, cleanup))
@@ -169,7 +189,8 @@ impl Store {
 
     /// Commits an upload under a fresh blob name for `key`.
     async fn commit(&self, key: &str, upload: Upload) -> Result<Contents, ApiError> {
-        let blob = new_blob(key);
+        // Fresh either way: an object store names the upload when it starts.
+        let blob = upload.staged.name().unwrap_or_else(|| new_blob(key));
         upload.staged.commit(blob.clone()).await?;
         Ok(Contents {
             blob,

@@ -11,6 +11,7 @@ mod hostile_server;
 mod saving;
 mod server;
 mod server_api;
+mod server_s3;
 mod services;
 mod support;
 mod terminal;

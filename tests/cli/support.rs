@@ -90,9 +90,15 @@ impl Server {
     }
 
     pub fn start_with_data(env: &Env, data: &Path, args: &[&str]) -> Server {
+        Server::start_with_vars(env, data, args, &[])
+    }
+
+    /// The same, with these environment variables set for the server.
+    pub fn start_with_vars(env: &Env, data: &Path, args: &[&str], vars: &[(&str, &str)]) -> Server {
         let log = env.path(&format!("serve-{}.log", rand_suffix()));
         let mut child = env
             .std_cmd()
+            .envs(vars.iter().copied())
             .arg("serve")
             .arg("--bind")
             .arg("127.0.0.1:0")

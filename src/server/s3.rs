@@ -1,0 +1,799 @@
+//! Blobs in an S3-compatible object store (`--storage s3://bucket/prefix`).
+//!
+//! - Uploads stream through `object_store`'s [`BufWriter`]: a file smaller than one part is
+//!   held (at most [`PART_SIZE`]) and PUT with its length; a larger one, or one of unknown
+//!   length, goes out as a multipart upload in [`PART_SIZE`] parts, at most
+//!   [`PART_CONCURRENCY`] in flight, so an upload holds about
+//!   `PART_SIZE × (PART_CONCURRENCY + 1)` in memory and nothing on local disk.
+//! - Each upload gets a fresh random object key when it starts ([`Staged::name`]): objects are
+//!   never overwritten, so nothing relies on conditional writes.
+//! - An upload dropped before its commit (client gone, 413, server error) aborts its multipart
+//!   upload. For one a killed instance leaves behind, an upload holds a lease in the bucket
+//!   itself: before its multipart upload is created it writes an empty marker object
+//!   `<prefix>uploads-in-progress/<name>`, rewritten every quarter of the lease while the
+//!   upload lasts and deleted at its end. The start-up cleanup lists the pending multipart
+//!   uploads with a signed `ListMultipartUploads` request (which `object_store` does not
+//!   offer) and aborts those under our prefix whose marker is missing or older than the lease,
+//!   so it never touches another instance's upload under way. The lease lives beside the data
+//!   (no database needed) and does not trust S3's `Initiated` date, which some servers (moto)
+//!   do not keep.
+//! - Downloads stream the object's body (a GET) through the server.
+//! - A store that cannot be reached is [`Unavailable`] (503 with `Retry-After`).
+//!
+//! Credentials come only from the standard `AWS_*` variables (as `object_store` reads them:
+//! keys, session token, web identity, container and instance credentials), never from flags.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use chrono::Utc;
+use futures_util::future::BoxFuture;
+use futures_util::{StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AwsAuthorizer};
+use object_store::buffered::BufWriter;
+use object_store::client::{HttpRequest, HttpRequestBody};
+use object_store::path::Path;
+use object_store::{BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
+use serde::Deserialize;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use crate::error::{Failure, Kind};
+use crate::server::blobs::{BlobReader, Blobs, Staged};
+use crate::server::errors::Unavailable;
+
+/// The size of each part of a multipart upload, and the most of a small file held before it
+/// is sent. S3's smallest part (but the last) is 5 MiB.
+pub const PART_SIZE: usize = 5 * 1024 * 1024;
+
+/// Parts of one upload in flight at once.
+pub const PART_CONCURRENCY: usize = 2;
+
+/// How long an upload's lease lasts unless renewed; it is renewed four times as often.
+/// Generous, as it is compared with the store's clock.
+pub const UPLOAD_LEASE: Duration = Duration::from_secs(600);
+
+/// Where the leases of uploads under way are, under the prefix. Blob names hold no '/', so
+/// no blob is ever taken for one.
+const LEASES: &str = "uploads-in-progress/";
+
+/// The most of a `ListMultipartUploads` answer read (1,000 uploads take about 400 KB).
+const LIST_ANSWER_CAP: usize = 4 << 20;
+
+/// Where the blobs go: `s3://bucket/prefix`, and how to reach the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Location {
+    pub bucket: String,
+    /// Empty, or segments ending with `/`.
+    pub prefix: String,
+    /// `--s3-endpoint`; without it, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, then AWS.
+    pub endpoint: Option<String>,
+    /// `--s3-region`; without it, `AWS_REGION`, `AWS_DEFAULT_REGION`, then us-east-1.
+    pub region: Option<String>,
+    /// An upload's lease in the bucket: a pending multipart upload whose lease ran out is
+    /// aborted at start.
+    pub upload_lease: Duration,
+}
+
+impl FromStr for S3Location {
+    type Err = String;
+
+    /// `s3://bucket` or `s3://bucket/some/prefix`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = |why: &str| {
+            format!(
+                "invalid --storage '{s}': {why}; use s3://bucket/prefix, or leave --storage out to keep files under --data"
+            )
+        };
+        let rest = s
+            .strip_prefix("s3://")
+            .ok_or_else(|| bad("only s3:// object storage is supported"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+        if !bucket_ok {
+            return Err(bad(
+                "a bucket name has 3 to 63 lowercase letters, digits, '-' or '.'",
+            ));
+        }
+        let segments: Vec<&str> = prefix.split('/').filter(|p| !p.is_empty()).collect();
+        let prefix_ok = segments.iter().all(|seg| {
+            *seg != "."
+                && *seg != ".."
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        });
+        if !prefix_ok {
+            return Err(bad(
+                "a prefix has letters, digits, '-', '_', '.' and '/' only",
+            ));
+        }
+        let prefix = segments.iter().map(|seg| format!("{seg}/")).collect();
+        Ok(S3Location {
+            bucket: bucket.to_string(),
+            prefix,
+            endpoint: None,
+            region: None,
+            upload_lease: UPLOAD_LEASE,
+        })
+    }
+}
+
+impl fmt::Display for S3Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "s3://{}/{}",
+            self.bucket,
+            self.prefix.trim_end_matches('/')
+        )
+    }
+}
+
+/// Checks an `--s3-endpoint`: an http(s) URL without credentials in it.
+pub fn check_endpoint(url: &str) -> Result<String, String> {
+    let url = url.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| {
+            format!(
+                "invalid --s3-endpoint '{url}': use an http:// or https:// URL such as http://127.0.0.1:9000"
+            )
+        })?;
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.contains('@') {
+        // Never echo it: the part before '@' is a secret.
+        return Err(
+            "--s3-endpoint may not hold credentials: give them in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".to_string(),
+        );
+    }
+    if authority.is_empty() {
+        return Err(format!(
+            "invalid --s3-endpoint '{url}': it names no host; use a URL such as http://127.0.0.1:9000"
+        ));
+    }
+    Ok(url.to_string())
+}
+
+/// The blob store in a bucket.
+pub struct S3Blobs {
+    store: Arc<dyn ObjectStore>,
+    s3: Arc<AmazonS3>,
+    /// `<endpoint>/<bucket>` (path-style), for the requests `object_store` cannot make.
+    bucket_url: String,
+    region: String,
+    prefix: String,
+    upload_lease: Duration,
+    http: reqwest::Client,
+    /// Where the store is, for messages: the endpoint, never credentials.
+    shown: String,
+}
+
+/// A one-line description of an `object_store` error (they may span lines).
+fn one_line(e: &dyn fmt::Display) -> String {
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An `object_store` error as an [`io::Error`]: not found stays not found, everything else
+/// is the store being unavailable.
+fn io_error(e: object_store::Error) -> io::Error {
+    match e {
+        object_store::Error::NotFound { .. } => io::Error::new(io::ErrorKind::NotFound, e),
+        other => Unavailable::io(one_line(&other)),
+    }
+}
+
+/// An I/O error from `object_store`'s writer, whose requests failing means the store is
+/// unavailable.
+fn write_error(e: io::Error) -> io::Error {
+    if Unavailable::find(&e).is_some() {
+        e
+    } else {
+        Unavailable::io(one_line(&e))
+    }
+}
+
+impl S3Blobs {
+    /// Connects to the store and checks that the bucket can be listed. `env` holds the
+    /// `AWS_*` variables (the process's, or a test's).
+    pub async fn connect(
+        location: &S3Location,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<S3Blobs> {
+        // object_store's client is reqwest with rustls, whose provider we choose: ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = AmazonS3Builder::new();
+        let mut env_endpoint = None;
+        let mut env_region = None;
+        for (k, v) in env {
+            let key = k.to_ascii_lowercase();
+            match key.as_str() {
+                // The bucket and endpoint come from --storage and --s3-endpoint (or the
+                // endpoint variables below): an AWS_BUCKET meant for another tool is ignored.
+                "aws_bucket" | "aws_bucket_name" => continue,
+                "aws_endpoint_url_s3" => env_endpoint = Some(v.clone()),
+                "aws_endpoint_url" | "aws_endpoint" => {
+                    env_endpoint.get_or_insert(v.clone());
+                }
+                "aws_region" => env_region = Some(v.clone()),
+                "aws_default_region" => {
+                    env_region.get_or_insert(v.clone());
+                }
+                _ => {}
+            }
+            if let Ok(config) = key.parse() {
+                builder = builder.with_config(config, v);
+            }
+        }
+        let endpoint = match location.endpoint.clone().or(env_endpoint) {
+            Some(e) => Some(check_endpoint(&e).map_err(|m| Failure::new(Kind::Usage, m))?),
+            None => None,
+        };
+        let region = location
+            .region
+            .clone()
+            .or(env_region)
+            .unwrap_or_else(|| "us-east-1".to_string());
+        let bucket_url = match &endpoint {
+            Some(e) => format!("{e}/{}", location.bucket),
+            None => format!("https://s3.{region}.amazonaws.com/{}", location.bucket),
+        };
+        let shown = endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+        builder = builder
+            .with_bucket_name(&location.bucket)
+            .with_region(&region)
+            .with_virtual_hosted_style_request(false)
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig {
+                    init_backoff: Duration::from_millis(100),
+                    max_backoff: Duration::from_secs(2),
+                    base: 2.0,
+                },
+                max_retries: 3,
+                retry_timeout: Duration::from_secs(15),
+            })
+            // No deadline on a whole request: a download streams for as long as its client
+            // reads. A stalled store is caught by the read timeout instead, which is longer
+            // than the server's default --send-timeout so a slow client is what gets cut.
+            .with_client_options(
+                ClientOptions::new()
+                    .with_timeout_disabled()
+                    .with_connect_timeout(Duration::from_secs(5))
+                    .with_read_timeout(Duration::from_secs(120))
+                    .with_allow_http(
+                        endpoint
+                            .as_deref()
+                            .is_some_and(|e| e.starts_with("http://")),
+                    ),
+            );
+        if let Some(e) = &endpoint {
+            builder = builder.with_endpoint(e);
+        }
+        let s3 = Arc::new(builder.build().map_err(|e| {
+            Failure::new(
+                Kind::Usage,
+                format!("cannot use the object store {location}: {}", one_line(&e)),
+            )
+        })?);
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .context("cannot build the HTTP client for the object store")?;
+        let blobs = S3Blobs {
+            store: s3.clone(),
+            s3,
+            bucket_url,
+            region,
+            prefix: location.prefix.clone(),
+            upload_lease: location.upload_lease,
+            http,
+            shown,
+        };
+        blobs.probe(location).await?;
+        Ok(blobs)
+    }
+
+    /// Lists the prefix once: the store answers, the bucket exists, the credentials do.
+    async fn probe(&self, location: &S3Location) -> anyhow::Result<()> {
+        let prefix = self.prefix_path();
+        let probe = self.store.list_with_delimiter(prefix.as_ref());
+        match tokio::time::timeout(Duration::from_secs(30), probe).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(object_store::Error::NotFound { .. })) => Err(no_bucket(location, &self.shown)),
+            Ok(Err(e)) => {
+                let detail = one_line(&e);
+                // object_store reports S3's own refusals as generic errors with the answer
+                // in the text.
+                if detail.contains("NoSuchBucket") {
+                    Err(no_bucket(location, &self.shown))
+                } else if [
+                    "403 Forbidden",
+                    "InvalidAccessKeyId",
+                    "SignatureDoesNotMatch",
+                    "AccessDenied",
+                ]
+                .iter()
+                .any(|w| detail.contains(w))
+                {
+                    Err(Failure::new(
+                        Kind::Other,
+                        format!(
+                            "the object store at {} refused access to the bucket '{}'",
+                            self.shown, location.bucket
+                        ),
+                    )
+                    .hint("check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE's role), and that they may list, read and write the bucket")
+                    .into())
+                } else {
+                    Err(unreachable(&self.shown, &detail))
+                }
+            }
+            Err(_) => Err(unreachable(&self.shown, "no answer within 30 s")),
+        }
+    }
+
+    fn prefix_path(&self) -> Option<Path> {
+        (!self.prefix.is_empty()).then(|| Path::from(self.prefix.as_str()))
+    }
+
+    fn lease_path(&self, name: &str) -> Path {
+        Path::from(format!("{}{LEASES}{name}", self.prefix))
+    }
+
+    fn path(&self, name: &str) -> io::Result<Path> {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("invalid blob name {name:?}"),
+            ));
+        }
+        Ok(Path::from(format!("{}{name}", self.prefix)))
+    }
+
+    /// Sends a request `object_store` has no method for, signed with the store's credentials.
+    async fn signed(&self, method: reqwest::Method, url: &str) -> io::Result<reqwest::Response> {
+        let credential = self
+            .s3
+            .credentials()
+            .get_credential()
+            .await
+            .map_err(io_error)?;
+        let mut req = HttpRequest::new(HttpRequestBody::from(Bytes::new()));
+        *req.method_mut() = method.clone();
+        *req.uri_mut() = url
+            .parse()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        AwsAuthorizer::new(&credential, "s3", &self.region)
+            .try_authorize(&mut req, None)
+            .map_err(io_error)?;
+        let mut out = self.http.request(method, url);
+        for (name, value) in req.headers() {
+            out = out.header(name, value);
+        }
+        let resp = out
+            .send()
+            .await
+            .map_err(|e| Unavailable::io(one_line(&e)))?;
+        if !resp.status().is_success() {
+            return Err(Unavailable::io(format!(
+                "{} answered {} to a request for pending uploads",
+                self.shown,
+                resp.status()
+            )));
+        }
+        Ok(resp)
+    }
+
+    /// The multipart uploads under our prefix that were started and neither completed nor
+    /// aborted (`ListMultipartUploads`, all pages).
+    pub async fn pending_uploads(&self) -> io::Result<Vec<PendingUpload>> {
+        let mut all = Vec::new();
+        let mut markers: Option<(String, String)> = None;
+        for _ in 0..1000 {
+            let mut query = vec![("prefix", self.prefix.clone())];
+            if let Some((key, id)) = &markers {
+                query.push(("key-marker", key.clone()));
+                query.push(("upload-id-marker", id.clone()));
+            }
+            query.push(("uploads", String::new()));
+            let query = serde_urlencoded::to_string(&query)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let url = format!("{}?{query}", self.bucket_url);
+            let resp = self.signed(reqwest::Method::GET, &url).await?;
+            let body = read_capped(resp, LIST_ANSWER_CAP).await?;
+            let page: ListUploads = quick_xml::de::from_reader(body.as_ref()).map_err(|e| {
+                Unavailable::io(format!(
+                    "{} sent a list of pending uploads that is not S3's: {e}",
+                    self.shown
+                ))
+            })?;
+            all.extend(page.uploads);
+            match (
+                page.is_truncated,
+                page.next_key_marker,
+                page.next_upload_id_marker,
+            ) {
+                (true, Some(k), Some(u))
+                    if Some((&k, &u)) != markers.as_ref().map(|m| (&m.0, &m.1)) =>
+                {
+                    markers = Some((k, u))
+                }
+                _ => break,
+            }
+        }
+        Ok(all)
+    }
+
+    /// Aborts one pending multipart upload.
+    async fn abort_upload(&self, upload: &PendingUpload) -> io::Result<()> {
+        let key = upload
+            .key
+            .split('/')
+            .map(|seg| {
+                percent_encoding::utf8_percent_encode(seg, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let query = serde_urlencoded::to_string([("uploadId", &upload.upload_id)])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let url = format!("{}/{key}?{query}", self.bucket_url);
+        self.signed(reqwest::Method::DELETE, &url).await?;
+        Ok(())
+    }
+}
+
+fn no_bucket(location: &S3Location, shown: &str) -> anyhow::Error {
+    Failure::new(
+        Kind::Other,
+        format!("the bucket '{}' does not exist at {shown}", location.bucket),
+    )
+    .hint(
+        "create it (e.g. aws s3 mb s3://BUCKET), or name another with --storage s3://BUCKET/PREFIX",
+    )
+    .into()
+}
+
+fn unreachable(shown: &str, detail: &str) -> anyhow::Error {
+    // The details of a failed request run long (the URL, retries, the answer): enough of
+    // them to tell a refused connection from a timeout.
+    let detail: String = if detail.chars().count() > 300 {
+        detail.chars().take(300).chain("…".chars()).collect()
+    } else {
+        detail.to_string()
+    };
+    Failure::new(
+        Kind::Other,
+        format!("cannot reach the object store at {shown}: {detail}"),
+    )
+    .hint("check --s3-endpoint (or AWS_ENDPOINT_URL), that the store is up and reachable, and the AWS_* credentials")
+    .into()
+}
+
+/// Reads a response body, refusing one larger than `cap`.
+async fn read_capped(resp: reqwest::Response, cap: usize) -> io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| Unavailable::io(one_line(&e)))?;
+        if body.len() + chunk.len() > cap {
+            return Err(Unavailable::io(format!(
+                "the object store's answer is larger than {cap} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A `ListMultipartUploadsResult`, the parts of it we use.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListUploads {
+    #[serde(default, rename = "Upload")]
+    uploads: Vec<PendingUpload>,
+    #[serde(default)]
+    is_truncated: bool,
+    next_key_marker: Option<String>,
+    next_upload_id_marker: Option<String>,
+}
+
+/// One pending multipart upload.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PendingUpload {
+    pub key: String,
+    pub upload_id: String,
+}
+
+impl Blobs for S3Blobs {
+    fn stage(&self) -> BoxFuture<'_, io::Result<Box<dyn Staged>>> {
+        Box::pin(async move {
+            let name = crate::server::ids::random(16);
+            let writer = BufWriter::with_capacity(self.store.clone(), self.path(&name)?, PART_SIZE)
+                .with_max_concurrency(PART_CONCURRENCY);
+            Ok(Box::new(S3Staged {
+                lease: Lease {
+                    store: self.store.clone(),
+                    path: self.lease_path(&name),
+                    every: (self.upload_lease / 4).max(Duration::from_millis(100)),
+                    state: LeaseState::None,
+                },
+                name,
+                writer: Some(writer),
+                written: 0,
+                shut: false,
+            }) as Box<dyn Staged>)
+        })
+    }
+
+    fn open(&self, name: String) -> BoxFuture<'_, io::Result<BlobReader>> {
+        Box::pin(async move {
+            let got = self.store.get(&self.path(&name)?).await.map_err(io_error)?;
+            let stream = got.into_stream().map_err(io_error);
+            Ok(Box::new(tokio_util::io::StreamReader::new(stream)) as BlobReader)
+        })
+    }
+
+    fn delete(&self, name: String) -> BoxFuture<'_, io::Result<()>> {
+        Box::pin(async move {
+            match self.store.delete(&self.path(&name)?).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(io_error(e)),
+            }
+        })
+    }
+
+    fn names(&self) -> BoxFuture<'_, io::Result<HashSet<String>>> {
+        Box::pin(async move {
+            let prefix = self.prefix_path();
+            let mut list = self.store.list(prefix.as_ref());
+            let mut names = HashSet::new();
+            while let Some(meta) = list.next().await {
+                let meta = meta.map_err(io_error)?;
+                let key = meta.location.as_ref();
+                // Only our own blobs: directly under the prefix.
+                if let Some(name) = key.strip_prefix(self.prefix.as_str()) {
+                    if !name.contains('/') {
+                        names.insert(name.to_string());
+                    }
+                }
+            }
+            Ok(names)
+        })
+    }
+
+    /// Aborts the pending multipart uploads under our prefix whose lease ran out (or that
+    /// have none): those of instances killed mid-upload. Then removes leases run out.
+    fn clean_staging(&self) -> BoxFuture<'_, io::Result<usize>> {
+        Box::pin(async move {
+            let run_out = Utc::now()
+                - chrono::Duration::from_std(self.upload_lease).unwrap_or(chrono::Duration::MAX);
+            let lease_prefix = Path::from(format!("{}{LEASES}", self.prefix));
+            let mut leases = std::collections::HashMap::new();
+            let mut list = self.store.list(Some(&lease_prefix));
+            while let Some(meta) = list.next().await {
+                let meta = meta.map_err(io_error)?;
+                if let Some(name) = meta.location.filename() {
+                    leases.insert(
+                        name.to_string(),
+                        (meta.location.clone(), meta.last_modified),
+                    );
+                }
+            }
+            let mut n = 0;
+            for upload in self.pending_uploads().await? {
+                let Some(name) = upload.key.strip_prefix(self.prefix.as_str()) else {
+                    continue;
+                };
+                if name.contains('/') {
+                    continue;
+                }
+                let live = leases.get(name).is_some_and(|(_, at)| *at > run_out);
+                if !live {
+                    self.abort_upload(&upload).await?;
+                    n += 1;
+                }
+            }
+            for (path, at) in leases.into_values() {
+                if at <= run_out {
+                    let _ = self.store.delete(&path).await;
+                }
+            }
+            Ok(n)
+        })
+    }
+}
+
+/// An upload streaming into the store; aborted if dropped before its commit.
+struct S3Staged {
+    name: String,
+    writer: Option<BufWriter>,
+    /// Bytes accepted so far: the writer turns to a multipart upload when they would reach
+    /// [`PART_SIZE`], and the lease must be taken before that.
+    written: u64,
+    lease: Lease,
+    /// Shutting down (completing) has begun: aborting through the writer is no longer
+    /// possible (a failed completion aborts by itself).
+    shut: bool,
+}
+
+/// An upload's lease in the bucket: an empty object rewritten while the upload lasts.
+struct Lease {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    every: Duration,
+    state: LeaseState,
+}
+
+enum LeaseState {
+    /// Not needed yet (the upload is still one part, held here).
+    None,
+    /// Being written, before the multipart upload may start.
+    Taking(BoxFuture<'static, io::Result<()>>),
+    /// Held, renewed by this task.
+    Held(tokio::task::JoinHandle<()>),
+}
+
+impl Lease {
+    fn take(&mut self) {
+        let (store, path) = (self.store.clone(), self.path.clone());
+        self.state = LeaseState::Taking(Box::pin(async move {
+            store
+                .put(&path, object_store::PutPayload::default())
+                .await
+                .map(drop)
+                .map_err(io_error)
+        }));
+    }
+
+    fn renew(&mut self) {
+        let (store, path, every) = (self.store.clone(), self.path.clone(), self.every);
+        self.state = LeaseState::Held(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                // A failure here is retried next round: the lease has margin.
+                let _ = store.put(&path, object_store::PutPayload::default()).await;
+            }
+        }));
+    }
+
+    /// Stops renewing; returns what removes the lease, if one may have been written.
+    fn end(&mut self) -> Option<BoxFuture<'static, ()>> {
+        match std::mem::replace(&mut self.state, LeaseState::None) {
+            LeaseState::None => None,
+            state => {
+                if let LeaseState::Held(h) = state {
+                    h.abort();
+                }
+                let (store, path) = (self.store.clone(), self.path.clone());
+                Some(Box::pin(async move {
+                    let _ = store.delete(&path).await;
+                }))
+            }
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let LeaseState::Held(h) = &self.state {
+            h.abort();
+        }
+    }
+}
+
+impl S3Staged {
+    fn writer(&mut self) -> &mut BufWriter {
+        self.writer
+            .as_mut()
+            .expect("the writer lives until commit or drop")
+    }
+}
+
+impl Staged for S3Staged {
+    fn commit(mut self: Box<Self>, name: String) -> BoxFuture<'static, io::Result<()>> {
+        Box::pin(async move {
+            if name != self.name {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "an S3 upload is committed under the name it started with, not {name:?}"
+                    ),
+                ));
+            }
+            self.shut = true;
+            let done = self.writer().shutdown().await.map_err(write_error);
+            if let Some(release) = self.lease.end() {
+                release.await;
+            }
+            done
+        })
+    }
+
+    fn name(&self) -> Option<String> {
+        Some(self.name.clone())
+    }
+}
+
+impl Drop for S3Staged {
+    fn drop(&mut self) {
+        if self.shut {
+            return;
+        }
+        let release = self.lease.end();
+        if let (Some(mut writer), Ok(rt)) =
+            (self.writer.take(), tokio::runtime::Handle::try_current())
+        {
+            rt.spawn(async move {
+                if let Err(e) = writer.abort().await {
+                    crate::server::log!(
+                        "fileio serve: cannot abort an unfinished upload to the object store (the start-up cleanup will): {}",
+                        one_line(&e)
+                    );
+                    // The lease stays, so the cleanup waits for it to run out.
+                    return;
+                }
+                if let Some(release) = release {
+                    release.await;
+                }
+            });
+        }
+    }
+}
+
+impl AsyncWrite for S3Staged {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        // The lease is taken before the writer starts a multipart upload (when the bytes
+        // held would reach a part), so a pending upload of ours always has one.
+        let this = self.get_mut();
+        loop {
+            match &mut this.lease.state {
+                LeaseState::None if this.written + buf.len() as u64 >= PART_SIZE as u64 => {
+                    this.lease.take()
+                }
+                LeaseState::Taking(f) => {
+                    std::task::ready!(f.as_mut().poll(cx))?;
+                    this.lease.renew();
+                }
+                _ => break,
+            }
+        }
+        let n =
+            std::task::ready!(Pin::new(this.writer()).poll_write(cx, buf)).map_err(write_error)?;
+        this.written += n as u64;
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(self.writer()).poll_flush(cx).map_err(write_error)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.shut = true;
+        Pin::new(self.writer())
+            .poll_shutdown(cx)
+            .map_err(write_error)
+    }
+}
