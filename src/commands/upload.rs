@@ -63,6 +63,11 @@ pub struct UploadArgs {
     #[arg(short, long, value_name = "N", env = "FILEIO_JOBS",
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: Option<u16>,
+
+    /// Also draw each link as a QR code on stderr, for a phone's camera (only when stderr is
+    /// a terminal)
+    #[arg(long)]
+    pub qr: bool,
 }
 
 /// One thing to upload.
@@ -137,6 +142,9 @@ pub async fn run(args: UploadArgs, settings: &Settings) -> Result<()> {
         match result {
             Ok(up) => {
                 print_record(&up.record, settings)?;
+                if args.qr {
+                    crate::qr::draw_on_stderr(&up.record.link);
+                }
                 match &history {
                     Some(h) => remember(h, &up.record, up.token.clone(), settings),
                     None => note_lost_token(&up, settings),

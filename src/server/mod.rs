@@ -33,6 +33,7 @@ pub mod meta;
 pub mod response;
 pub mod sqlite;
 pub mod store;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -270,6 +271,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(app.clone(), web::intercept))
         .layer(middleware::from_fn_with_state(app.clone(), rate_limit))
         .layer(middleware::from_fn_with_state(app.clone(), help_base))
         .layer(DefaultBodyLimit::disable())

@@ -12,3 +12,4 @@ mod services;
 mod support;
 mod tls;
 mod upload;
+mod web;
