@@ -258,8 +258,8 @@ complete -c fileio -n "__fish_fileio_using_subcommand serve" -l rate-limit -d 'A
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l public-url -d 'Base URL for the links in answers when behind a reverse proxy, e.g. https://files.example.com [default: http://<Host header>]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l require-auth -d 'Refuse uploads without an API key, downloads staying open to anyone with the link (`--require-auth`, or `=uploads`); or refuse every request without one, downloads included (`--require-auth=all`). Listing and managing files always need a key' -r -f -a "uploads\t'uploads need a key, downloads stay open'
 all\t'every request needs a key, downloads included'"
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l header-timeout -d 'Close a connection whose request head has not arrived in full after SECS seconds' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l body-timeout -d 'Abandon a request whose body sends nothing for SECS seconds (its partial upload is removed); also closes idle keep-alive connections' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l header-timeout -d 'Close a connection whose request head (the first, or the next one on a kept-alive connection) has not arrived in full after SECS seconds' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l body-timeout -d 'Abandon a request whose body sends nothing for SECS seconds (its partial upload is removed)' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l send-timeout -d 'Drop a download whose client accepts no bytes for SECS seconds; a one-time file it held becomes downloadable again' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l max-connections -d 'Serve at most N connections at once; more wait to be accepted. Kept below the open-file limit, which is raised to its hard maximum at start' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l sweep-interval -d 'Seconds between sweeps that delete expired files (for tests)' -r

@@ -97,11 +97,7 @@ fn checked(name: &str) -> io::Result<&str> {
 impl Blobs for LocalBlobs {
     fn stage(&self) -> BoxFuture<'_, io::Result<Box<dyn Staged>>> {
         Box::pin(async move {
-            let tmp = TmpFile(
-                self.dir
-                    .join("tmp")
-                    .join(crate::server::store::random_name()),
-            );
+            let tmp = TmpFile(self.dir.join("tmp").join(crate::server::ids::random(16)));
             let file = create_private(&tmp.0).await?;
             Ok(Box::new(LocalStaged {
                 out: BufWriter::with_capacity(WRITE_BUFFER, file),

@@ -370,6 +370,10 @@ fn the_sweeper_deletes_expired_blobs() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(blob(&s, &kept).exists());
+    // The line is written once the sweep is over, just after the blob goes.
+    while !s.log().contains("deleted 1 expired files") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(s.log().contains("deleted 1 expired files"), "{}", s.log());
 }
 

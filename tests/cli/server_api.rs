@@ -11,6 +11,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 
 use fileio::server::auth::hash_key;
+use fileio::server::meta::{
+    Change, Completed, FileRow, Garbage, Inserted, LeaseId, ListQuery, Meta, MetaResult, NewFile,
+    Outcome, Page,
+};
 use fileio::server::store::{Clock, Store};
 use fileio::server::{App, Options};
 
@@ -935,4 +939,79 @@ async fn put_gives_new_contents_a_new_blob_and_frees_the_old() {
     assert_eq!(&body[..], b"old");
     let a = api.call(api.get(&format!("/{key}"))).await;
     assert_eq!((a.status, &a.body[..]), (StatusCode::OK, &b"new"[..]));
+}
+
+/// A metadata backend that fails loudly: the harness must let that reach the test.
+struct PanickingMeta;
+
+impl Meta for PanickingMeta {
+    fn now(&self) -> MetaResult<'_, DateTime<Utc>> {
+        Box::pin(async { Ok(Utc::now()) })
+    }
+    fn insert(&self, _: NewFile) -> MetaResult<'_, Inserted> {
+        unimplemented!()
+    }
+    fn peek(&self, _: String) -> MetaResult<'_, Outcome<FileRow>> {
+        unimplemented!()
+    }
+    fn update(&self, _: Change) -> MetaResult<'_, Outcome<FileRow>> {
+        unimplemented!()
+    }
+    fn delete(&self, _: String, _: String) -> MetaResult<'_, Outcome<()>> {
+        unimplemented!()
+    }
+    fn list(&self, _: ListQuery) -> MetaResult<'_, Page> {
+        Box::pin(async { panic!("boom in list") })
+    }
+    fn used(&self, _: Option<String>) -> MetaResult<'_, u64> {
+        unimplemented!()
+    }
+    fn reserve(
+        &self,
+        _: String,
+        _: std::time::Duration,
+    ) -> MetaResult<'_, Outcome<(FileRow, LeaseId)>> {
+        unimplemented!()
+    }
+    fn renew(&self, _: LeaseId, _: std::time::Duration) -> MetaResult<'_, bool> {
+        unimplemented!()
+    }
+    fn complete(&self, _: LeaseId) -> MetaResult<'_, Completed> {
+        unimplemented!()
+    }
+    fn release(&self, _: LeaseId) -> MetaResult<'_, ()> {
+        unimplemented!()
+    }
+    fn sweep(&self) -> MetaResult<'_, Garbage> {
+        unimplemented!()
+    }
+    fn blob_names(&self) -> MetaResult<'_, std::collections::HashSet<String>> {
+        unimplemented!()
+    }
+    fn drop_rows_without(&self, _: std::collections::HashSet<String>) -> MetaResult<'_, usize> {
+        unimplemented!()
+    }
+}
+
+#[tokio::test]
+#[should_panic(expected = "boom in list")]
+async fn a_panic_in_the_server_fails_the_test_that_caused_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = fileio::server::blobs::LocalBlobs::open(dir.path()).unwrap();
+    let store = Store::new(
+        Arc::new(PanickingMeta),
+        Arc::new(blobs),
+        std::time::Duration::from_secs(60),
+    );
+    let mut options = Options::new(dir.path().to_path_buf());
+    options.key_hashes.insert(hash_key(K1));
+    let app = Arc::new(App {
+        config: options,
+        store: Arc::new(store),
+        limiter: None,
+        local_addr: "127.0.0.1:8080".parse().unwrap(),
+    });
+    let mut router = fileio::server::router(app);
+    let req = req("GET", "/").key(K1).build();
+    let _ = tower_service::Service::call(&mut router, req).await;
 }
