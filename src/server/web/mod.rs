@@ -267,3 +267,54 @@ fn qr(app: &App, headers: &HeaderMap, uri: &axum::http::Uri, key: &str) -> Respo
 fn closed(app: &App) -> bool {
     app.config.require_auth == RequireAuth::All
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn only_clients_ranking_html_above_json_prefer_html() {
+        for browser in [
+            CHROME,
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            "text/html",
+            "text/*, application/json;q=0.5",
+        ] {
+            assert!(prefers_html(&accept(browser)), "{browser}");
+        }
+        for api in [
+            "*/*",
+            "application/json",
+            "application/json, text/plain, */*",
+            "text/html;q=0.5, application/json",
+            "text/html, application/json",
+            "text/html;q=0",
+            "text/plain",
+            "",
+        ] {
+            assert!(!prefers_html(&accept(api)), "{api}");
+        }
+        assert!(!prefers_html(&HeaderMap::new()));
+    }
+
+    const CHROME: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7";
+
+    #[test]
+    fn the_download_button_and_the_api_paths_are_told_apart() {
+        assert!(wants_download(Some("download=1")));
+        assert!(wants_download(Some("a=b&download=yes")));
+        assert!(!wants_download(Some("download=0")));
+        assert!(!wants_download(Some("download=false")));
+        assert!(!wants_download(None));
+        assert_eq!(landing_key("/AbC123"), Some("AbC123"));
+        assert_eq!(landing_key("/"), None);
+        assert_eq!(landing_key("/me"), None);
+        assert_eq!(landing_key("/help/api/errors/X"), None);
+    }
+}

@@ -359,17 +359,25 @@ fn modules(svg: &str) -> String {
     svg[start..start + svg[start..].find('"').unwrap()].to_string()
 }
 
-#[test]
-fn the_pages_work_in_a_real_browser() {
-    let driver = match find_browser() {
-        Ok(d) => d,
+/// chromedriver, or `None` (after saying so) when the browser is not installed; under
+/// `CI=true` a missing browser fails the test instead.
+fn driver_or_skip() -> Option<PathBuf> {
+    match find_browser() {
+        Ok(d) => Some(d),
         Err(why) => {
             if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
                 panic!("CI needs the browser tests: {why}");
             }
             eprintln!("skipped: {why}");
-            return;
+            None
         }
+    }
+}
+
+#[test]
+fn the_pages_work_in_a_real_browser() {
+    let Some(driver) = driver_or_skip() else {
+        return;
     };
     let env = Env::new();
     let s = Server::start(&env, &[]);
@@ -521,4 +529,79 @@ impl Browser {
             shot.as_str().unwrap_or_default().to_string(),
         ));
     }
+}
+
+#[test]
+fn the_upload_page_takes_a_key_and_says_what_went_wrong() {
+    let Some(driver) = driver_or_skip() else {
+        return;
+    };
+    const KEY: &str = "PAGEKEY1.abcdefgh-ijklmnop";
+    let env = Env::new();
+    let s = Server::start(&env, &["--api-key", KEY, "--require-auth"]);
+    let downloads = env.path("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let mut b = Browser::start(&driver, &env.path("profile"), &downloads);
+    b.goto(&format!("{}/", s.url), "upload-page-with-key");
+    let f = env.write("k.txt", b"with a key");
+
+    // No key yet: a sentence, and nothing sent.
+    b.type_into("#files", &f.display().to_string());
+    let said = b.wait_for(
+        "the missing-key sentence",
+        "var e = document.querySelector('li.failed .status'); return e && e.textContent",
+    );
+    assert!(
+        said.as_str().unwrap().contains("only with an API key"),
+        "{said}"
+    );
+
+    // A refusal by the server, shown as its own sentence.
+    b.press(&[TAB]);
+    assert_eq!(b.focused_id(), "key", "the key field comes first");
+    b.type_into("#key", KEY);
+    b.script("document.getElementById('downloads').value = '0'");
+    b.type_into("#files", &f.display().to_string());
+    let said = b.wait_for(
+        "the server's sentence",
+        "var e = document.querySelectorAll('li.failed .status'); return e.length === 2 && e[1].textContent",
+    );
+    assert!(
+        said.as_str()
+            .unwrap()
+            .contains("The maxDownloads value '0' is not valid"),
+        "{said}"
+    );
+
+    // With the key and sane settings: a link. The key stayed in the tab, out of every URL.
+    b.script("document.getElementById('downloads').value = '2'");
+    b.type_into("#files", &f.display().to_string());
+    let link = b.wait_for(
+        "the link",
+        "var e = document.querySelector('li.done .link-text'); return e && e.value",
+    );
+    let link = link.as_str().unwrap();
+    assert!(link.starts_with(&s.url), "{link}");
+    assert_eq!(
+        b.script("return sessionStorage.getItem('fileio-api-key')"),
+        KEY
+    );
+    assert!(
+        !b.script("return location.href")
+            .as_str()
+            .unwrap()
+            .contains(KEY)
+    );
+    assert!(!s.log().contains(KEY));
+    let got = request(&s, "GET", link.strip_prefix(&s.url).unwrap(), &[]);
+    assert_eq!(got.body, b"with a key");
+
+    // The page's own refusals are answers, not console errors: only the 400 of the refused
+    // upload itself may be logged.
+    let log = b.console();
+    let unexpected: Vec<_> = errors(&log, None)
+        .into_iter()
+        .filter(|m| !m.contains("status of 400"))
+        .collect();
+    assert!(unexpected.is_empty(), "console: {log:?}");
 }
