@@ -111,6 +111,46 @@ pub fn upload(server: &Server, env: &Env, name: &str, contents: &[u8], fields: &
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Reads a QR code drawn as the server draws it (one `<path>` of `M x y h w v h H x V y`
+/// rectangles in a `viewBox`): rasterised here, decoded by rqrr, an independent decoder.
+pub fn decode_qr_svg(svg: &str) -> String {
+    let attr = |name: &str| {
+        let start = svg.find(&format!(" {name}=\"")).expect(name) + name.len() + 3;
+        svg[start..start + svg[start..].find('"').unwrap()].to_string()
+    };
+    let view: Vec<usize> = attr("viewBox")
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let (w, h) = (view[2], view[3]);
+    let mut dark = vec![false; w * h];
+    for rect in attr("d").split('M').filter(|r| !r.is_empty()) {
+        // "x yhWvHHxVy"
+        let nums: Vec<usize> = rect
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|n| !n.is_empty())
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let (x, y, rw, rh) = (nums[0], nums[1], nums[2], nums[3]);
+        for yy in y..y + rh {
+            for xx in x..x + rw {
+                dark[yy * w + xx] = true;
+            }
+        }
+    }
+    let mut img =
+        rqrr::PreparedImage::prepare_from_greyscale(
+            w,
+            h,
+            |x, y| {
+                if dark[y * w + x] { 0 } else { 255 }
+            },
+        );
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the SVG");
+    grids[0].decode().expect("a readable QR code").1
+}
+
 fn key(v: &Value) -> String {
     v["key"].as_str().unwrap().to_string()
 }
@@ -421,6 +461,8 @@ fn qr_codes_are_of_this_servers_links_only() {
     // The same crate the terminal uses, for the link the upload answered.
     let expected = fileio::qr::svg(up["link"].as_str().unwrap()).unwrap();
     assert_eq!(r.text(), expected);
+    // And it reads back as the link.
+    assert_eq!(decode_qr_svg(&r.text()), up["link"].as_str().unwrap());
     // Anything that is not a key is refused: no QR codes of other sites from this server.
     for bad in [
         "/_/qr/",
@@ -544,4 +586,64 @@ fn upload_qr_draws_the_link_on_a_terminal() {
     let drawn = String::from_utf8_lossy(&drawn).replace("\r\n", "\n");
     let expected = fileio::qr::unicode(&link).unwrap();
     assert!(drawn.contains(&expected), "{drawn}");
+    // Read back by a decoder: a block is a light module (light on a dark terminal), two
+    // modules per character cell.
+    let rows: Vec<Vec<char>> = drawn
+        .lines()
+        .filter(|l| l.chars().any(|c| "█▀▄".contains(c)) && l.chars().all(|c| " █▀▄".contains(c)))
+        .map(|l| l.chars().collect())
+        .collect();
+    let (w, h, scale) = (rows[0].len(), rows.len() * 2, 4);
+    let dark = |x: usize, y: usize| {
+        let c = rows[y / 2][x];
+        let light = c == '█' || (y % 2 == 0 && c == '▀') || (y % 2 == 1 && c == '▄');
+        !light
+    };
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w * scale, h * scale, |x, y| {
+        if dark(x / scale, y / scale) { 0 } else { 255 }
+    });
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1, "{drawn}");
+    assert_eq!(grids[0].decode().unwrap().1, link);
+}
+
+#[test]
+fn fileio_no_web_in_the_environment_turns_the_pages_off_and_parses_its_value() {
+    use std::io::{BufRead, BufReader};
+    for (value, pages) in [("1", false), ("0", true)] {
+        let env = Env::new();
+        let mut child = env
+            .std_cmd()
+            .env("FILEIO_NO_WEB", value)
+            .args(["serve", "--bind", "127.0.0.1:0", "--data"])
+            .arg(env.path("serverdata"))
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut banner = String::new();
+        BufReader::new(child.stderr.take().unwrap())
+            .read_line(&mut banner)
+            .unwrap();
+        let addr = banner
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("http://"))
+            .unwrap()
+            .to_string();
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        write!(
+            stream,
+            "GET / HTTP/1.1\r\nHost: {addr}\r\nAccept: {BROWSER_ACCEPT}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        let status = if pages { "200" } else { "401" };
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "FILEIO_NO_WEB={value}: {answer}"
+        );
+    }
 }

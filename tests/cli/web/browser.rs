@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{BOTS, key, request, upload};
+use super::{BOTS, decode_qr_svg, key, request, upload};
 use crate::support::{Env, Server};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -414,6 +414,8 @@ fn the_pages_work_in_a_real_browser() {
         // The code on the page encodes the link: the same modules as the crate draws for it.
         let expected = fileio::qr::svg(link).unwrap();
         assert_eq!(modules(it["svg"].as_str().unwrap()), modules(&expected));
+        // And a decoder reads the link back from the code the page shows.
+        assert_eq!(decode_qr_svg(it["svg"].as_str().unwrap()), link);
         links.insert(it["name"].as_str().unwrap().to_string(), link.to_string());
     }
     let link_one = links["one.txt"].clone();
