@@ -403,7 +403,8 @@ fn the_pages_work_in_a_real_browser() {
             name: li.querySelector('.name').textContent,
             link: li.querySelector('.link-text').value,
             svg: li.querySelector('.qr svg').outerHTML,
-            copy: li.querySelector('button').textContent }))",
+            copy: li.querySelector('button').textContent,
+            progress: li.querySelector('progress').value }))",
     );
     let items = items.as_array().unwrap();
     let mut links = std::collections::HashMap::new();
@@ -411,6 +412,8 @@ fn the_pages_work_in_a_real_browser() {
         let link = it["link"].as_str().unwrap();
         assert!(link.starts_with(&format!("{}/", s.url)), "{link}");
         assert_eq!(it["copy"], "Copy link");
+        // Filled by the upload's progress events, not by the answer.
+        assert_eq!(it["progress"], 100.0, "{it}");
         // The code on the page encodes the link: the same modules as the crate draws for it.
         let expected = fileio::qr::svg(link).unwrap();
         assert_eq!(modules(it["svg"].as_str().unwrap()), modules(&expected));
@@ -597,6 +600,25 @@ fn the_upload_page_takes_a_key_and_says_what_went_wrong() {
     assert!(!s.log().contains(KEY));
     let got = request(&s, "GET", link.strip_prefix(&s.url).unwrap(), &[]);
     assert_eq!(got.body, b"with a key");
+
+    // Files dropped on the drop zone go up the same way.
+    b.script(
+        "var dt = new DataTransfer();
+         dt.items.add(new File(['dropped bytes'], 'dropped.txt', {type: 'text/plain'}));
+         document.getElementById('drop').dispatchEvent(
+             new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));",
+    );
+    let dropped = b.wait_for(
+        "the dropped file's link",
+        "var e = document.querySelectorAll('li.done .link-text'); return e.length === 2 && e[1].value",
+    );
+    let got = request(
+        &s,
+        "GET",
+        dropped.as_str().unwrap().strip_prefix(&s.url).unwrap(),
+        &[],
+    );
+    assert_eq!(got.body, b"dropped bytes");
 
     // The page's own refusals are answers, not console errors: only the 400 of the refused
     // upload itself may be logged.

@@ -117,12 +117,14 @@
         try {
           answer = JSON.parse(xhr.responseText);
         } catch (e) { /* not JSON: described below */ }
-        bar.remove();
         if (xhr.status === 200 && answer && answer.success && answer.link) {
+          // The bar stays, full from the upload's last progress event.
           done(item, status, answer);
         } else if (answer && typeof answer.message === 'string') {
+          bar.remove();
           fail(item, status, answer.message);
         } else {
+          bar.remove();
           fail(item, status, 'The server answered ' + xhr.status + ' ' + xhr.statusText + ': try again later.');
         }
       });
