@@ -238,7 +238,7 @@ fn the_upload_page_offers_the_servers_own_limits() {
         "{html}"
     );
     assert!(html.contains("data-max-size=\"1048576\""), "{html}");
-    assert!(html.contains("Files up to 1.0 MiB."), "{html}");
+    assert!(html.contains("Files up to 1.0 MiB. Links live at most 7 days."), "{html}");
 }
 
 #[test]

@@ -140,8 +140,8 @@ pub async fn upload(app: &App, headers: &HeaderMap, uri: &Uri) -> Response {
     if let Some(max) = app.config.max_size {
         limits.push(format!("Files up to {}.", ByteSize(max)));
     }
-    if let Some(max) = app.config.max_expiry {
-        limits.push(format!("Links live at most {max}."));
+    if let Some(at) = app.config.max_expiry.and_then(|m| m.resolve(now)) {
+        limits.push(format!("Links live at most {}.", describe(at - now)));
     }
     let body = format!(
         r#"<h1>Share a file</h1>
