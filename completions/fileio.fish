@@ -70,6 +70,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand upload" -l api-key-file -d
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l no-auto-delete -d 'Keep the file (listed, revivable by `update`) after its last download or expiry'
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l secret -d 'Ask for a hard-to-guess URL (0x0)'
+complete -c fileio -n "__fish_fileio_using_subcommand upload" -l qr -d 'Also draw each link as a QR code on stderr, for a phone\'s camera (only when stderr is a terminal)'
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'
@@ -336,6 +337,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand serve" -l timeout -d 'Give
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l no-web -d 'Serve no browser pages: `/` and `/{key}` answer every client as the API does (JSON and the file\'s bytes)'
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'

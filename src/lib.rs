@@ -17,6 +17,7 @@ pub mod history;
 pub mod http;
 pub mod output;
 pub mod progress;
+pub mod qr;
 pub mod save;
 pub mod secret;
 pub mod server;

@@ -40,6 +40,8 @@ becomes downloadable again; at most --max-connections at once, below the open-fi
 (raised to its hard maximum at start). A form may hold at most 64 parts, 64 KiB of fields \
 besides the file and 64 KiB of part headers; --max-size bounds the whole request.
 
+Browsers get pages: an upload page at / and, at each link, a landing page with the file's name, size, expiry, downloads left and a Download button; link-preview fetchers (Slack, Teams, Discord, iMessage...) get that page too, so a preview never spends a one-time link. curl, wget and API clients get JSON and the bytes as before. --no-web turns the pages off.
+
 Examples:
   Try the client offline, in two shells:
     fileio serve --data /tmp/fileio-data
@@ -172,6 +174,11 @@ pub struct ServeArgs {
         default_value_t = 1024
     )]
     pub max_connections: usize,
+
+    /// Serve no browser pages: `/` and `/{key}` answer every client as the API does (JSON
+    /// and the file's bytes)
+    #[arg(long, env = "FILEIO_NO_WEB", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_web: bool,
 
     /// Seconds between sweeps that delete expired files (for tests)
     #[arg(long, value_name = "SECS", default_value_t = 60, hide = true)]
@@ -339,6 +346,7 @@ fn options(args: ServeArgs) -> Result<Options> {
         body_timeout: Duration::from_secs(args.body_timeout),
         send_timeout: Duration::from_secs(args.send_timeout),
         max_connections: args.max_connections,
+        web: !args.no_web,
     })
 }
 

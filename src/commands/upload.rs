@@ -67,6 +67,11 @@ pub struct UploadArgs {
     #[arg(short, long, value_name = "N", env = "FILEIO_JOBS",
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: Option<u16>,
+
+    /// Also draw each link as a QR code on stderr, for a phone's camera (only when stderr is
+    /// a terminal)
+    #[arg(long)]
+    pub qr: bool,
 }
 
 /// One thing to upload.
@@ -155,6 +160,9 @@ pub async fn run(args: UploadArgs, settings: &Settings) -> Result<()> {
                     note_lost_token(&up, settings);
                 }
                 print_record(&up.record, Some(&source.arg()), settings)?;
+                if args.qr {
+                    crate::qr::draw_on_stderr(&up.record.link);
+                }
             }
             Err(e) if !several => failures.push(e),
             Err(e) => {

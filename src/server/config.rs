@@ -111,6 +111,8 @@ pub struct Options {
     pub send_timeout: Duration,
     /// The most connections open at once (before the open-file limit is taken into account).
     pub max_connections: usize,
+    /// Serve the browser pages (upload page, landing pages); off with --no-web.
+    pub web: bool,
 }
 
 impl Options {
@@ -133,6 +135,7 @@ impl Options {
             body_timeout: Duration::from_secs(60),
             send_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            web: true,
         }
     }
 

@@ -39,6 +39,7 @@ pub mod response;
 pub mod s3;
 pub mod sqlite;
 pub mod store;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -282,6 +283,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(app.clone(), web::intercept))
         .layer(middleware::from_fn_with_state(app.clone(), rate_limit))
         .layer(middleware::from_fn_with_state(app.clone(), help_base))
         .layer(DefaultBodyLimit::disable())

@@ -17,3 +17,4 @@ mod support;
 mod terminal;
 mod tls;
 mod upload;
+mod web;
