@@ -30,6 +30,7 @@ pub mod handlers;
 pub mod incoming;
 pub mod limits;
 pub mod meta;
+pub mod pg;
 pub mod response;
 pub mod sqlite;
 pub mod store;
