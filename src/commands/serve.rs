@@ -17,13 +17,16 @@ use crate::size::ByteSize;
 /// Run a file.io-compatible server.
 ///
 /// Answers the file.io v2 API (upload, download, list, me, update, delete) and everything
-/// third-party file.io clients send. Metadata lives in SQLite, files on disk under --data.
+/// third-party file.io clients send. Metadata lives in SQLite (or PostgreSQL with --database),
+/// files on disk under --data.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Server options")]
 #[command(after_long_help = "\
 The server answers the file.io v2 API (upload, download, list, me, update, delete) and what \
 third-party file.io clients send. Metadata lives in SQLite, files on disk under --data (kept \
-private: 0700 and 0600). Anyone who can reach the address may upload unless --require-auth is \
+private: 0700 and 0600). With --database, the metadata lives in PostgreSQL instead, and several \
+instances sharing that database and the --data directory behind one load balancer behave as \
+one server (README.md, \"Running several instances\"). Anyone who can reach the address may upload unless --require-auth is \
 given (it warns when listening beyond loopback without it); --require-auth=all makes downloads \
 need a key too. The keys from --api-key, --api-keys-file and FILEIO_SERVE_API_KEYS are the \
 accounts. SIGINT or SIGTERM stops it cleanly.
@@ -141,9 +144,26 @@ pub struct ServeArgs {
     )]
     pub max_connections: usize,
 
+    /// Keep the metadata in this PostgreSQL database instead of SQLite in --data, so that
+    /// several instances can share it, e.g. postgres://fileio@db.example/fileio. Give a
+    /// password through FILEIO_DATABASE_URL, not this flag (other users can see a
+    /// command's arguments). Files stay in --data, which the instances must share
+    #[arg(
+        long,
+        env = "FILEIO_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database: Option<String>,
+
     /// Seconds between sweeps that delete expired files (for tests)
     #[arg(long, value_name = "SECS", default_value_t = 60, hide = true)]
     pub sweep_interval: u64,
+
+    /// Seconds a download's lease lasts unless renewed: how soon a download held by a killed
+    /// instance counts again (for tests)
+    #[arg(long, value_name = "SECS", default_value_t = 60, hide = true)]
+    pub lease: u64,
 }
 
 /// `uploads` and `all`, plus the boolean words the variable accepted before there was a choice.
@@ -260,6 +280,9 @@ fn options(args: ServeArgs) -> Result<Options> {
             )));
         }
     }
+    if args.lease == 0 {
+        return Err(usage("--lease must be at least 1 second".to_string()));
+    }
     if args.max_connections == 0 {
         return Err(usage(
             "--max-connections must be at least 1: give a number such as 1024".to_string(),
@@ -281,6 +304,8 @@ fn options(args: ServeArgs) -> Result<Options> {
         body_timeout: Duration::from_secs(args.body_timeout),
         send_timeout: Duration::from_secs(args.send_timeout),
         max_connections: args.max_connections,
+        database: args.database.map(crate::secret::Secret::new),
+        lease: Duration::from_secs(args.lease),
     })
 }
 

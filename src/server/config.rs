@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::expires::{Expires, Unit};
+use crate::secret::Secret;
 
 /// At most `requests` requests per `window` from one client address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +109,11 @@ pub struct Options {
     pub send_timeout: Duration,
     /// The most connections open at once (before the open-file limit is taken into account).
     pub max_connections: usize,
+    /// PostgreSQL for the metadata, shared with other instances; `None`: SQLite in `data`.
+    pub database: Option<Secret>,
+    /// How long a download's lease lasts unless renewed (how soon a killed instance's
+    /// downloads count again).
+    pub lease: Duration,
 }
 
 impl Options {
@@ -129,6 +135,8 @@ impl Options {
             body_timeout: Duration::from_secs(60),
             send_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            database: None,
+            lease: crate::server::store::LEASE,
         }
     }
 

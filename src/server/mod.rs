@@ -77,9 +77,14 @@ pub fn run(config: Options) -> Result<()> {
 
 async fn serve(config: Options) -> Result<()> {
     let nofile = conn::raise_nofile_limit();
-    let (store, cleanup) = Store::open_local(&config.data, store::system_clock())
-        .await
-        .with_context(|| format!("cannot open the data directory {}", config.data.display()))?;
+    let (store, cleanup) = match &config.database {
+        None => Store::open_local(&config.data, store::system_clock())
+            .await
+            .with_context(|| format!("cannot open the data directory {}", config.data.display()))?,
+        // Its errors name the database (never its password) and say what to check.
+        Some(url) => Store::open_shared(&config.data, url.expose(), None).await?,
+    };
+    let store = store.with_lease(config.lease);
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
         .map_err(|e| {

@@ -142,7 +142,8 @@ pub fn describe(config: &tokio_postgres::Config) -> String {
 }
 
 /// The database is unreachable (or refusing connections): 503, try again soon.
-fn unavailable(e: impl std::fmt::Display) -> ApiError {
+fn unavailable(e: impl std::error::Error + 'static) -> ApiError {
+    let e = with_causes(&e);
     crate::server::log!("fileio serve: the database is unavailable: {e}");
     let mut err = ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -150,6 +151,20 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
     );
     err.retry_after = Some(RETRY_AFTER);
     err
+}
+
+/// An error and its causes on one line (tokio-postgres's own text stops at the first).
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let s = c.to_string();
+        if !text.contains(&s) {
+            text = format!("{text}: {s}");
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Whether an error means the connection or the database is gone rather than a bug.
@@ -173,7 +188,7 @@ impl From<tokio_postgres::Error> for ApiError {
         if is_unavailable(&e) {
             unavailable(e)
         } else {
-            ApiError::internal(e)
+            ApiError::internal(with_causes(&e))
         }
     }
 }
@@ -291,7 +306,7 @@ impl PgMeta {
                 Kind::Usage,
                 format!("invalid database URL for --database: {e}"),
             )
-            .hint("give a PostgreSQL URL such as postgres://USER@HOST:5432/DB (the password from PGPASSWORD-style settings or ~/.pgpass is not read: put it in the URL or the environment variable FILEIO_DATABASE_URL)")
+            .hint("give a PostgreSQL URL such as postgres://USER:PASSWORD@HOST:5432/DB, in FILEIO_DATABASE_URL if it holds a password")
         })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
@@ -303,7 +318,7 @@ impl PgMeta {
         let mut client = connect_once(&config).await.map_err(|e| {
             Failure::new(
                 Kind::Other,
-                format!("cannot connect to the database {name}: {e}"),
+                format!("cannot connect to the database {name}: {}", with_causes(&e)),
             )
             .hint("check that PostgreSQL is running and reachable there, and that --database (or FILEIO_DATABASE_URL) names the right host, port, user, password and database")
         })?;

@@ -181,9 +181,17 @@ fn keys(env: &Env) -> Vec<String> {
     vec!["--api-key".into(), K1.into(), "--api-key".into(), K2.into()]
 }
 
+thread_local! {
+    /// Flags every server this test thread starts gets besides its own: how
+    /// tests/cli/server_pg.rs runs some of these tests again with `--database`.
+    pub(crate) static BACKEND_ARGS: std::cell::RefCell<Vec<String>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 fn start(env: &Env, extra: &[&str]) -> Server {
     let mut args = keys(env);
     args.extend(extra.iter().map(|s| s.to_string()));
+    BACKEND_ARGS.with(|b| args.extend(b.borrow().iter().cloned()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Server::start(env, &args)
 }
@@ -198,7 +206,7 @@ fn banner_names_the_real_port() {
 }
 
 #[test]
-fn upload_answers_v2_file_details_in_order() {
+pub(crate) fn upload_answers_v2_file_details_in_order() {
     let env = Env::new();
     let s = start(&env, &[]);
     let f = env.write("report.pdf", b"%PDF-1.4 hello");
@@ -275,7 +283,7 @@ fn upload_answers_v2_file_details_in_order() {
 }
 
 #[test]
-fn download_sends_headers_and_is_gone_after_one() {
+pub(crate) fn download_sends_headers_and_is_gone_after_one() {
     let env = Env::new();
     let s = start(&env, &[]);
     let f = env.write("notes.txt", b"hello world\n");
@@ -295,7 +303,7 @@ fn download_sends_headers_and_is_gone_after_one() {
 }
 
 #[test]
-fn head_never_counts_and_names_are_encoded() {
+pub(crate) fn head_never_counts_and_names_are_encoded() {
     let env = Env::new();
     let s = start(&env, &[]);
     let f = env.write("x.bin", [0u8, 1, 2, 3]);
@@ -343,7 +351,7 @@ fn two_files_in_one_upload_are_refused() {
 }
 
 #[test]
-fn twenty_racing_downloads_get_exactly_one_file() {
+pub(crate) fn twenty_racing_downloads_get_exactly_one_file() {
     let env = Env::new();
     let s = start(&env, &[]);
     let f = env.write("race.bin", vec![7u8; 300_000]);
@@ -377,7 +385,7 @@ fn twenty_racing_downloads_get_exactly_one_file() {
 }
 
 #[test]
-fn an_interrupted_download_gives_its_download_back() {
+pub(crate) fn an_interrupted_download_gives_its_download_back() {
     let env = Env::new();
     let s = start(&env, &[]);
     let size = 32 << 20;
@@ -418,7 +426,7 @@ fn an_interrupted_download_gives_its_download_back() {
 }
 
 #[test]
-fn the_sweeper_deletes_expired_blobs() {
+pub(crate) fn the_sweeper_deletes_expired_blobs() {
     let env = Env::new();
     let s = start(&env, &["--sweep-interval", "1"]);
     let f = env.write("soon.txt", b"soon");
@@ -440,7 +448,7 @@ fn the_sweeper_deletes_expired_blobs() {
 }
 
 #[test]
-fn auto_delete_false_keeps_a_spent_file_that_an_update_revives() {
+pub(crate) fn auto_delete_false_keeps_a_spent_file_that_an_update_revives() {
     let env = Env::new();
     let s = start(&env, &[]);
     let f = env.write("keep.txt", b"keep me");
@@ -472,7 +480,7 @@ fn auto_delete_false_keeps_a_spent_file_that_an_update_revives() {
 }
 
 #[test]
-fn files_survive_a_restart() {
+pub(crate) fn files_survive_a_restart() {
     let env = Env::new();
     let s = start(&env, &[]);
     let f = env.write("persist.txt", b"still here");
@@ -675,7 +683,7 @@ fn absolute_form_request_lines_route_normally() {
 }
 
 #[test]
-fn empty_fields_mean_not_given_and_auto_delete_off() {
+pub(crate) fn empty_fields_mean_not_given_and_auto_delete_off() {
     let env = Env::new();
     let s = start(&env, &[]);
     let f = env.write("e.txt", b"e");
@@ -758,7 +766,7 @@ fn text_bodies_become_files() {
 }
 
 #[test]
-fn keys_cannot_see_or_touch_each_others_files() {
+pub(crate) fn keys_cannot_see_or_touch_each_others_files() {
     let env = Env::new();
     let s = start(&env, &[]);
     let f = env.write("mine.txt", b"mine");
@@ -878,7 +886,7 @@ fn rate_limit_answers_429_with_retry_after() {
 }
 
 #[test]
-fn list_filters_sorts_and_pages() {
+pub(crate) fn list_filters_sorts_and_pages() {
     let env = Env::new();
     let s = start(&env, &[]);
     let auth = bearer(K1);
@@ -956,7 +964,7 @@ fn me_reports_real_usage_and_limits() {
 }
 
 #[test]
-fn max_storage_is_per_key() {
+pub(crate) fn max_storage_is_per_key() {
     let env = Env::new();
     let s = start(&env, &["--max-storage", "1000"]);
     let f = env.write("six.bin", vec![0u8; 600]);
@@ -1039,7 +1047,7 @@ fn bad_values_get_400_saying_what_is_accepted() {
 }
 
 #[test]
-fn put_replaces_and_resets_patch_keeps() {
+pub(crate) fn put_replaces_and_resets_patch_keeps() {
     let env = Env::new();
     let s = start(&env, &[]);
     let auth = bearer(K1);
@@ -1341,7 +1349,7 @@ fn bad_fields_before_the_file_are_refused_before_it_is_read() {
 }
 
 #[test]
-fn an_upload_cut_off_midway_leaves_nothing() {
+pub(crate) fn an_upload_cut_off_midway_leaves_nothing() {
     let env = Env::new();
     let s = start(&env, &[]);
     {

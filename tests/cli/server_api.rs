@@ -1,6 +1,9 @@
 //! The server's API in process, against its router: no separate process, no sockets, and
 //! the store's clock in the test's hands, so expiry and leases are tested without sleeping.
 //! A panic in a handler or in the store surfaces here, in the test that caused it.
+//!
+//! Every test runs twice, with the same assertions: on the embedded store (SQLite) and on
+//! PostgreSQL (a fresh database on the test run's throwaway cluster), blobs on disk for both.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -15,6 +18,50 @@ use fileio::server::store::{Clock, Store};
 use fileio::server::{App, Options};
 
 const KEY: &str = "INPROC1.aaaaaaa-bbbbbbb-ccccccc";
+
+/// Where the store keeps its metadata.
+enum Backend {
+    Sqlite,
+    /// The URL of a fresh database.
+    Postgres(String),
+}
+
+/// Each named test, as `sqlite::NAME` and `postgres::NAME` (skipped, saying why, where
+/// PostgreSQL is not installed).
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let test = concat!("server_api::postgres::", stringify!($name));
+                    let Some(cluster) = crate::pg_cluster::Cluster::shared(test) else {
+                        return;
+                    };
+                    let url = cluster.database(stringify!($name));
+                    super::$name(super::Backend::Postgres(url)).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    expired_files_are_never_served,
+    expiry_follows_the_stores_clock,
+    the_sweep_deletes_what_expired_by_the_stores_clock,
+    a_lease_that_ran_out_is_not_counted_late,
+    leases_count_against_max_downloads_until_settled,
+    put_gives_new_contents_a_new_blob_and_frees_the_old,
+);
 
 /// A router over a store in a temporary directory, with a clock the test moves.
 struct Api {
@@ -38,7 +85,7 @@ impl Answer {
 }
 
 impl Api {
-    async fn new(configure: impl FnOnce(&mut Options)) -> Api {
+    async fn new(backend: Backend, configure: impl FnOnce(&mut Options)) -> Api {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let mut options = Options::new(data.clone());
@@ -48,7 +95,12 @@ impl Api {
         let clock = Arc::new(Mutex::new(start));
         let c = clock.clone();
         let store_clock: Clock = Arc::new(move || *c.lock().unwrap());
-        let (store, _) = Store::open_local(&data, store_clock).await.unwrap();
+        let (store, _) = match backend {
+            Backend::Sqlite => Store::open_local(&data, store_clock).await.unwrap(),
+            Backend::Postgres(url) => Store::open_shared(&data, &url, Some(store_clock))
+                .await
+                .unwrap(),
+        };
         let store = Arc::new(store);
         let app = Arc::new(App {
             config: options,
@@ -185,9 +237,8 @@ fn assert_error(a: &Answer, status: u16, code: &str) {
 }
 
 /// Moved from tests/cli/server.rs, where it slept past a 1 s expiry.
-#[tokio::test]
-async fn expired_files_are_never_served() {
-    let api = Api::new(|_| {}).await;
+async fn expired_files_are_never_served(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
     let v = api
         .upload_anonymous("soon", &[("expires", "1s"), ("autoDelete", "true")])
         .await;
@@ -227,9 +278,8 @@ async fn expired_files_are_never_served() {
     assert_eq!(api.call(api.get(&format!("/{kept}"))).await.body, b"soon");
 }
 
-#[tokio::test]
-async fn expiry_follows_the_stores_clock() {
-    let api = Api::new(|_| {}).await;
+async fn expiry_follows_the_stores_clock(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
     let v = api
         .upload("soon gone", &[("expires", "1h"), ("maxDownloads", "5")])
         .await;
@@ -251,9 +301,8 @@ async fn expiry_follows_the_stores_clock() {
     assert_eq!(api.blobs(), 0);
 }
 
-#[tokio::test]
-async fn the_sweep_deletes_what_expired_by_the_stores_clock() {
-    let api = Api::new(|_| {}).await;
+async fn the_sweep_deletes_what_expired_by_the_stores_clock(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
     api.upload("a day", &[("expires", "1d")]).await;
     api.upload("a week", &[("expires", "1w")]).await;
     assert_eq!(api.store.sweep().await.unwrap(), 0);
@@ -273,9 +322,8 @@ async fn the_sweep_deletes_what_expired_by_the_stores_clock() {
     assert_eq!(list["nodes"][0]["expiry"], "5 days");
 }
 
-#[tokio::test]
-async fn a_lease_that_ran_out_is_not_counted_late() {
-    let api = Api::new(|_| {}).await;
+async fn a_lease_that_ran_out_is_not_counted_late(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
     let v = api.upload("one time", &[]).await;
     let key = v["key"].as_str().unwrap().to_string();
     // A download starts (its headers are out), then its instance stalls past the lease.
@@ -297,9 +345,8 @@ async fn a_lease_that_ran_out_is_not_counted_late() {
     assert_eq!(api.call(api.get(&format!("/{key}"))).await.status, 404);
 }
 
-#[tokio::test]
-async fn leases_count_against_max_downloads_until_settled() {
-    let api = Api::new(|_| {}).await;
+async fn leases_count_against_max_downloads_until_settled(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
     let v = api.upload("twice", &[("maxDownloads", "2")]).await;
     let key = v["key"].as_str().unwrap().to_string();
     let first = api.send(api.get(&format!("/{key}"))).await;
@@ -333,9 +380,8 @@ async fn leases_count_against_max_downloads_until_settled() {
     assert_eq!(api.blobs(), 0);
 }
 
-#[tokio::test]
-async fn put_gives_new_contents_a_new_blob_and_frees_the_old() {
-    let api = Api::new(|_| {}).await;
+async fn put_gives_new_contents_a_new_blob_and_frees_the_old(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
     let v = api.upload("old", &[("maxDownloads", "3")]).await;
     let key = v["key"].as_str().unwrap().to_string();
     let old = api.send(api.get(&format!("/{key}"))).await;
