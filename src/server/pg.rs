@@ -308,6 +308,17 @@ impl PgMeta {
             )
             .hint("give a PostgreSQL URL such as postgres://USER:PASSWORD@HOST:5432/DB, in FILEIO_DATABASE_URL if it holds a password")
         })?;
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(Failure::new(
+                Kind::Usage,
+                format!(
+                    "sslmode=require is not supported for the database {}: fileio serve connects without TLS",
+                    describe(&config)
+                ),
+            )
+            .hint("reach PostgreSQL over a private network, a Unix socket or an SSH/stunnel tunnel, and drop sslmode=require from the URL")
+            .into());
+        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -906,6 +917,109 @@ mod tests {
             assert_eq!(won, n, "round {round}");
             assert_eq!(a.peek(key).await.unwrap().0.unwrap_err().status, 404);
         }
+    }
+
+    fn small(key: &str, owner: Option<&str>, now: DateTime<Utc>, max: u32) -> NewFile {
+        NewFile {
+            key: key.into(),
+            owner: owner.map(str::to_string),
+            contents: crate::server::meta::Contents {
+                blob: format!("{key}-blob"),
+                name: "f.txt".into(),
+                mime: "text/plain".into(),
+                size: 10,
+            },
+            settings: crate::server::meta::Settings {
+                expires: now + chrono::Duration::days(1),
+                max_downloads: max,
+                auto_delete: true,
+            },
+            max_storage: None,
+            created: now,
+        }
+    }
+
+    /// Ten uploads of 10 bytes at once over two instances against a quota of 50: five fit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_quota_holds_when_two_instances_upload_at_once() {
+        let Some(cluster) = Cluster::shared("a_quota_holds") else {
+            return;
+        };
+        let url = cluster.database("quota");
+        let a: Arc<dyn Meta> = Arc::new(PgMeta::open(&url, None).await.unwrap());
+        let b: Arc<dyn Meta> = Arc::new(PgMeta::open(&url, None).await.unwrap());
+        let now = a.now().await.unwrap();
+        for round in 0..3 {
+            let owner = format!("owner{round}");
+            let barrier = Arc::new(tokio::sync::Barrier::new(10));
+            let tries: Vec<_> = (0..10)
+                .map(|i| {
+                    let m = if i % 2 == 0 { a.clone() } else { b.clone() };
+                    let mut f = small(&format!("q{round}x{i}"), Some(&owner), now, 1);
+                    f.max_storage = Some(50);
+                    let barrier = barrier.clone();
+                    tokio::spawn(async move {
+                        barrier.wait().await;
+                        match m.insert(f).await {
+                            Ok(Inserted::Done(_)) => true,
+                            Ok(Inserted::Taken) => panic!("key taken"),
+                            Err(e) => {
+                                assert_eq!(e.status, 413);
+                                false
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let mut fitted = 0;
+            for t in tries {
+                fitted += t.await.unwrap() as u32;
+            }
+            assert_eq!(fitted, 5, "round {round}");
+            assert_eq!(a.used(Some(owner)).await.unwrap(), 50);
+        }
+    }
+
+    /// A spent file whose contents a live lease still reads keeps its blob until the lease
+    /// is settled or runs out; then one sweep returns it.
+    #[tokio::test]
+    async fn a_sweep_leaves_the_blob_of_a_download_under_way() {
+        let Some(cluster) = Cluster::shared("a_sweep_leaves_the_blob") else {
+            return;
+        };
+        let url = cluster.database("leased");
+        let clock = ManualClock::new();
+        let a = PgMeta::open(&url, Some(clock.clock())).await.unwrap();
+        let b = PgMeta::open(&url, Some(clock.clock())).await.unwrap();
+        let mut f = small("exp", None, clock.now(), 1);
+        f.settings.expires = clock.now() + chrono::Duration::seconds(30);
+        assert!(matches!(a.insert(f).await.unwrap(), Inserted::Done(_)));
+        let (r, _) = a
+            .reserve("exp".into(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        let (_, lease) = r.unwrap();
+        clock.advance(chrono::Duration::seconds(31));
+        assert!(b.sweep().await.unwrap().is_empty());
+        let (r, g) = b.peek("exp".into()).await.unwrap();
+        assert_eq!((r.unwrap_err().status.as_u16(), g.len()), (404, 0));
+        a.release(lease).await.unwrap();
+        assert_eq!(b.sweep().await.unwrap(), ["exp-blob"]);
+        assert!(a.sweep().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn sslmode_require_is_refused_saying_so() {
+        let e = PgMeta::open("postgres://u:pw@127.0.0.1:1/db?sslmode=require", None)
+            .await
+            .err()
+            .unwrap();
+        let text = format!("{e:#}");
+        assert!(
+            text.starts_with("sslmode=require is not supported"),
+            "{text}"
+        );
+        assert!(!text.contains("pw"));
     }
 
     #[tokio::test]
