@@ -88,6 +88,14 @@ const COLUMNS: &str = "key, blob, owner, name, mime, size, downloads, max_downlo
 /// How long a caller waits for a pooled connection, and a new connection for the server.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The longest one metadata step may take, waiting for a connection included, before it is
+/// answered 503: a database that stops answering must not hold requests forever.
+const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connections idle this long are probed, so that one whose peer vanished is noticed and
+/// dropped from the pool.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+
 /// Connections per instance.
 const POOL_SIZE: usize = 16;
 
@@ -199,6 +207,18 @@ impl From<deadpool_postgres::PoolError> for ApiError {
     }
 }
 
+/// A metadata step, bounded by [`STEP_TIMEOUT`].
+fn bounded<'a, T: Send + 'a>(
+    step: impl std::future::Future<Output = Result<T, ApiError>> + Send + 'a,
+) -> MetaResult<'a, T> {
+    Box::pin(async move {
+        match tokio::time::timeout(STEP_TIMEOUT, step).await {
+            Ok(r) => r,
+            Err(elapsed) => Err(unavailable(elapsed)),
+        }
+    })
+}
+
 fn read_row(r: &Row) -> FileRow {
     let count = |i: usize| r.get::<_, i64>(i).clamp(0, u32::MAX as i64) as u32;
     FileRow {
@@ -237,10 +257,8 @@ fn big(n: u64) -> i64 {
 }
 
 /// Connects once, outside the pool: the start-up check and the migrations' session.
-async fn connect_once(
-    config: &tokio_postgres::Config,
-) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let (client, connection) = config.connect(NoTls).await?;
+async fn connect_once(config: &tokio_postgres::Config) -> Result<tokio_postgres::Client, String> {
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| with_causes(&e))?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -322,14 +340,28 @@ impl PgMeta {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
+        // tokio-postgres bounds only the TCP connect with it; the handshake too, here.
+        let connect_timeout = config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(CONNECT_TIMEOUT);
+        config.keepalives(true).keepalives_idle(KEEPALIVE_IDLE);
         if config.get_application_name().is_none() {
             config.application_name("fileio serve");
         }
         let name = describe(&config);
-        let mut client = connect_once(&config).await.map_err(|e| {
+        let connected = tokio::time::timeout(connect_timeout, connect_once(&config))
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "no answer within {} s",
+                    connect_timeout.as_secs_f64()
+                ))
+            });
+        let mut client = connected.map_err(|e| {
             Failure::new(
                 Kind::Other,
-                format!("cannot connect to the database {name}: {}", with_causes(&e)),
+                format!("cannot connect to the database {name}: {e}"),
             )
             .hint("check that PostgreSQL is running and reachable there, and that --database (or FILEIO_DATABASE_URL) names the right host, port, user, password and database")
         })?;
@@ -347,9 +379,9 @@ impl PgMeta {
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(CONNECT_TIMEOUT * 2))
-            .create_timeout(Some(CONNECT_TIMEOUT))
-            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .wait_timeout(Some(connect_timeout * 2))
+            .create_timeout(Some(connect_timeout))
+            .recycle_timeout(Some(connect_timeout))
             .build()
             .context("cannot build the database connection pool")?;
         Ok(PgMeta { pool, clock })
@@ -434,7 +466,7 @@ async fn remove_unleased(
 
 impl Meta for PgMeta {
     fn now(&self) -> MetaResult<'_, DateTime<Utc>> {
-        Box::pin(async move {
+        bounded(async move {
             if let Some(now) = self.pinned() {
                 return Ok(now);
             }
@@ -444,7 +476,7 @@ impl Meta for PgMeta {
     }
 
     fn insert(&self, new: NewFile) -> MetaResult<'_, Inserted> {
-        Box::pin(async move {
+        bounded(async move {
             let now = self.pinned();
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
@@ -490,7 +522,7 @@ impl Meta for PgMeta {
     }
 
     fn peek(&self, key: String) -> MetaResult<'_, Outcome<FileRow>> {
-        Box::pin(async move {
+        bounded(async move {
             let now = self.pinned();
             let c = self.client().await?;
             let row = c
@@ -517,7 +549,7 @@ impl Meta for PgMeta {
     }
 
     fn update(&self, change: Change) -> MetaResult<'_, Outcome<FileRow>> {
-        Box::pin(async move {
+        bounded(async move {
             let now = self.pinned();
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
@@ -587,7 +619,7 @@ impl Meta for PgMeta {
     }
 
     fn delete(&self, key: String, owner: String) -> MetaResult<'_, Outcome<()>> {
-        Box::pin(async move {
+        bounded(async move {
             let now = self.pinned();
             let c = self.client().await?;
             let row = c
@@ -612,7 +644,7 @@ impl Meta for PgMeta {
     }
 
     fn list(&self, q: ListQuery) -> MetaResult<'_, Page> {
-        Box::pin(async move {
+        bounded(async move {
             let now = self.pinned();
             let c = self.client().await?;
             let search = q.search.unwrap_or_default().to_lowercase();
@@ -655,7 +687,7 @@ impl Meta for PgMeta {
     }
 
     fn used(&self, owner: Owner) -> MetaResult<'_, u64> {
-        Box::pin(async move {
+        bounded(async move {
             let now = self.pinned();
             let c = self.client().await?;
             used(&c, &now, &owner).await
@@ -663,7 +695,7 @@ impl Meta for PgMeta {
     }
 
     fn reserve(&self, key: String, lease: Duration) -> MetaResult<'_, Outcome<(FileRow, LeaseId)>> {
-        Box::pin(async move {
+        bounded(async move {
             let now = self.pinned();
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
@@ -717,7 +749,7 @@ impl Meta for PgMeta {
     }
 
     fn renew(&self, id: LeaseId, lease: Duration) -> MetaResult<'_, bool> {
-        Box::pin(async move {
+        bounded(async move {
             let now = self.pinned();
             let c = self.client().await?;
             let n = c
@@ -734,7 +766,7 @@ impl Meta for PgMeta {
     }
 
     fn complete(&self, id: LeaseId) -> MetaResult<'_, Completed> {
-        Box::pin(async move {
+        bounded(async move {
             let now = self.pinned();
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
@@ -779,7 +811,7 @@ impl Meta for PgMeta {
     }
 
     fn release(&self, id: LeaseId) -> MetaResult<'_, ()> {
-        Box::pin(async move {
+        bounded(async move {
             let c = self.client().await?;
             c.execute("DELETE FROM leases WHERE id = $1", &[&id.0])
                 .await?;
@@ -788,7 +820,7 @@ impl Meta for PgMeta {
     }
 
     fn sweep(&self) -> MetaResult<'_, Garbage> {
-        Box::pin(async move {
+        bounded(async move {
             let now = self.pinned();
             let c = self.client().await?;
             let batch = format!(
@@ -818,7 +850,7 @@ impl Meta for PgMeta {
     }
 
     fn blob_names(&self) -> MetaResult<'_, HashSet<String>> {
-        Box::pin(async move {
+        bounded(async move {
             let c = self.client().await?;
             let rows = c.query("SELECT blob FROM files", &[]).await?;
             Ok(rows.iter().map(|r| r.get(0)).collect())
@@ -826,7 +858,7 @@ impl Meta for PgMeta {
     }
 
     fn drop_rows_without(&self, present: HashSet<String>) -> MetaResult<'_, usize> {
-        Box::pin(async move {
+        bounded(async move {
             let c = self.client().await?;
             let present: Vec<String> = present.into_iter().collect();
             let n = c

@@ -180,6 +180,47 @@ fn an_unreachable_database_at_start_is_one_line_naming_it_without_its_password()
     );
 }
 
+/// A peer that accepts connections and never answers (a hung or hostile database): the
+/// start gives up after the URL's connect_timeout, saying so.
+#[test]
+fn a_silent_database_at_start_is_given_up_on_in_time() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        let mut held = vec![];
+        for c in silent.incoming().take(1) {
+            held.push(c);
+            std::thread::sleep(Duration::from_secs(5));
+        }
+    });
+    let env = Env::new();
+    let started = Instant::now();
+    let out = env
+        .cmd()
+        .args(["serve", "--bind", "127.0.0.1:0", "--data"])
+        .arg(env.path("data"))
+        .env(
+            "FILEIO_DATABASE_URL",
+            format!("postgres://app:pw@127.0.0.1:{port}/files?connect_timeout=1"),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr.lines().next().unwrap(),
+        format!(
+            "fileio: error: cannot connect to the database postgres://app@127.0.0.1:{port}/files: no answer within 1 s"
+        )
+    );
+    drop(held);
+}
+
 #[test]
 fn a_database_gone_while_serving_is_503_with_retry_after_and_the_server_recovers() {
     // Its own cluster: this test stops it.
