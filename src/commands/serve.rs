@@ -105,7 +105,8 @@ pub struct ServeArgs {
     )]
     pub require_auth: Option<RequireAuth>,
 
-    /// Close a connection whose request head has not arrived in full after SECS seconds
+    /// Close a connection whose request head (the first, or the next one on a kept-alive
+    /// connection) has not arrived in full after SECS seconds
     #[arg(
         long,
         env = "FILEIO_HEADER_TIMEOUT",
@@ -115,7 +116,7 @@ pub struct ServeArgs {
     pub header_timeout: u64,
 
     /// Abandon a request whose body sends nothing for SECS seconds (its partial upload is
-    /// removed); also closes idle keep-alive connections
+    /// removed)
     #[arg(
         long,
         env = "FILEIO_BODY_TIMEOUT",

@@ -9,7 +9,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::server::config::Options;
-use crate::server::response::ApiError;
+use crate::server::errors::ApiError;
 
 /// The SHA-256 of a key, in lowercase hex.
 pub fn hash_key(key: &str) -> String {

@@ -97,11 +97,7 @@ fn checked(name: &str) -> io::Result<&str> {
 impl Blobs for LocalBlobs {
     fn stage(&self) -> BoxFuture<'_, io::Result<Box<dyn Staged>>> {
         Box::pin(async move {
-            let tmp = TmpFile(
-                self.dir
-                    .join("tmp")
-                    .join(crate::server::store::random_name()),
-            );
+            let tmp = TmpFile(self.dir.join("tmp").join(crate::server::ids::random(16)));
             let file = create_private(&tmp.0).await?;
             Ok(Box::new(LocalStaged {
                 out: BufWriter::with_capacity(WRITE_BUFFER, file),
@@ -162,19 +158,12 @@ impl Blobs for LocalBlobs {
 struct TmpFile(PathBuf);
 
 impl Drop for TmpFile {
+    /// The one file operation made in place rather than on the blocking pool: an unlink in
+    /// our own directory, done before the refusal that dropped it is answered, so that no
+    /// partial upload outlives the answer (deferred, a test or a client could see it).
     fn drop(&mut self) {
-        let path = std::mem::take(&mut self.0);
-        if path.as_os_str().is_empty() {
-            return;
-        }
-        // Off the async threads when there are some.
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => {
-                rt.spawn_blocking(move || std::fs::remove_file(path));
-            }
-            Err(_) => {
-                let _ = std::fs::remove_file(path);
-            }
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.0);
         }
     }
 }

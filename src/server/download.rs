@@ -13,11 +13,12 @@ use tokio_util::io::ReaderStream;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
+use crate::server::app::App;
+use crate::server::auth;
 use crate::server::config::RequireAuth;
+use crate::server::errors::ApiError;
 use crate::server::meta::FileRow;
-use crate::server::response::ApiError;
 use crate::server::store::{Download, Reservation};
-use crate::server::{App, auth};
 
 /// Reads from disk go out in pieces this large.
 const READ_BUFFER: usize = 256 * 1024;

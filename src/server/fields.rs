@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 
 use crate::expires::{ACCEPTED, Expires};
 use crate::server::config::Options;
+use crate::server::errors::ApiError;
 use crate::server::meta::Settings;
-use crate::server::response::ApiError;
 
 /// Name/value pairs in arrival order: the query string first, then form fields, so that a
 /// form field wins over the same name in the query.

@@ -7,13 +7,14 @@ use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, Uri, header};
 use chrono::{DateTime, Utc};
 
-use crate::server::App;
+use crate::server::app::App;
 use crate::server::auth::{self, Owner};
 use crate::server::config::RequireAuth;
+use crate::server::errors::ApiError;
 use crate::server::fields::Fields;
 use crate::server::incoming::{self, Incoming, Limit};
 use crate::server::meta::{ListQuery, Settings, SortField};
-use crate::server::response::{ApiError, Done, FileDetails, ListAnswer, MeAnswer, file_details};
+use crate::server::response::{Done, FileDetails, ListAnswer, MeAnswer, file_details};
 
 /// Whether a Host header (or a request target's authority) is a plain `host[:port]`: a DNS
 /// name or IPv4 address, or an IPv6 address in brackets, and a port of digits. Nothing else

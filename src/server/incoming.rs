@@ -8,9 +8,9 @@ use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
 use crate::server::blobs::Staged;
+use crate::server::errors::ApiError;
 use crate::server::fields::Fields;
-use crate::server::response::ApiError;
-use crate::server::store::Store;
+use crate::server::store::{Store, Upload};
 use crate::size::ByteSize;
 
 /// The most bytes of all the form fields other than the file (and `text`) together.
@@ -23,14 +23,6 @@ const MAX_PARTS: usize = 64;
 const OVERHEAD: u64 = FIELDS_CAP + FRAMING_CAP;
 /// The most text (`text=`) when no --max-size is set.
 const TEXT_CAP: u64 = 64 * 1024 * 1024;
-
-/// An uploaded file, staged in the blob store (discarded if dropped uncommitted).
-pub struct Upload {
-    pub staged: Box<dyn Staged>,
-    pub name: String,
-    pub mime: String,
-    pub size: u64,
-}
 
 /// The most bytes an upload may hold, and why.
 #[derive(Debug, Clone, Copy)]

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::server::config::RateLimit;
-use crate::server::response::ApiError;
+use crate::server::errors::ApiError;
 
 pub struct Limiter {
     limit: RateLimit,

@@ -12,13 +12,21 @@
 //! orphans, which the start-up cleanup removes.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
 use crate::server::auth::Owner;
-use crate::server::response::ApiError;
+use crate::server::errors::ApiError;
+
+/// Where a backend's time comes from: the system clock, or a test's.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
 
 /// What a metadata call returns.
 pub type MetaResult<'a, T> = BoxFuture<'a, Result<T, ApiError>>;
@@ -220,13 +228,13 @@ pub trait Meta: Send + Sync + 'static {
 /// [`conformance::run`] with its own two instances.
 #[cfg(test)]
 pub(crate) mod conformance {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
 
     use chrono::TimeZone;
 
     use super::*;
 
-    /// A clock the test moves, and the [`crate::server::store::Clock`] that reads it.
+    /// A clock the test moves, and the [`Clock`] that reads it.
     pub struct ManualClock(pub Arc<Mutex<DateTime<Utc>>>);
 
     impl ManualClock {
@@ -235,7 +243,7 @@ pub(crate) mod conformance {
                 Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
             )))
         }
-        pub fn clock(&self) -> crate::server::store::Clock {
+        pub fn clock(&self) -> Clock {
             let c = self.0.clone();
             Arc::new(move || *c.lock().unwrap())
         }

@@ -5,10 +5,12 @@
 //!   once above two seams: [`meta::Meta`] (metadata; [`sqlite`] implements it) and
 //!   [`blobs::Blobs`] (contents; [`blobs::LocalBlobs`] implements it)
 //! - [`incoming`]: request bodies (multipart streamed to disk, urlencoded)
-//! - [`handlers`], [`download`]: the endpoints
+//! - [`handlers`], [`download`]: the endpoints, sharing an [`App`]
 //! - [`auth`], [`limits`]: API keys, rate limiting
-//! - [`response`]: the v2 answer and error shapes
-//! - [`body`]: the access log and download counting
+//! - [`response`], [`errors`]: the v2 answer and error shapes
+//! - [`body`]: the access log
+//! - [`conn`]: one connection's bounds (stalls, lingering close, the open-file limit); the
+//!   accept loop below adds the connection cap and the request-head timeout
 
 /// Writes a line on stderr, ignoring failures: a closed log must not stop the server.
 macro_rules! log {
@@ -19,14 +21,17 @@ macro_rules! log {
 }
 pub(crate) use log;
 
+pub mod app;
 pub mod auth;
 pub mod blobs;
 pub mod body;
 pub mod config;
 pub mod conn;
 pub mod download;
+pub mod errors;
 pub mod fields;
 pub mod handlers;
+pub mod ids;
 pub mod incoming;
 pub mod limits;
 pub mod meta;
@@ -49,22 +54,15 @@ use axum::routing::get;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::error::{Failure, Kind};
+pub use crate::server::app::App;
 use crate::server::body::{LogLine, LoggedBody};
 pub use crate::server::config::Options;
+use crate::server::errors::ApiError;
 use crate::server::limits::Limiter;
-use crate::server::response::ApiError;
 use crate::server::store::Store;
 
 /// How long a stop waits for requests under way.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// What every handler shares.
-pub struct App {
-    pub config: Options,
-    pub store: Arc<Store>,
-    pub limiter: Option<Limiter>,
-    pub local_addr: SocketAddr,
-}
 
 /// Runs the server on its own multi-threaded runtime until SIGINT or SIGTERM.
 pub fn run(config: Options) -> Result<()> {
@@ -295,12 +293,12 @@ async fn help_base(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
                 .unwrap_or_else(|| app.local_addr.to_string())
         ),
     };
-    response::HELP_BASE.scope(base, next.run(req)).await
+    errors::HELP_BASE.scope(base, next.run(req)).await
 }
 
 /// `GET /help/api/errors/{code}`: what an error code means, as plain text.
 async fn error_help(axum::extract::Path(code): axum::extract::Path<String>) -> Response {
-    match response::help_text(&code) {
+    match errors::help_text(&code) {
         Some(text) => (
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             format!("{code}: {text}\n"),

@@ -34,12 +34,13 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::error::{Failure, Kind};
 use crate::server::auth::Owner;
+use crate::server::errors::ApiError;
+use crate::server::ids::random;
+use crate::server::meta::Clock;
 use crate::server::meta::{
     Change, Completed, FileRow, Garbage, Inserted, LeaseId, ListQuery, Meta, MetaResult, NewFile,
     Outcome, Page, SortField,
 };
-use crate::server::response::ApiError;
-use crate::server::store::{Clock, random_name};
 use crate::size::ByteSize;
 
 /// The schema, one step per version, applied in order and recorded in `fileio_migrations`.
@@ -721,7 +722,7 @@ impl Meta for PgMeta {
                 return Ok((Err(ApiError::not_found()), garbage));
             }
             // A new statement, so it sees every lease committed before the lock was ours.
-            let id = random_name();
+            let id = random(16);
             let n = tx
                 .execute(
                     &format!(

@@ -15,12 +15,13 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::server::auth::Owner;
+use crate::server::errors::ApiError;
+use crate::server::ids::random;
+use crate::server::meta::Clock;
 use crate::server::meta::{
     Change, Completed, Garbage, Inserted, LeaseId, ListQuery, Meta, MetaResult, NewFile, Outcome,
     Page, SortField,
 };
-use crate::server::response::ApiError;
-use crate::server::store::{Clock, random_name};
 use crate::size::ByteSize;
 
 pub struct SqliteMeta {
@@ -455,7 +456,7 @@ impl Meta for SqliteMeta {
             if row.downloads.saturating_add(flying) >= row.max_downloads {
                 return Ok((Err(ApiError::not_found()), vec![]));
             }
-            let id = random_name();
+            let id = random(16);
             tx.execute(
                 "INSERT INTO leases (id, key, blob, expires) VALUES (?1, ?2, ?3, ?4)",
                 params![id, row.key, row.blob, expiry(now, lease)],

@@ -21,17 +21,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use rand::Rng;
-use rand::distr::Alphanumeric;
 
 use crate::server::auth::Owner;
 use crate::server::blobs::{BlobReader, Blobs, LocalBlobs, Staged, create_private_dir};
-use crate::server::incoming::Upload;
+use crate::server::errors::ApiError;
+use crate::server::ids::random;
 use crate::server::meta::{
     Change, Contents, FileRow, Garbage, Inserted, LeaseId, ListQuery, Meta, NewFile, Page,
     Settings, SettingsFn,
 };
-use crate::server::response::ApiError;
 use crate::server::sqlite::SqliteMeta;
 
 /// The length of generated file keys.
@@ -40,34 +38,24 @@ pub const KEY_LEN: usize = 12;
 /// How long a download's lease lasts unless renewed; it is renewed three times as often.
 pub const LEASE: Duration = Duration::from_secs(60);
 
-/// Where the store's time comes from: the system clock, or a test's.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
-pub fn system_clock() -> Clock {
-    Arc::new(Utc::now)
-}
-
-fn random(len: usize) -> String {
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
-}
-
-/// A fresh random name (leases, staging files) from the thread's CSPRNG.
-pub fn random_name() -> String {
-    random(16)
-}
-
 /// A fresh file key from the thread's CSPRNG (ChaCha, seeded from the OS).
 fn new_key() -> String {
     random(KEY_LEN)
 }
 
+pub use crate::server::meta::{Clock, system_clock};
+
 /// A fresh blob name for a file's new contents: its key and a random suffix.
 fn new_blob(key: &str) -> String {
     format!("{key}-{}", random(KEY_LEN))
+}
+
+/// An uploaded file, staged in the blob store (discarded if dropped uncommitted).
+pub struct Upload {
+    pub staged: Box<dyn Staged>,
+    pub name: String,
+    pub mime: String,
+    pub size: u64,
 }
 
 /// What [`Store::cleanup`] removed, and what the operator should know.

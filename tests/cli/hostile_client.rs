@@ -272,6 +272,12 @@ fn idle_and_slow_request_heads_are_closed() {
     assert!(closed_within(&mut silent, Duration::from_secs(4)));
     assert!(closed_within(&mut slow, Duration::from_secs(4)));
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    // A kept-alive connection waiting for its next request is closed the same way.
+    let mut kept = s.connect();
+    kept.write_all(b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_answer(&mut kept).unwrap().status, 404);
+    assert!(closed_within(&mut kept, Duration::from_secs(4)));
 }
 
 #[test]

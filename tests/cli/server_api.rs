@@ -14,10 +14,16 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 
 use fileio::server::auth::hash_key;
+use fileio::server::meta::{
+    Change, Completed, FileRow, Garbage, Inserted, LeaseId, ListQuery, Meta, MetaResult, NewFile,
+    Outcome, Page,
+};
 use fileio::server::store::{Clock, Store};
 use fileio::server::{App, Options};
 
 const KEY: &str = "INPROC1.aaaaaaa-bbbbbbb-ccccccc";
+const K1: &str = "KEYONE1.aaaaaaa-bbbbbbb-ccccccc-ddddddd";
+const K2: &str = "KEYTWO2.eeeeeee-fffffff-ggggggg-hhhhhhh";
 
 /// Where the store keeps its metadata.
 enum Backend {
@@ -55,7 +61,19 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
+    requests_needing_a_key_and_bad_keys_get_401,
     expired_files_are_never_served,
+    download_sends_headers_and_is_gone_after_one,
+    head_never_counts_and_names_are_encoded,
+    two_files_in_one_upload_are_refused,
+    empty_fields_mean_not_given_and_auto_delete_off,
+    classic_query_string_parameters,
+    text_bodies_become_files,
+    keys_cannot_see_or_touch_each_others_files,
+    list_filters_sorts_and_pages,
+    bad_values_get_400_saying_what_is_accepted,
+    auto_delete_false_keeps_a_spent_file_that_an_update_revives,
+    put_replaces_and_resets_patch_keeps,
     expiry_follows_the_stores_clock,
     the_sweep_deletes_what_expired_by_the_stores_clock,
     a_lease_that_ran_out_is_not_counted_late,
@@ -69,15 +87,26 @@ struct Api {
     clock: Arc<Mutex<DateTime<Utc>>>,
     store: Arc<Store>,
     data: PathBuf,
+    /// On SQLite (else PostgreSQL).
+    sqlite: bool,
     _dir: tempfile::TempDir,
 }
 
 struct Answer {
     status: StatusCode,
+    headers: axum::http::HeaderMap,
     body: Vec<u8>,
 }
 
 impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
     fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
@@ -89,12 +118,15 @@ impl Api {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let mut options = Options::new(data.clone());
-        options.key_hashes.insert(hash_key(KEY));
+        for k in [KEY, K1, K2] {
+            options.key_hashes.insert(hash_key(k));
+        }
         configure(&mut options);
         let start = Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).unwrap();
         let clock = Arc::new(Mutex::new(start));
         let c = clock.clone();
         let store_clock: Clock = Arc::new(move || *c.lock().unwrap());
+        let sqlite = matches!(backend, Backend::Sqlite);
         let (store, _) = match backend {
             Backend::Sqlite => Store::open_local(&data, store_clock).await.unwrap(),
             Backend::Postgres(url) => Store::open_shared(&data, &url, Some(store_clock))
@@ -113,6 +145,7 @@ impl Api {
             clock,
             store,
             data,
+            sqlite,
             _dir: dir,
         }
     }
@@ -131,11 +164,16 @@ impl Api {
     async fn call(&self, req: Request<Body>) -> Answer {
         let resp = self.send(req).await;
         let status = resp.status();
+        let headers = resp.headers().clone();
         let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
             .await
             .unwrap()
             .to_vec();
-        Answer { status, body }
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
     fn get(&self, path: &str) -> Request<Body> {
@@ -278,6 +316,559 @@ async fn expired_files_are_never_served(backend: Backend) {
     assert_eq!(api.call(api.get(&format!("/{kept}"))).await.body, b"soon");
 }
 
+/// One part of a multipart form, as `curl -F` sends it.
+enum Part<'a> {
+    /// `file=@path` (with `;filename=` and `;type=` when given).
+    File {
+        filename: &'a str,
+        ctype: Option<&'a str>,
+        data: &'a [u8],
+    },
+    /// `name=value`.
+    Field(&'a str, &'a str),
+}
+
+fn file<'a>(filename: &'a str, data: &'a [u8]) -> Part<'a> {
+    Part::File {
+        filename,
+        ctype: None,
+        data,
+    }
+}
+
+/// A request being built, as a curl command line would describe it.
+struct Req {
+    builder: axum::http::request::Builder,
+    body: Vec<u8>,
+}
+
+fn req(method: &str, path: &str) -> Req {
+    Req {
+        builder: Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "files.test"),
+        body: Vec::new(),
+    }
+}
+
+impl Req {
+    fn key(self, key: &str) -> Req {
+        self.header("authorization", &format!("Bearer {key}"))
+    }
+
+    fn header(mut self, name: &str, value: &str) -> Req {
+        self.builder = self.builder.header(name, value);
+        self
+    }
+
+    /// `-F` parts.
+    fn parts(mut self, parts: &[Part<'_>]) -> Req {
+        let mut body = Vec::new();
+        for p in parts {
+            match p {
+                Part::File {
+                    filename,
+                    ctype,
+                    data,
+                } => {
+                    body.extend(
+                        format!(
+                            "--XbX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
+                        )
+                        .bytes(),
+                    );
+                    if let Some(t) = ctype {
+                        body.extend(format!("Content-Type: {t}\r\n").bytes());
+                    }
+                    body.extend(b"\r\n");
+                    body.extend(*data);
+                    body.extend(b"\r\n");
+                }
+                Part::Field(name, value) => body.extend(
+                    format!(
+                        "--XbX\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                    )
+                    .bytes(),
+                ),
+            }
+        }
+        body.extend(b"--XbX--\r\n");
+        self.body = body;
+        self.header("content-type", "multipart/form-data; boundary=XbX")
+    }
+
+    /// `-d` (already urlencoded).
+    fn form(mut self, data: &str) -> Req {
+        self.body = data.as_bytes().to_vec();
+        self.header("content-type", "application/x-www-form-urlencoded")
+    }
+
+    fn build(self) -> Request<Body> {
+        let len = self.body.len().to_string();
+        let builder = if self.body.is_empty() {
+            self.builder
+        } else {
+            self.builder.header("content-length", len)
+        };
+        builder.body(Body::from(self.body)).unwrap()
+    }
+}
+
+impl Api {
+    async fn go(&self, r: Req) -> Answer {
+        self.call(r.build()).await
+    }
+
+    /// `upload()` of tests/cli/server.rs: a file and fields, 200 asserted.
+    async fn put_file(
+        &self,
+        key: Option<&str>,
+        name: &str,
+        data: &[u8],
+        fields: &[(&str, &str)],
+    ) -> Value {
+        let mut parts = vec![file(name, data)];
+        parts.extend(fields.iter().map(|(k, v)| Part::Field(k, v)));
+        let mut r = req("POST", "/").parts(&parts);
+        if let Some(k) = key {
+            r = r.key(k);
+        }
+        let a = self.go(r).await;
+        assert_eq!(a.status, 200, "{}", a.text());
+        a.json()
+    }
+
+    async fn get_key(&self, key: &str) -> Answer {
+        self.go(req("GET", &format!("/{key}"))).await
+    }
+
+    fn tmp_count(&self) -> usize {
+        std::fs::read_dir(self.data.join("tmp")).unwrap().count()
+    }
+}
+
+fn key_of(v: &Value) -> String {
+    v["key"].as_str().unwrap().to_string()
+}
+
+// Moved from tests/cli/server.rs (they need no process: default flags, no sockets).
+
+async fn download_sends_headers_and_is_gone_after_one(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
+    let key = key_of(&api.put_file(None, "notes.txt", b"hello world\n", &[]).await);
+    let r = api
+        .go(req("GET", &format!("/{key}")).header("accept", "*/*"))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, b"hello world\n");
+    assert_eq!(r.header("content-length"), Some("12"));
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    assert_eq!(
+        r.header("content-disposition"),
+        Some("attachment; filename=\"notes.txt\"")
+    );
+    assert_error(&api.get_key(&key).await, 404, "FILE_NOT_FOUND");
+    assert!(!api.blob_of(&key));
+    assert_error(&api.get_key("nosuchkey123").await, 404, "FILE_NOT_FOUND");
+}
+
+async fn head_never_counts_and_names_are_encoded(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
+    let r = api
+        .go(req("POST", "/").parts(&[Part::File {
+            filename: "dir/sub/résumé v2.bin",
+            ctype: Some("application/octet-stream"),
+            data: &[0u8, 1, 2, 3],
+        }]))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["name"], "résumé v2.bin");
+    assert_eq!(v["mimeType"], "application/octet-stream");
+    let key = key_of(&v);
+    for _ in 0..3 {
+        let h = api.go(req("HEAD", &format!("/{key}"))).await;
+        assert_eq!(h.status, 200);
+        assert_eq!(h.header("content-length"), Some("4"));
+        assert!(h.body.is_empty());
+        assert_eq!(
+            h.header("content-disposition"),
+            Some(
+                "attachment; filename=\"r_sum_ v2.bin\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20v2.bin"
+            )
+        );
+    }
+    assert_eq!(api.get_key(&key).await.body, [0u8, 1, 2, 3]);
+    assert_eq!(api.go(req("HEAD", &format!("/{key}"))).await.status, 404);
+}
+
+async fn two_files_in_one_upload_are_refused(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
+    let r = api
+        .go(req("POST", "/").parts(&[file("a.txt", b"a"), file("a.txt", b"a")]))
+        .await;
+    assert_error(&r, 400, "BAD_REQUEST");
+    let r = api
+        .go(req("POST", "/").parts(&[Part::Field("expires", "1d")]))
+        .await;
+    assert_error(&r, 400, "BAD_REQUEST");
+    assert!(r.json()["message"].as_str().unwrap().contains("'file'"));
+    assert_eq!(api.tmp_count(), 0);
+}
+
+async fn empty_fields_mean_not_given_and_auto_delete_off(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
+    let v = api
+        .put_file(
+            None,
+            "e.txt",
+            b"e",
+            &[("expires", ""), ("maxDownloads", ""), ("autoDelete", "")],
+        )
+        .await;
+    assert_eq!(v["expiry"], "14 days");
+    assert_eq!(v["maxDownloads"], 1);
+    assert_eq!(v["autoDelete"], false);
+    let r = api
+        .go(req("POST", "/?expires=&maxDownloads=").parts(&[file("e.txt", b"e")]))
+        .await;
+    assert_eq!(r.json()["expiry"], "14 days");
+}
+
+async fn classic_query_string_parameters(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
+    let q = file("q.txt", b"q");
+    let r = api
+        .go(req("POST", "/?expires=1w&maxDownloads=3&expiry=bogus&color=red").parts(&[q]))
+        .await;
+    let v = r.json();
+    assert_eq!(v["expiry"], "7 days");
+    assert_eq!(v["maxDownloads"], 3);
+    let v = api
+        .go(req("POST", "/?expires=2").parts(&[file("q.txt", b"q")]))
+        .await
+        .json();
+    assert_eq!(v["expiry"], "2 days");
+    // A form field wins over the query string.
+    let v = api
+        .go(req("POST", "/?expires=2").parts(&[file("q.txt", b"q"), Part::Field("expires", "3h")]))
+        .await
+        .json();
+    assert_eq!(v["expiry"], "3 hours");
+    for e in ["20991231T235959", "2099-12-31T23:59:59Z", "2099-12-31"] {
+        let v = api.put_file(None, "q.txt", b"q", &[("expires", e)]).await;
+        assert!(
+            v["expires"].as_str().unwrap().starts_with("2099-12-31T"),
+            "{e}: {v}"
+        );
+    }
+}
+
+async fn text_bodies_become_files(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
+    // curl --data-urlencode "text=hello world & more" -d maxDownloads=2
+    let r = api
+        .go(req("POST", "/").form("text=hello%20world%20%26%20more&maxDownloads=2"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["name"], "text.txt");
+    assert_eq!(v["maxDownloads"], 2);
+    assert_eq!(v["size"], 18);
+    let d = api.get_key(&key_of(&v)).await;
+    assert_eq!(d.body, b"hello world & more");
+    assert!(d.header("content-type").unwrap().starts_with("text/plain"));
+    let v = api
+        .go(req("POST", "/").parts(&[Part::Field("text", "multipart text")]))
+        .await
+        .json();
+    assert_eq!(api.get_key(&key_of(&v)).await.body, b"multipart text");
+}
+
+async fn keys_cannot_see_or_touch_each_others_files(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
+    let key = key_of(&api.put_file(Some(K1), "mine.txt", b"mine", &[]).await);
+    let url = format!("/{key}");
+    assert_eq!(api.go(req("GET", "/").key(K2)).await.json()["count"], 0);
+    assert_error(
+        &api.go(req("DELETE", &url).key(K2)).await,
+        404,
+        "FILE_NOT_FOUND",
+    );
+    assert_error(
+        &api.go(req("PATCH", &url)
+            .key(K2)
+            .parts(&[Part::Field("maxDownloads", "9")]))
+            .await,
+        404,
+        "FILE_NOT_FOUND",
+    );
+    assert_error(
+        &api.go(req("PUT", &url).key(K2).parts(&[file("mine.txt", b"mine")]))
+            .await,
+        404,
+        "FILE_NOT_FOUND",
+    );
+    assert_eq!(
+        api.go(req("GET", "/me").key(K2)).await.json()["usedStorageBytes"],
+        0
+    );
+    // Anonymous files belong to no key.
+    let anon = key_of(&api.put_file(None, "mine.txt", b"mine", &[]).await);
+    assert_error(
+        &api.go(req("DELETE", &format!("/{anon}")).key(K1)).await,
+        404,
+        "FILE_NOT_FOUND",
+    );
+    assert_eq!(api.go(req("GET", "/").key(K1)).await.json()["count"], 1);
+    let r = api.go(req("DELETE", &url).key(K1)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), r#"{"success":true,"status":200}"#);
+    assert!(!api.blob_of(&key));
+    assert_error(&api.get_key(&key).await, 404, "FILE_NOT_FOUND");
+    assert_error(
+        &api.go(req("DELETE", &url).key(K1)).await,
+        404,
+        "FILE_NOT_FOUND",
+    );
+    // The database holds digests, never keys (on PostgreSQL only those tables hold owners,
+    // and this test cannot read them).
+    if !api.sqlite {
+        return;
+    }
+    let db = std::fs::read(api.data.join("fileio.db")).unwrap();
+    let wal = std::fs::read(api.data.join("fileio.db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        assert!(!bytes.windows(K1.len()).any(|w| w == K1.as_bytes()));
+    }
+}
+
+async fn requests_needing_a_key_and_bad_keys_get_401(backend: Backend) {
+    use base64::Engine;
+    let api = Api::new(backend, |_| {}).await;
+    let key = key_of(&api.put_file(None, "a.txt", b"a", &[]).await);
+    let url = format!("/{key}");
+    let basic = |user: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:"))
+        )
+    };
+    for r in [
+        req("GET", "/"),
+        req("GET", "/me"),
+        req("DELETE", &url),
+        req("PATCH", &url).parts(&[Part::Field("maxDownloads", "2")]),
+        req("GET", "/me").header("authorization", "Bearer not-a-key"),
+        req("POST", "/")
+            .header("authorization", "Bearer not-a-key")
+            .parts(&[file("a.txt", b"a")]),
+        req("GET", "/").header("authorization", &basic("not-a-key")),
+        req("GET", "/").header("authorization", "Token abc"),
+        req("GET", &url).header("authorization", "Bearer not-a-key"),
+    ] {
+        assert_error(&api.go(r).await, 401, "UNAUTHORIZED");
+    }
+    // Refused downloads do not count.
+    assert_eq!(api.get_key(&key).await.status, 200);
+    // HTTP Basic with the key as user name works.
+    let r = api
+        .go(req("GET", "/").header("authorization", &basic(K1)))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["nodes"], serde_json::json!([]));
+}
+
+async fn list_filters_sorts_and_pages(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
+    for (name, size) in [("b.txt", 3), ("a.txt", 10), ("c.log", 1), ("ab.txt", 5)] {
+        api.put_file(Some(K1), name, &vec![b'x'; size], &[("maxDownloads", "2")])
+            .await;
+        // Distinct creation times, by the store's clock.
+        api.advance(chrono::Duration::milliseconds(5));
+    }
+    api.put_file(Some(K2), "a2.txt", b"other", &[]).await;
+    let names = async |query: &str| -> (Vec<String>, Value, Value) {
+        let r = api.go(req("GET", &format!("/?{query}")).key(K1)).await;
+        assert_eq!(r.status, 200, "{query}: {}", r.text());
+        let v = r.json();
+        let names = v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap().to_string())
+            .collect();
+        (names, v["count"].clone(), v["size"].clone())
+    };
+    let (n, count, size) = names("sort=name").await;
+    assert_eq!(n, ["a.txt", "ab.txt", "b.txt", "c.log"]);
+    assert_eq!((count, size), (4.into(), 19.into()));
+    assert_eq!(
+        names("sort=-size").await.0,
+        ["a.txt", "ab.txt", "b.txt", "c.log"]
+    );
+    assert_eq!(
+        names("sort=size").await.0,
+        ["c.log", "b.txt", "ab.txt", "a.txt"]
+    );
+    let (n, count, size) = names("search=A&sort=name").await;
+    assert_eq!(n, ["a.txt", "ab.txt"]);
+    assert_eq!((count, size), (2.into(), 15.into()));
+    let (n, count, _) = names("sort=name&offset=1&limit=2").await;
+    assert_eq!(n, ["ab.txt", "b.txt"]);
+    assert_eq!(count, 4);
+    assert_eq!(names("search=.txt&sort=-name&limit=1").await.0, ["b.txt"]);
+    assert_eq!(names("sort=created&limit=").await.0.len(), 4);
+    assert_eq!(
+        names("sort=-created").await.0,
+        ["ab.txt", "c.log", "a.txt", "b.txt"]
+    );
+    assert_eq!(names("sort=expires&search=b").await.0, ["b.txt", "ab.txt"]);
+    for bad in ["limit=-1", "offset=x", "sort=colour"] {
+        let r = api.go(req("GET", &format!("/?{bad}")).key(K1)).await;
+        assert_error(&r, 400, "BAD_REQUEST");
+    }
+}
+
+async fn bad_values_get_400_saying_what_is_accepted(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
+    for e in ["bogus", "0", "10 days", "1.5h", "2020-01-01"] {
+        let r = api
+            .go(req("POST", "/").parts(&[file("a.txt", b"a"), Part::Field("expires", e)]))
+            .await;
+        assert_error(&r, 400, "BAD_REQUEST");
+        let msg = r.json()["message"].as_str().unwrap().to_string();
+        if e == "2020-01-01" {
+            assert!(msg.contains("in the past"), "{msg}");
+        } else {
+            assert!(msg.contains(fileio::expires::ACCEPTED), "{msg}");
+        }
+    }
+    let r = api
+        .go(req("POST", "/?expires=nope").parts(&[file("a.txt", b"a")]))
+        .await;
+    assert_error(&r, 400, "BAD_REQUEST");
+    for (name, value, word) in [
+        ("maxDownloads", "0", "at least 1"),
+        ("maxDownloads", "x", "at least 1"),
+        ("autoDelete", "maybe", "true or false"),
+    ] {
+        let r = api
+            .go(req("POST", "/").parts(&[file("a.txt", b"a"), Part::Field(name, value)]))
+            .await;
+        assert_error(&r, 400, "BAD_REQUEST");
+        assert!(r.json()["message"].as_str().unwrap().contains(word));
+    }
+    let mut r = req("POST", "/").header("content-type", "application/json");
+    r.body = b"{}".to_vec();
+    assert_error(&api.go(r).await, 400, "BAD_REQUEST");
+    assert_eq!(api.blobs(), 0);
+    assert_eq!(api.tmp_count(), 0);
+}
+
+async fn auto_delete_false_keeps_a_spent_file_that_an_update_revives(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
+    let key = key_of(
+        &api.put_file(Some(K1), "keep.txt", b"keep me", &[("autoDelete", "false")])
+            .await,
+    );
+    assert_eq!(api.get_key(&key).await.status, 200);
+    assert_error(&api.get_key(&key).await, 404, "FILE_NOT_FOUND");
+    assert!(api.blob_of(&key));
+    let list = api.go(req("GET", "/").key(K1)).await.json();
+    assert_eq!(list["count"], 1);
+    assert_eq!(list["nodes"][0]["downloads"], 1);
+    let r = api
+        .go(req("PATCH", &format!("/{key}?maxDownloads=2")).key(K1))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["downloads"], 1);
+    assert_eq!(v["maxDownloads"], 2);
+    assert_eq!(v["autoDelete"], false);
+    assert_eq!(api.get_key(&key).await.body, b"keep me");
+    assert_eq!(api.get_key(&key).await.status, 404);
+    // Still listed, and storage still counted.
+    let me = api.go(req("GET", "/me").key(K1)).await.json();
+    assert_eq!(me["usedStorageBytes"], 7);
+}
+
+async fn put_replaces_and_resets_patch_keeps(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
+    let v = api
+        .put_file(
+            Some(K1),
+            "one.txt",
+            b"first",
+            &[
+                ("maxDownloads", "5"),
+                ("autoDelete", "false"),
+                ("expires", "1w"),
+            ],
+        )
+        .await;
+    let key = key_of(&v);
+    let url = format!("/{key}");
+    assert_eq!(api.get_key(&key).await.status, 200);
+    api.advance(chrono::Duration::seconds(1));
+
+    // PATCH by urlencoded form: only expires changes.
+    let r = api.go(req("PATCH", &url).key(K1).form("expires=2d")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let p = r.json();
+    assert_eq!(p["expiry"], "2 days");
+    assert_eq!(p["maxDownloads"], 5);
+    assert_eq!(p["autoDelete"], false);
+    assert_eq!(p["downloads"], 1);
+    assert_eq!(p["name"], "one.txt");
+    assert_eq!(p["created"], v["created"]);
+    assert_ne!(p["modified"], v["modified"]);
+    // PATCH by multipart with a new file.
+    let r = api
+        .go(req("PATCH", &url)
+            .key(K1)
+            .parts(&[file("two.txt", b"second!")]))
+        .await;
+    let p = r.json();
+    assert_eq!(
+        (p["name"].as_str(), p["size"].as_u64()),
+        (Some("two.txt"), Some(7))
+    );
+    assert_eq!(p["maxDownloads"], 5);
+    assert_eq!(p["expiry"], "2 days");
+
+    // PUT needs a file...
+    let r = api
+        .go(req("PUT", &url)
+            .key(K1)
+            .parts(&[Part::Field("maxDownloads", "2")]))
+        .await;
+    assert_error(&r, 400, "BAD_REQUEST");
+    assert!(r.json()["message"].as_str().unwrap().contains("PATCH"));
+    // ...and resets what is not given.
+    let r = api
+        .go(req("PUT", &url)
+            .key(K1)
+            .parts(&[file("three.txt", b"third")]))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let p = r.json();
+    assert_eq!(p["key"], key.as_str());
+    assert_eq!(p["name"], "three.txt");
+    assert_eq!(p["maxDownloads"], 1);
+    assert_eq!(p["autoDelete"], true);
+    assert_eq!(p["downloads"], 0);
+    assert_eq!(p["expiry"], "14 days");
+    assert_eq!(api.get_key(&key).await.body, b"third");
+    assert_eq!(api.get_key(&key).await.status, 404);
+    assert_error(
+        &api.go(req("PATCH", &url).key(K1).form("expires=1d")).await,
+        404,
+        "FILE_NOT_FOUND",
+    );
+}
+
 async fn expiry_follows_the_stores_clock(backend: Backend) {
     let api = Api::new(backend, |_| {}).await;
     let v = api
@@ -402,4 +993,79 @@ async fn put_gives_new_contents_a_new_blob_and_frees_the_old(backend: Backend) {
     assert_eq!(&body[..], b"old");
     let a = api.call(api.get(&format!("/{key}"))).await;
     assert_eq!((a.status, &a.body[..]), (StatusCode::OK, &b"new"[..]));
+}
+
+/// A metadata backend that fails loudly: the harness must let that reach the test.
+struct PanickingMeta;
+
+impl Meta for PanickingMeta {
+    fn now(&self) -> MetaResult<'_, DateTime<Utc>> {
+        Box::pin(async { Ok(Utc::now()) })
+    }
+    fn insert(&self, _: NewFile) -> MetaResult<'_, Inserted> {
+        unimplemented!()
+    }
+    fn peek(&self, _: String) -> MetaResult<'_, Outcome<FileRow>> {
+        unimplemented!()
+    }
+    fn update(&self, _: Change) -> MetaResult<'_, Outcome<FileRow>> {
+        unimplemented!()
+    }
+    fn delete(&self, _: String, _: String) -> MetaResult<'_, Outcome<()>> {
+        unimplemented!()
+    }
+    fn list(&self, _: ListQuery) -> MetaResult<'_, Page> {
+        Box::pin(async { panic!("boom in list") })
+    }
+    fn used(&self, _: Option<String>) -> MetaResult<'_, u64> {
+        unimplemented!()
+    }
+    fn reserve(
+        &self,
+        _: String,
+        _: std::time::Duration,
+    ) -> MetaResult<'_, Outcome<(FileRow, LeaseId)>> {
+        unimplemented!()
+    }
+    fn renew(&self, _: LeaseId, _: std::time::Duration) -> MetaResult<'_, bool> {
+        unimplemented!()
+    }
+    fn complete(&self, _: LeaseId) -> MetaResult<'_, Completed> {
+        unimplemented!()
+    }
+    fn release(&self, _: LeaseId) -> MetaResult<'_, ()> {
+        unimplemented!()
+    }
+    fn sweep(&self) -> MetaResult<'_, Garbage> {
+        unimplemented!()
+    }
+    fn blob_names(&self) -> MetaResult<'_, std::collections::HashSet<String>> {
+        unimplemented!()
+    }
+    fn drop_rows_without(&self, _: std::collections::HashSet<String>) -> MetaResult<'_, usize> {
+        unimplemented!()
+    }
+}
+
+#[tokio::test]
+#[should_panic(expected = "boom in list")]
+async fn a_panic_in_the_server_fails_the_test_that_caused_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = fileio::server::blobs::LocalBlobs::open(dir.path()).unwrap();
+    let store = Store::new(
+        Arc::new(PanickingMeta),
+        Arc::new(blobs),
+        std::time::Duration::from_secs(60),
+    );
+    let mut options = Options::new(dir.path().to_path_buf());
+    options.key_hashes.insert(hash_key(K1));
+    let app = Arc::new(App {
+        config: options,
+        store: Arc::new(store),
+        limiter: None,
+        local_addr: "127.0.0.1:8080".parse().unwrap(),
+    });
+    let mut router = fileio::server::router(app);
+    let req = req("GET", "/").key(K1).build();
+    let _ = tower_service::Service::call(&mut router, req).await;
 }

@@ -38,18 +38,14 @@ macro_rules! on_postgres {
 
 on_postgres!(
     upload_answers_v2_file_details_in_order,
-    download_sends_headers_and_is_gone_after_one,
-    head_never_counts_and_names_are_encoded,
     twenty_racing_downloads_get_exactly_one_file,
     an_interrupted_download_gives_its_download_back,
     the_sweeper_deletes_expired_blobs,
-    auto_delete_false_keeps_a_spent_file_that_an_update_revives,
     files_survive_a_restart,
-    list_filters_sorts_and_pages,
     max_storage_is_per_key,
-    put_replaces_and_resets_patch_keeps,
+    me_reports_real_usage_and_limits,
     an_upload_cut_off_midway_leaves_nothing,
-    empty_fields_mean_not_given_and_auto_delete_off,
+    chunked_upload_without_content_length,
 );
 
 /// An HTTP answer from curl.

@@ -1,0 +1,167 @@
+//! Errors answered in file.io's v2 shape, with a `help` link to this server's explanation
+//! of their code.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+tokio::task_local! {
+    /// The base URL of this server as the request's client knows it, for `help` links.
+    pub static HELP_BASE: String;
+}
+
+/// Where an error code is explained: on this server (`GET /help/api/errors/{code}`).
+pub fn help_link(code: &str) -> String {
+    let base = HELP_BASE.try_with(Clone::clone).unwrap_or_default();
+    format!("{base}/help/api/errors/{code}")
+}
+
+/// The page behind [`help_link`]: what an error code means and what to do.
+pub fn help_text(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "BAD_REQUEST" => {
+            "The request was not understood: the message says which value or part is wrong and what is accepted."
+        }
+        "UNAUTHORIZED" => {
+            "An API key is needed, or the one sent is not valid here: send 'Authorization: Bearer <API key>' with a key this server's operator gave you."
+        }
+        "FORBIDDEN" => "The request is not allowed for this key.",
+        "FILE_NOT_FOUND" => {
+            "No file with this key: it may have expired, been downloaded already, or never existed. One-time links work once."
+        }
+        "METHOD_NOT_ALLOWED" => {
+            "Use POST / to upload, GET /{key} to download, GET / to list, PUT, PATCH or DELETE /{key} to manage."
+        }
+        "FILE_TOO_LARGE" => {
+            "The upload is larger than this server's limit or your remaining storage: GET /me shows both."
+        }
+        "FORM_TOO_LARGE" => {
+            "The form has too many parts or too much besides the file: send the 'file' part and the settings fields (expires, maxDownloads, autoDelete) only."
+        }
+        "HEADERS_TOO_LARGE" => {
+            "The request's headers or the form's part headers are too large: send shorter ones."
+        }
+        "TOO_MANY_REQUESTS" => {
+            "This server limits requests per client: wait the seconds given in Retry-After, then try again."
+        }
+        "INTERNAL_ERROR" => {
+            "The server failed to handle the request: try again later; the server's log says more."
+        }
+        _ => return None,
+    })
+}
+
+/// An error answered in file.io's v2 shape.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub retry_after: Option<u64>,
+    /// A v2 code more precise than the status's own.
+    pub code: Option<&'static str>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            retry_after: None,
+            code: None,
+        }
+    }
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "No file with this key: it may have expired, been downloaded already, or never existed.",
+        )
+    }
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, message)
+    }
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        crate::server::log!("fileio serve: internal error: {err}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The server failed to handle this request: try again later.",
+        )
+    }
+
+    /// The v2 error code for a status.
+    pub fn code(&self) -> &'static str {
+        if let Some(code) = self.code {
+            return code;
+        }
+        match self.status.as_u16() {
+            400 => "BAD_REQUEST",
+            401 => "UNAUTHORIZED",
+            403 => "FORBIDDEN",
+            404 => "FILE_NOT_FOUND",
+            405 => "METHOD_NOT_ALLOWED",
+            413 => "FILE_TOO_LARGE",
+            429 => "TOO_MANY_REQUESTS",
+            431 => "HEADERS_TOO_LARGE",
+            _ => "INTERNAL_ERROR",
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        ApiError::internal(format!("{err:#}"))
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(err: rusqlite::Error) -> Self {
+        ApiError::internal(err)
+    }
+}
+
+impl From<std::io::Error> for ApiError {
+    fn from(err: std::io::Error) -> Self {
+        ApiError::internal(err)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = self.code();
+        let body = ErrorBody {
+            success: false,
+            status: self.status.as_u16(),
+            code,
+            message: &self.message,
+            help: help_link(code),
+            key: None,
+        };
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+/// A v2 error body.
+#[derive(Debug, Serialize)]
+struct ErrorBody<'a> {
+    success: bool,
+    status: u16,
+    code: &'a str,
+    message: &'a str,
+    help: String,
+    key: Option<String>,
+}
