@@ -326,7 +326,9 @@ complete -c fileio -n "__fish_fileio_using_subcommand serve" -l header-timeout -
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l body-timeout -d 'Abandon a request whose body sends nothing for SECS seconds (its partial upload is removed)' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l send-timeout -d 'Drop a download whose client accepts no bytes for SECS seconds; a one-time file it held becomes downloadable again' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l max-connections -d 'Serve at most N connections at once; more wait to be accepted. Kept below the open-file limit, which is raised to its hard maximum at start' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l database -d 'Keep the metadata in this PostgreSQL database instead of SQLite in --data, so that several instances can share it, e.g. postgres://fileio@db.example/fileio. Give a password through FILEIO_DATABASE_URL, not this flag (other users can see a command\'s arguments). The files stay in --data (or --storage), which the instances must share' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l sweep-interval -d 'Seconds between sweeps that delete expired files (for tests)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l lease -d 'Seconds a download\'s lease lasts unless renewed: how soon a download held by a killed instance counts again (for tests)' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
 fileshot\t''
 fiione\t''

@@ -18,8 +18,8 @@ use crate::size::ByteSize;
 /// Run a file.io-compatible server.
 ///
 /// Answers the file.io v2 API (upload, download, list, me, update, delete) and everything
-/// third-party file.io clients send. Metadata lives in SQLite, files on disk under --data or in
-/// an S3-compatible object store (--storage).
+/// third-party file.io clients send. Metadata lives in SQLite (or PostgreSQL with --database),
+/// files on disk under --data or in an S3-compatible object store (--storage).
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Server options")]
 #[command(after_long_help = "\
@@ -28,7 +28,10 @@ third-party file.io clients send. Metadata lives in SQLite, files on disk under 
 private: 0700 and 0600) or, with --storage s3://BUCKET/PREFIX, in an S3-compatible object store: \
 uploads stream to it in 5 MiB multipart parts and downloads stream from it through the server; \
 if it cannot be reached at start the server does not start, and later requests get 503 with \
-Retry-After until it is back. Anyone who can reach the address may upload unless --require-auth is \
+Retry-After until it is back. With --database, the metadata lives in PostgreSQL instead, and several \
+instances sharing that database and the files (one --storage bucket, or one --data directory) behind \
+one load balancer behave as one server (README.md, \"Running several instances\"). \
+Anyone who can reach the address may upload unless --require-auth is \
 given (it warns when listening beyond loopback without it); --require-auth=all makes downloads \
 need a key too. The keys from --api-key, --api-keys-file and FILEIO_SERVE_API_KEYS are the \
 accounts. SIGINT or SIGTERM stops it cleanly.
@@ -180,9 +183,27 @@ pub struct ServeArgs {
     #[arg(long, env = "FILEIO_NO_WEB", value_parser = clap::builder::FalseyValueParser::new())]
     pub no_web: bool,
 
+    /// Keep the metadata in this PostgreSQL database instead of SQLite in --data, so that
+    /// several instances can share it, e.g. postgres://fileio@db.example/fileio. Give a
+    /// password through FILEIO_DATABASE_URL, not this flag (other users can see a
+    /// command's arguments). The files stay in --data (or --storage), which the instances
+    /// must share
+    #[arg(
+        long,
+        env = "FILEIO_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database: Option<String>,
+
     /// Seconds between sweeps that delete expired files (for tests)
     #[arg(long, value_name = "SECS", default_value_t = 60, hide = true)]
     pub sweep_interval: u64,
+
+    /// Seconds a download's lease lasts unless renewed: how soon a download held by a killed
+    /// instance counts again (for tests)
+    #[arg(long, value_name = "SECS", default_value_t = 60, hide = true)]
+    pub lease: u64,
 }
 
 /// `uploads` and `all`, plus the boolean words the variable accepted before there was a choice.
@@ -299,6 +320,9 @@ fn options(args: ServeArgs) -> Result<Options> {
             )));
         }
     }
+    if args.lease == 0 {
+        return Err(usage("--lease must be at least 1 second".to_string()));
+    }
     if args.max_connections == 0 {
         return Err(usage(
             "--max-connections must be at least 1: give a number such as 1024".to_string(),
@@ -347,6 +371,9 @@ fn options(args: ServeArgs) -> Result<Options> {
         send_timeout: Duration::from_secs(args.send_timeout),
         max_connections: args.max_connections,
         web: !args.no_web,
+
+        database: args.database.map(crate::secret::Secret::new),
+        lease: Duration::from_secs(args.lease),
     })
 }
 

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::expires::{Expires, Unit};
+use crate::secret::Secret;
 
 /// At most `requests` requests per `window` from one client address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +114,11 @@ pub struct Options {
     pub max_connections: usize,
     /// Serve the browser pages (upload page, landing pages); off with --no-web.
     pub web: bool,
+    /// PostgreSQL for the metadata, shared with other instances; `None`: SQLite in `data`.
+    pub database: Option<Secret>,
+    /// How long a download's lease lasts unless renewed (how soon a killed instance's
+    /// downloads count again).
+    pub lease: Duration,
 }
 
 impl Options {
@@ -136,6 +142,8 @@ impl Options {
             send_timeout: Duration::from_secs(60),
             max_connections: 1024,
             web: true,
+            database: None,
+            lease: crate::server::store::LEASE,
         }
     }
 

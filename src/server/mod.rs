@@ -35,6 +35,7 @@ pub mod ids;
 pub mod incoming;
 pub mod limits;
 pub mod meta;
+pub mod pg;
 pub mod response;
 pub mod s3;
 pub mod sqlite;
@@ -83,15 +84,20 @@ async fn serve(config: Options) -> Result<()> {
         }
         None => None,
     };
-    let (store, cleanup) = Store::open_with(&config.data, blobs, store::system_clock())
-        .await
-        .with_context(|| match &config.storage {
-            Some(location) => format!(
-                "cannot open the data directory {} with the files in {location}",
-                config.data.display()
-            ),
-            None => format!("cannot open the data directory {}", config.data.display()),
-        })?;
+    let (store, cleanup) = match &config.database {
+        None => Store::open_with(&config.data, blobs, store::system_clock())
+            .await
+            .with_context(|| match &config.storage {
+                Some(location) => format!(
+                    "cannot open the data directory {} with the files in {location}",
+                    config.data.display()
+                ),
+                None => format!("cannot open the data directory {}", config.data.display()),
+            })?,
+        // Its errors name the database (never its password) and say what to check.
+        Some(url) => Store::open_shared(&config.data, url.expose(), blobs, None).await?,
+    };
+    let store = store.with_lease(config.lease);
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
         .map_err(|e| {

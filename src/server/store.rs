@@ -146,6 +146,39 @@ impl Store {
         Ok((store, cleanup))
     }
 
+    /// Metadata in the PostgreSQL database at `database`, shared with other instances, and
+    /// blobs under `dir/blobs` (a directory they share too). `clock` pins the time for
+    /// tests; `None` takes the database's.
+    ///
+    /// Nothing is cleaned up at start: other instances may be uploading into the same
+    /// directory and database right now, and a staged or just-committed upload of theirs
+    /// is indistinguishable from one a crash left behind.
+    pub async fn open_shared(
+        dir: &Path,
+        database: &str,
+        blobs: Option<Arc<dyn Blobs>>,
+        clock: Option<Clock>,
+    ) -> anyhow::Result<(Store, Cleanup)> {
+        let blobs = match blobs {
+            Some(remote) => remote,
+            None => {
+                let d = dir.to_path_buf();
+                let local = tokio::task::spawn_blocking(move || {
+                    create_private_dir(&d)
+                        .with_context(|| format!("cannot create {}", d.display()))?;
+                    LocalBlobs::open(&d).with_context(|| {
+                        format!("cannot create the blob directories in {}", d.display())
+                    })
+                })
+                .await??;
+                Arc::new(local) as Arc<dyn Blobs>
+            }
+        };
+        let meta = crate::server::pg::PgMeta::open(database, clock).await?;
+        let store = Store::new(Arc::new(meta), blobs, LEASE);
+        Ok((store, Cleanup::default()))
+    }
+
     /// Removes partial uploads, blobs no row refers to, and rows whose blob is gone.
     pub async fn cleanup(&self) -> anyhow::Result<Cleanup> {
         let tmp_files = self.blobs.clean_staging().await?;

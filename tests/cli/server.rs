@@ -183,9 +183,17 @@ fn keys(env: &Env) -> Vec<String> {
     vec!["--api-key".into(), K1.into(), "--api-key".into(), K2.into()]
 }
 
+thread_local! {
+    /// Flags every server this test thread starts gets besides its own: how
+    /// tests/cli/server_pg.rs runs some of these tests again with `--database`.
+    pub(crate) static BACKEND_ARGS: std::cell::RefCell<Vec<String>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 fn start(env: &Env, extra: &[&str]) -> Server {
     let mut args = keys(env);
     args.extend(extra.iter().map(|s| s.to_string()));
+    BACKEND_ARGS.with(|b| args.extend(b.borrow().iter().cloned()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Server::start(env, &args)
 }
@@ -200,7 +208,7 @@ fn banner_names_the_real_port() {
 }
 
 #[test]
-fn upload_answers_v2_file_details_in_order() {
+pub(crate) fn upload_answers_v2_file_details_in_order() {
     let env = Env::new();
     let s = start(&env, &[]);
     let f = env.write("report.pdf", b"%PDF-1.4 hello");
@@ -277,7 +285,7 @@ fn upload_answers_v2_file_details_in_order() {
 }
 
 #[test]
-fn twenty_racing_downloads_get_exactly_one_file() {
+pub(crate) fn twenty_racing_downloads_get_exactly_one_file() {
     let env = Env::new();
     let s = start(&env, &[]);
     let f = env.write("race.bin", vec![7u8; 300_000]);
@@ -311,7 +319,7 @@ fn twenty_racing_downloads_get_exactly_one_file() {
 }
 
 #[test]
-fn an_interrupted_download_gives_its_download_back() {
+pub(crate) fn an_interrupted_download_gives_its_download_back() {
     let env = Env::new();
     let s = start(&env, &[]);
     let size = 32 << 20;
@@ -352,7 +360,7 @@ fn an_interrupted_download_gives_its_download_back() {
 }
 
 #[test]
-fn the_sweeper_deletes_expired_blobs() {
+pub(crate) fn the_sweeper_deletes_expired_blobs() {
     let env = Env::new();
     let s = start(&env, &["--sweep-interval", "1"]);
     let f = env.write("soon.txt", b"soon");
@@ -378,7 +386,7 @@ fn the_sweeper_deletes_expired_blobs() {
 }
 
 #[test]
-fn files_survive_a_restart() {
+pub(crate) fn files_survive_a_restart() {
     let env = Env::new();
     let s = start(&env, &[]);
     let f = env.write("persist.txt", b"still here");
@@ -541,7 +549,7 @@ fn memory_stays_flat_for_a_large_file() {
 }
 
 #[test]
-fn chunked_upload_without_content_length() {
+pub(crate) fn chunked_upload_without_content_length() {
     let env = Env::new();
     let s = start(&env, &[]);
     let body = "--B0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"C:\\\\Users\\\\me\\\\chunk.txt\"\r\n\r\nchunked content\r\n--B0undary\r\nContent-Disposition: form-data; name=\"maxDownloads\"\r\n\r\n2\r\n--B0undary--\r\n";
@@ -615,7 +623,7 @@ fn rate_limit_answers_429_with_retry_after() {
 }
 
 #[test]
-fn me_reports_real_usage_and_limits() {
+pub(crate) fn me_reports_real_usage_and_limits() {
     let env = Env::new();
     let s = start(
         &env,
@@ -647,7 +655,7 @@ fn me_reports_real_usage_and_limits() {
 }
 
 #[test]
-fn max_storage_is_per_key() {
+pub(crate) fn max_storage_is_per_key() {
     let env = Env::new();
     let s = start(&env, &["--max-storage", "1000"]);
     let f = env.write("six.bin", vec![0u8; 600]);
@@ -914,7 +922,7 @@ fn bad_fields_before_the_file_are_refused_before_it_is_read() {
 }
 
 #[test]
-fn an_upload_cut_off_midway_leaves_nothing() {
+pub(crate) fn an_upload_cut_off_midway_leaves_nothing() {
     let env = Env::new();
     let s = start(&env, &[]);
     {
