@@ -80,7 +80,9 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "FILEIO_TIMEOUT", value_name = "SECS")]
     pub timeout: Option<u64>,
 
-    /// Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]
+    /// Retry transient failures (connect errors, 429, 502, 503, 504) up to N times; an upload
+    /// is sent again only after a connect error or a 429 or 503, so it is never stored twice
+    /// [default: 3]
     #[arg(long, global = true, env = "FILEIO_RETRIES", value_name = "N")]
     pub retries: Option<u32>,
 
