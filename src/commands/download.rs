@@ -261,7 +261,11 @@ async fn get(http: &Http, mut url: Url, what: &str) -> Result<Response> {
         if ct.contains("text/html") && !attachment && redirected {
             return Err(Failure::new(
                 Kind::BadAnswer,
-                format!("{what}: the link led to a web page ({url}), not to the file; the service may have changed"),
+                format!(
+                    "{what}: the link led to a web page ({}), not to the file; the service may have changed",
+                    // The server chose this URL: its secrets redacted, its text inert.
+                    crate::terminal_text::inert(&http::redact_url(url.as_str()))
+                ),
             )
             .hint("open the link in a browser, or point --server at a compatible server")
             .into());
