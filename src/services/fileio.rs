@@ -403,6 +403,20 @@ pub struct Account {
     pub rate_limit: Option<Value>,
 }
 
+impl Account {
+    /// The plan as people read it: a name, or "id N" for a number the service does not
+    /// explain; `None` when there is no plan to speak of (file.io-compatible servers,
+    /// `fileio serve` too, answer `planId: 0` then, and "plan 0" tells a person nothing).
+    pub fn plan_text(&self) -> Option<String> {
+        match &self.plan {
+            Some(Value::Number(n)) if n.as_u64() == Some(0) => None,
+            Some(Value::Number(n)) => Some(format!("id {n}")),
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+            _ => None,
+        }
+    }
+}
+
 pub fn parse_me(v: &Value) -> Account {
     let n = |k: &str| v.get(k).and_then(Value::as_u64);
     // `fileio me` prints these values as they are: made inert here, where they arrive.

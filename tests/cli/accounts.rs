@@ -63,7 +63,7 @@ fn login_checks_the_key_stores_it_0600_and_logout_removes_it() {
     let said = both(out.get_output());
     assert!(
         said.starts_with(&format!(
-            "Logged in to {} (plan 0, 0 B used); the key is in ",
+            "Logged in to {} (0 B used); the key is in ",
             s.url
         )),
         "{said}"
@@ -86,7 +86,7 @@ fn login_checks_the_key_stores_it_0600_and_logout_removes_it() {
     assert_eq!(
         text(&out.get_output().stdout),
         format!(
-            "Logged in to {} with the key from the credentials file {}: plan 0, 0 B used.\n",
+            "Logged in to {} with the key from the credentials file {}: 0 B used.\n",
             s.url,
             creds.display()
         )
@@ -570,7 +570,10 @@ fn secret_service_end_to_end() {
         .args(["--server", &s.url, "auth", "status"])
         .assert()
         .success()
-        .stdout(format!("Logged in to {} with the key from the OS keyring (Secret Service): plan 0, 0 B used.\n", s.url));
+        .stdout(format!(
+            "Logged in to {} with the key from the OS keyring (Secret Service): 0 B used.\n",
+            s.url
+        ));
     let mut logout = env.cmd();
     keyring(&mut logout);
     logout
@@ -630,4 +633,27 @@ fn an_unavailable_keyring_falls_back_to_the_file_with_a_warning() {
         .args(["--server", &s.url, "me"])
         .assert()
         .success();
+}
+
+#[test]
+fn auth_status_names_a_plan_as_me_does_and_leaves_out_plan_0() {
+    let env = Env::new();
+    for (plan, said) in [
+        (serde_json::json!(0), "0 B used"),
+        (serde_json::json!(7), "plan id 7, 0 B used"),
+        (serde_json::json!("creator"), "plan creator, 0 B used"),
+    ] {
+        let body =
+            serde_json::json!({"success": true, "planId": plan, "usedStorageBytes": 0}).to_string();
+        let s = Canned::start(move |_, _| json(&body));
+        env.cmd()
+            .env("FILEIO_API_KEY", "k")
+            .args(["--server", &s.url, "auth", "status"])
+            .assert()
+            .success()
+            .stdout(format!(
+                "Logged in to {} with the key from the FILEIO_API_KEY environment variable: {said}.\n",
+                s.url
+            ));
+    }
 }

@@ -49,15 +49,22 @@ fn refused_key_hint(settings: &Settings) -> String {
     }
 }
 
-/// "plan 0, 1.2 MiB of 10.0 GiB used"
+/// "plan creator, 1.2 MiB of 10.0 GiB used"; a plan id of 0 (no plan to speak of) is left
+/// out, as `fileio me` leaves it out.
 pub fn describe_account(a: &Account) -> String {
-    let plan = a.plan.as_ref().map_or("unknown plan".into(), |p| {
-        format!("plan {}", p.to_string().trim_matches('"'))
-    });
-    match (a.used_storage_bytes, a.max_storage_bytes) {
-        (Some(u), Some(m)) => format!("{plan}, {} of {} used", ByteSize(u), ByteSize(m)),
-        (Some(u), None) => format!("{plan}, {} used", ByteSize(u)),
-        _ => plan,
+    let plan = a
+        .plan_text()
+        .map(|p| format!("plan {}", crate::terminal_text::inert(&p)));
+    let storage = match (a.used_storage_bytes, a.max_storage_bytes) {
+        (Some(u), Some(m)) => Some(format!("{} of {} used", ByteSize(u), ByteSize(m))),
+        (Some(u), None) => Some(format!("{} used", ByteSize(u))),
+        _ => None,
+    };
+    let parts: Vec<String> = plan.into_iter().chain(storage).collect();
+    if parts.is_empty() {
+        "no plan or usage given".into()
+    } else {
+        parts.join(", ")
     }
 }
 
