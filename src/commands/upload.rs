@@ -131,7 +131,8 @@ pub async fn run(args: UploadArgs, settings: &Settings) -> Result<()> {
     // failure later on loses none of the links (or 0x0 tokens) already made.
     let several = sources.len() > 1;
     let name = args.name.as_deref();
-    let mut results = std::pin::pin!(
+    // Boxed, so that an interruption can drop it (and the uploads in it) there and then.
+    let mut results = Box::pin(
         futures_util::stream::iter(sources.iter())
             .map(|source| {
                 let ctx = Ctx {
@@ -143,10 +144,37 @@ pub async fn run(args: UploadArgs, settings: &Settings) -> Result<()> {
                 };
                 async move { (source, upload_one(ctx, name, source).await) }
             })
-            .buffered(jobs)
+            .buffered(jobs),
     );
     let mut failures: Vec<anyhow::Error> = Vec::new();
-    while let Some((source, result)) = results.next().await {
+    let mut done = 0usize;
+    // Ctrl-C ends the run here rather than killing the process mid-draw: the uploads still
+    // running are dropped (their bars cleared with them), and every link already printed
+    // is already in the history too.
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = &mut interrupted => None,
+            next = results.next() => Some(next),
+        };
+        let Some(next) = next else {
+            drop(results);
+            if let Some(t) = &total {
+                t.finish_and_clear();
+            }
+            drop(progress);
+            let message = match done {
+                0 => "interrupted; no upload finished".to_string(),
+                1 => "interrupted; the link printed above is kept".to_string(),
+                n => format!("interrupted; the {n} links printed above are kept"),
+            };
+            return Err(Failure::new(Kind::Interrupted, message)
+                .hint("an upload cut off may still have been stored: check with `fileio list` (or `fileio history`) before uploading it again")
+                .into());
+        };
+        let Some((source, result)) = next else { break };
         match result {
             Ok(up) => {
                 if let Some(h) = &history {
@@ -155,6 +183,7 @@ pub async fn run(args: UploadArgs, settings: &Settings) -> Result<()> {
                     note_lost_token(&up, settings);
                 }
                 print_record(&up.record, Some(&source.arg()), settings)?;
+                done += 1;
             }
             Err(e) if !several => failures.push(e),
             Err(e) => {
