@@ -188,6 +188,25 @@ fn parse_iso(s: &str) -> Option<DateTime<Utc>> {
     None
 }
 
+/// Refuses, before anything is sent, an expiry that is not after `now` (the clock is a
+/// parameter so that tests need not wait for time to pass).
+pub fn check_future(expires: Option<&Expires>, now: DateTime<Utc>) -> anyhow::Result<()> {
+    if let Some(e) = expires {
+        match e.resolve(now) {
+            Some(t) if t > now => {}
+            _ => {
+                return Err(crate::error::Failure::new(
+                    crate::error::Kind::Usage,
+                    format!("--expires {e} is not in the future"),
+                )
+                .hint("give a period such as 7d, or a date still to come")
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A short English rendering of a duration ("14 days", "1 hour"), as file.io's classic
 /// `expiry` field carried it.
 pub fn describe(d: Duration) -> String {

@@ -9,7 +9,6 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTE
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 
 use crate::activity::Activity;
-use crate::config::Settings;
 use crate::error::{Failure, Kind, failure_of};
 
 /// Header names whose values are never logged.
@@ -50,8 +49,23 @@ impl From<bool> for Retry {
     }
 }
 
+/// What to do about a refused key, as a 401 or 403 says it.
+pub const BAD_KEY_HINT: &str = "set FILEIO_API_KEY to a valid API key for this server";
+
 /// What to do when an upload's fate is unknown.
 const MAYBE_STORED_HINT: &str = "it was not sent again, as the server may have stored it: check with `fileio list` (or `fileio history`) before uploading it again";
+
+/// How the client behaves, from the settings.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpOptions {
+    /// Connect and read timeout, and how long an upload may make no progress.
+    pub timeout: Duration,
+    pub retries: u32,
+    /// Log requests and responses on stderr, secrets redacted.
+    pub verbose: bool,
+    /// No retry warnings.
+    pub quiet: bool,
+}
 
 pub struct Http {
     pub client: Client,
@@ -62,7 +76,7 @@ pub struct Http {
 }
 
 impl Http {
-    pub fn new(settings: &Settings) -> Result<Http> {
+    pub fn new(settings: &HttpOptions) -> Result<Http> {
         // reqwest is built without a default crypto provider (ring builds far faster than
         // aws-lc); install ours once. A second install fails harmlessly.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -356,6 +370,7 @@ pub async fn error_from_response(what: &str, resp: Response) -> Failure {
             Kind::BadAnswer,
             format!("{what}: the server redirected to {to} instead of answering the API ({status}); the service may have changed"),
         )
+        .status(status.as_u16())
         .hint("point --server at a compatible server (for example one started with `fileio serve`), or pick another --service");
     }
     // A status with a meaning keeps it whatever the body: an HTML 413 from a proxy is still
@@ -418,9 +433,9 @@ fn status_failure(
         429 => Kind::RateLimited,
         _ => Kind::BadAnswer,
     };
-    let mut f = Failure::new(kind, format!("{what}: {detail} ({status})"));
+    let mut f = Failure::new(kind, format!("{what}: {detail} ({status})")).status(status.as_u16());
     match kind {
-        Kind::Auth => f = f.hint("set FILEIO_API_KEY to a valid API key for this server"),
+        Kind::Auth => f = f.hint(BAD_KEY_HINT),
         Kind::RateLimited => {
             let wait = retry
                 .map(|d| format!(" in {}s", d.as_secs()))
@@ -466,6 +481,7 @@ pub fn html_failure(what: &str, status: StatusCode, content_type: &str) -> Failu
         Kind::BadAnswer,
         format!("{what}: the server answered {status} with a web page ({ct}) instead of the API; the service may have changed"),
     )
+    .status(status.as_u16())
     .hint("point --server at a compatible server (for example one started with `fileio serve`), or pick another --service")
 }
 

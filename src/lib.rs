@@ -4,6 +4,7 @@
 //! generators of completions and man pages can reach [`cli::Cli`].
 
 pub mod activity;
+pub mod body;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -15,8 +16,10 @@ pub mod expires;
 pub mod filename;
 pub mod history;
 pub mod http;
+pub mod known;
 pub mod output;
 pub mod progress;
+pub mod record;
 pub mod save;
 pub mod secret;
 pub mod server;
@@ -29,5 +32,5 @@ use anyhow::Result;
 
 /// Runs one parsed command line to completion.
 pub fn run(cli: cli::Cli) -> Result<()> {
-    commands::run(cli)
+    cli::run(cli)
 }

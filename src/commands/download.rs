@@ -16,7 +16,6 @@ use crate::filename;
 use crate::http::{self, Http};
 use crate::progress::Progress;
 use crate::save::{self, Chooser, PartFile, Plan};
-use crate::services::{self, Api};
 
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
@@ -61,14 +60,10 @@ const MAX_REDIRECTS: usize = 5;
 
 pub async fn run(args: DownloadArgs, settings: &Settings) -> Result<()> {
     let what = format!("downloading {}", args.target);
-    let http = Http::new(settings)?;
+    let http = settings.http()?;
     let key = settings.api_key()?.map(|(k, _)| k);
-    let api = Api {
-        http: &http,
-        settings,
-        key: key.as_ref(),
-    };
-    let url = services::download_url(&api, &args.target).await?;
+    let api = settings.api(&http, key.as_ref());
+    let url = settings.service.download_url(&api, &args.target).await?;
     let force = args.force;
 
     // Everything that can make saving fail is checked before the GET: a refusal must not

@@ -3,21 +3,18 @@
 use anyhow::Result;
 
 use crate::config::Settings;
-use crate::http::Http;
-use crate::services::{self, Api};
+use crate::services;
 use crate::size::ByteSize;
 use crate::terminal_text::inert;
 
 pub async fn run(settings: &Settings) -> Result<()> {
     services::check_command(settings.service, &settings.services, "me")?;
     let key = settings.require_api_key()?;
-    let http = Http::new(settings)?;
-    let a = services::me(&Api {
-        http: &http,
-        settings,
-        key: Some(&key),
-    })
-    .await?;
+    let http = settings.http()?;
+    let a = settings
+        .service
+        .me(&settings.api(&http, Some(&key)))
+        .await?;
     if settings.json {
         return crate::output::json_line(&a);
     }
