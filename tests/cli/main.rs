@@ -6,6 +6,7 @@ mod accounts;
 mod download;
 mod generated;
 mod hostile_server;
+mod layers;
 mod saving;
 mod server;
 mod services;
