@@ -217,25 +217,6 @@ impl Http {
         }
     }
 
-    /// [`Http::send`], then the answer as JSON: an error status or a non-JSON answer becomes
-    /// the matching [`Failure`].
-    pub async fn send_json<F>(
-        &self,
-        what: &str,
-        retry: impl Into<Retry>,
-        activity: Option<&Activity>,
-        make: F,
-    ) -> Result<serde_json::Value>
-    where
-        F: FnMut() -> Result<RequestBuilder>,
-    {
-        let resp = self.send(what, retry, activity, make).await?;
-        if !resp.status().is_success() {
-            return Err(error_from_response(what, resp).await.into());
-        }
-        read_json(what, resp).await
-    }
-
     fn note_retry(&self, why: &str, wait: Duration, attempt: u32) {
         if !self.quiet {
             // Above any progress bar, not through it.
@@ -506,11 +487,26 @@ pub fn looks_like_html(content_type: &str, body: &str) -> bool {
 
 /// The `message` (v2, classic, or `error` string) of a JSON error body.
 fn json_message(body: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    let msg = v
-        .get("message")
-        .and_then(|m| m.as_str())
-        .or_else(|| v.get("error").and_then(|m| m.as_str()))?;
+    /// A JSON error body as it comes over the wire; a field that is not a string is no message.
+    #[derive(serde::Deserialize)]
+    struct WireError {
+        #[serde(default)]
+        message: Option<Text>,
+        #[serde(default)]
+        error: Option<Text>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        Text(String),
+        Other(serde::de::IgnoredAny),
+    }
+    let text = |t: Option<Text>| match t {
+        Some(Text::Text(s)) => Some(s),
+        _ => None,
+    };
+    let v: WireError = serde_json::from_str(body).ok()?;
+    let msg = text(v.message).or_else(|| text(v.error))?;
     Some(msg.trim().trim_end_matches('.').to_string())
 }
 
@@ -539,14 +535,10 @@ pub async fn read_capped(mut resp: Response, cap: usize) -> String {
 /// The most of a JSON answer that is read: far above any real page or record.
 const JSON_CAP: usize = 16 << 20;
 
-/// Reads a JSON answer that is expected to be small (at most 16 MiB), reporting HTML, a
-/// truncated body or malformed JSON as an unexpected answer rather than a parse error.
-pub async fn read_json(what: &str, resp: Response) -> Result<serde_json::Value> {
-    read_typed(what, resp).await
-}
-
-/// [`read_json`] straight into a typed wire struct: serde skips what the struct does not
-/// name instead of building a tree of it, so a page costs a small multiple of its size.
+/// Reads a JSON answer that is expected to be small (at most 16 MiB) straight into a typed
+/// wire struct, reporting HTML, a truncated body or malformed JSON as an unexpected answer
+/// rather than a parse error. serde skips what the struct does not name instead of building
+/// a tree of it, so a page costs a small multiple of its size.
 pub async fn read_typed<T: serde::de::DeserializeOwned>(what: &str, resp: Response) -> Result<T> {
     let status = resp.status();
     let ct = content_type(resp.headers());
