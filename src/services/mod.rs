@@ -792,6 +792,74 @@ mod tests {
         assert!(service_help().contains("filepost or 0x0;"));
     }
 
+    #[tokio::test]
+    async fn operations_a_service_lacks_refuse_by_default_without_sending() {
+        let http = Http::new(&crate::http::HttpOptions {
+            timeout: std::time::Duration::from_secs(1),
+            retries: 0,
+            verbose: false,
+            quiet: true,
+        })
+        .unwrap();
+        let cfg = ServiceConfig::default();
+        // Nothing listens here: a request sent would fail as a network error, not a usage one.
+        let api = |service| Api {
+            http: &http,
+            service,
+            server: "http://127.0.0.1:9",
+            key: None,
+            config: &cfg,
+            quiet: true,
+        };
+        let usage = |r: Result<()>, supports: &str| {
+            let e = r.unwrap_err();
+            let f = crate::error::failure_of(&e).unwrap();
+            assert_eq!(f.kind, Kind::Usage, "{e:#}");
+            assert_eq!(f.hints[0], supports);
+        };
+        let zero = api(&zerox0::ZeroX0);
+        let supports = "0x0 supports: upload, download, update, delete";
+        usage(
+            zero.service
+                .list(&zero, &ListQuery::default())
+                .await
+                .map(drop),
+            supports,
+        );
+        usage(zero.service.me(&zero).await.map(drop), supports);
+        usage(zero.service.info(&zero, "k").await.map(drop), supports);
+        let post = api(&filepost::FilePost);
+        let managed = Managed {
+            key: "k",
+            target: "k",
+            token: None,
+        };
+        let change = Change {
+            expires: None,
+            max_downloads: None,
+            auto_delete: None,
+            name: Some("n"),
+            file: None,
+            replace_all: false,
+        };
+        let supports = "filepost supports: upload, download";
+        usage(
+            post.service
+                .update(&post, &managed, &change)
+                .await
+                .map(drop),
+            supports,
+        );
+        usage(post.service.delete(&post, &managed).await, supports);
+        usage(
+            post.service
+                .list(&post, &ListQuery::default())
+                .await
+                .map(drop),
+            supports,
+        );
+    }
+
     #[test]
     fn operations_a_service_lacks_are_usage_errors_naming_what_it_supports() {
         let cfg = ServiceConfig::default();
