@@ -260,7 +260,7 @@ pub fn network_failure(what: &str, err: &reqwest::Error, timeout: Duration) -> F
         .unwrap_or_default();
     let described = describe_reqwest(err, timeout);
     let mut f = Failure::new(Kind::Network, format!("{what} failed: {described}"));
-    if described.contains("certificate") {
+    if is_certificate_error(err) {
         f = f.hint("the server's certificate is not trusted; for a private CA, set SSL_CERT_FILE to its certificate (PEM)");
     } else if err.is_connect() && !url.is_empty() {
         f = f.hint(format!(
@@ -270,6 +270,31 @@ pub fn network_failure(what: &str, err: &reqwest::Error, timeout: Duration) -> F
         f = f.hint("raise --timeout if the server is just slow");
     }
     f
+}
+
+/// Whether the TLS layer refused the server's certificate: a rustls error somewhere in the
+/// error's chain says so (rustls-platform-verifier reports through it too).
+fn is_certificate_error(err: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_)
+                    | rustls::Error::NoCertificatesPresented
+                    | rustls::Error::UnsupportedNameType
+            );
+        }
+        // An io::Error's source() skips the error it wraps: step into it instead.
+        cause = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    false
 }
 
 /// An upload whose connection broke (or went quiet) after it started: not retried, since
