@@ -339,11 +339,17 @@ fn state_path(api: &Api<'_>, identity: &str) -> Option<PathBuf> {
     )
 }
 
+/// Replaces the state file in one step (tempfile beside it, renamed over it); a failure
+/// only means a rerun sends more again.
 fn save_state(path: &Path, state: &ResumeState) {
-    let _ = std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")));
-    let tmp = path.with_extension("tmp");
-    if std::fs::write(&tmp, serde_json::to_vec(state).unwrap_or_default()).is_ok() {
-        let _ = std::fs::rename(&tmp, path);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let _ = std::fs::create_dir_all(dir);
+    let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) else {
+        return;
+    };
+    let json = serde_json::to_vec(state).unwrap_or_default();
+    if std::io::Write::write_all(&mut tmp, &json).is_ok() {
+        let _ = tmp.persist(path);
     }
 }
 
