@@ -238,9 +238,25 @@ type Handler = dyn Fn(&SeenRequest, usize) -> Reply + Send + Sync;
 
 /// A tiny HTTP/1.1 server on 127.0.0.1 that answers each request as a test scripts it: the
 /// hostile servers (HTML, redirects, short bodies, stalls, drops) the client must survive.
+///
+/// A panic or failed assertion in a handler (an emulator checking what the client sent) is
+/// kept, and fails the test when the server is dropped, as xh's test server does: it would
+/// otherwise show only as a dropped connection, which the client may even retry.
 pub struct Canned {
     pub url: String,
     seen: std::sync::Arc<std::sync::Mutex<Vec<SeenRequest>>>,
+    panics: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Drop for Canned {
+    fn drop(&mut self) {
+        let panics = self.panics.lock().map(|p| p.clone()).unwrap_or_default();
+        if let Some(first) = panics.first() {
+            if !std::thread::panicking() {
+                panic!("a handler of the test server panicked: {first}");
+            }
+        }
+    }
 }
 
 impl Canned {
@@ -252,14 +268,31 @@ impl Canned {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let handler: Arc<Handler> = Arc::new(handler);
         let seen2 = seen.clone();
+        let panics = Arc::new(Mutex::new(Vec::new()));
+        let panics2 = panics.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                let (seen, handler) = (seen2.clone(), handler.clone());
-                std::thread::spawn(move || serve_one(stream, &seen, &*handler));
+                let (seen, handler, panics) = (seen2.clone(), handler.clone(), panics2.clone());
+                std::thread::spawn(move || {
+                    let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        serve_one(stream, &seen, &*handler)
+                    }));
+                    if let Err(p) = served {
+                        let message = p
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_else(|| "a panic without a message".into());
+                        // A poisoned lock may fail after the first panic: keep that one first.
+                        if let Ok(mut all) = panics.lock() {
+                            all.push(message);
+                        }
+                    }
+                });
             }
         });
-        Canned { url, seen }
+        Canned { url, seen, panics }
     }
 
     pub fn requests(&self) -> Vec<SeenRequest> {
@@ -431,4 +464,17 @@ pub fn form_value(encoded: &str, key: &str) -> Option<String> {
         let (k, v) = p.split_once('=').unwrap_or((p, ""));
         (k == key).then(|| v.replace('+', " "))
     })
+}
+
+#[test]
+#[should_panic(expected = "a handler of the test server panicked: the emulator saw a wrong field")]
+fn a_panic_in_a_test_server_fails_the_test_that_used_it() {
+    let env = Env::new();
+    env.write("a.txt", "hello");
+    let server = Canned::start(|_, _| panic!("the emulator saw a wrong field"));
+    let _ = env
+        .cmd()
+        .args(["--server", &server.url, "--retries", "0", "upload", "a.txt"])
+        .output();
+    drop(server);
 }
