@@ -32,7 +32,7 @@ filepost\t''
 0x0\t''"
 complete -c fileio -n "__fish_fileio_needs_command" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_needs_command" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
-complete -c fileio -n "__fish_fileio_needs_command" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
+complete -c fileio -n "__fish_fileio_needs_command" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times; an upload is sent again only after a connect error or a 429 or 503, so it is never stored twice [default: 3]' -r
 complete -c fileio -n "__fish_fileio_needs_command" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_needs_command" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_needs_command" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
@@ -65,7 +65,7 @@ filepost\t''
 0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand upload" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand upload" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times; an upload is sent again only after a connect error or a 429 or 503, so it is never stored twice [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l no-auto-delete -d 'Keep the file (listed, revivable by `update`) after its last download or expiry'
@@ -86,7 +86,7 @@ filepost\t''
 0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand download" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand download" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand download" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand download" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times; an upload is sent again only after a connect error or a 429 or 503, so it is never stored twice [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand download" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand download" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand download" -s f -l force -d 'Overwrite an existing file. Only a regular file is ever replaced, and only by the finished download: given a symbolic link, the file it points to is replaced and the link stays (a link to nothing is refused); a block device is written onto, never replaced. A name the server chose never follows a link'
@@ -111,7 +111,7 @@ filepost\t''
 0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand list" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand list" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times; an upload is sent again only after a connect error or a 429 or 503, so it is never stored twice [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand list" -l all -d 'List every file, fetching as many pages as it takes'
@@ -129,7 +129,7 @@ filepost\t''
 0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand me" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand me" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand me" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand me" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times; an upload is sent again only after a connect error or a 429 or 503, so it is never stored twice [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand me" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand me" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand me" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
@@ -152,7 +152,7 @@ filepost\t''
 0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand update" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand update" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand update" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand update" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times; an upload is sent again only after a connect error or a 429 or 503, so it is never stored twice [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand update" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand update" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand update" -l replace-all -d 'Replace everything (PUT): what is not given returns to its default; needs --file'
@@ -170,7 +170,7 @@ filepost\t''
 0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand delete" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand delete" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand delete" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand delete" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times; an upload is sent again only after a connect error or a 429 or 503, so it is never stored twice [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand delete" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand delete" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand delete" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
@@ -187,7 +187,7 @@ filepost\t''
 0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand info" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand info" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand info" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand info" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times; an upload is sent again only after a connect error or a 429 or 503, so it is never stored twice [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand info" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand info" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand info" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
@@ -204,7 +204,7 @@ filepost\t''
 0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand services" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand services" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand services" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand services" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times; an upload is sent again only after a connect error or a 429 or 503, so it is never stored twice [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand services" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand services" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand services" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
@@ -221,7 +221,7 @@ filepost\t''
 0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times; an upload is sent again only after a connect error or a 429 or 503, so it is never stored twice [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and not __fish_seen_subcommand_from login status logout" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
@@ -241,7 +241,7 @@ filepost\t''
 0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times; an upload is sent again only after a connect error or a 429 or 503, so it is never stored twice [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from login" -l with-token -d 'Read the key from standard input (for scripts) instead of prompting'
@@ -260,7 +260,7 @@ filepost\t''
 0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times; an upload is sent again only after a connect error or a 429 or 503, so it is never stored twice [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from status" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
@@ -277,7 +277,7 @@ filepost\t''
 0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times; an upload is sent again only after a connect error or a 429 or 503, so it is never stored twice [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand auth; and __fish_seen_subcommand_from logout" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
@@ -295,7 +295,7 @@ filepost\t''
 0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand history" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand history" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand history" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand history" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times; an upload is sent again only after a connect error or a 429 or 503, so it is never stored twice [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand history" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand history" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand history" -l all -d 'Include expired uploads'
@@ -336,7 +336,7 @@ filepost\t''
 0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times; an upload is sent again only after a connect error or a 429 or 503, so it is never stored twice [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l no-web -d 'Serve no browser pages: `/` and `/{key}` answer every client as the API does (JSON and the file\'s bytes)'
@@ -354,7 +354,7 @@ filepost\t''
 0x0\t''"
 complete -c fileio -n "__fish_fileio_using_subcommand completions" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand completions" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand completions" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand completions" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times; an upload is sent again only after a connect error or a 429 or 503, so it is never stored twice [default: 3]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand completions" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand completions" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand completions" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'

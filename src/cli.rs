@@ -2,15 +2,17 @@
 //!
 //! Doc comments here are the help text users read in `--help` and the man pages.
 
-use std::path::PathBuf;
+use anyhow::Result;
+use clap::{Parser, Subcommand};
 
-use std::ffi::OsStr;
+use crate::commands::{
+    auth, completions, delete, download, history, info, list, me, serve, services, update, upload,
+};
+use crate::config::Settings;
+use crate::error::{Failure, Kind};
 
-use clap::builder::{FalseyValueParser, PossibleValue, StringValueParser, TypedValueParser};
-use clap::{Args, Parser};
-
-use crate::commands::Command;
-use crate::services::ServiceKind;
+pub use crate::config::GlobalArgs;
+pub use crate::known::Known;
 
 /// Share a file with one command: upload it to file.io or a compatible service and get a link;
 /// download a link; or run your own file.io-compatible server.
@@ -44,60 +46,6 @@ impl Cli {
     }
 }
 
-/// Options every command takes.
-#[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Global options")]
-pub struct GlobalArgs {
-    /// Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do
-    #[arg(long, global = true, env = "FILEIO_SERVICE", value_name = "NAME",
-          value_parser = Known::services(), hide_possible_values = true)]
-    pub service: Option<String>,
-
-    /// Talk to the server at this base URL instead of the service's own, e.g.
-    /// http://127.0.0.1:8080 for `fileio serve`
-    #[arg(long, global = true, env = "FILEIO_SERVER", value_name = "URL")]
-    pub server: Option<String>,
-
-    /// Print results as JSON on standard output, one value per line: upload and update an
-    /// object per file, delete an object per key, list, history and services one array, info,
-    /// me and auth status one object (download prints the saved path either way)
-    #[arg(long, global = true, env = "FILEIO_JSON", value_parser = FalseyValueParser::new())]
-    pub json: bool,
-
-    /// Print only the result: no summary, hints or progress
-    #[arg(short, long, global = true, env = "FILEIO_QUIET", value_parser = FalseyValueParser::new())]
-    pub quiet: bool,
-
-    /// Log requests and responses on stderr, secrets redacted
-    #[arg(short, long, global = true, env = "FILEIO_VERBOSE", value_parser = FalseyValueParser::new())]
-    pub verbose: bool,
-
-    /// Never draw progress bars
-    #[arg(long, global = true, env = "FILEIO_NO_PROGRESS", value_parser = FalseyValueParser::new())]
-    pub no_progress: bool,
-
-    /// Give up on a request that makes no progress for this many seconds [default: 30]
-    #[arg(long, global = true, env = "FILEIO_TIMEOUT", value_name = "SECS")]
-    pub timeout: Option<u64>,
-
-    /// Retry transient failures (connect errors, 429, 502, 503, 504) up to N times [default: 3]
-    #[arg(long, global = true, env = "FILEIO_RETRIES", value_name = "N")]
-    pub retries: Option<u32>,
-
-    /// Read the API key from the first line of this file (e.g. a CI secret file); beats
-    /// FILEIO_API_KEY and the keyring
-    #[arg(long, global = true, env = "FILEIO_API_KEY_FILE", value_name = "PATH")]
-    pub api_key_file: Option<PathBuf>,
-
-    /// Do not record uploads in the local history
-    #[arg(long, global = true, env = "FILEIO_NO_HISTORY", value_parser = FalseyValueParser::new())]
-    pub no_history: bool,
-
-    /// Read settings from this TOML file instead of config.toml in the user's config directory
-    #[arg(long, global = true, env = "FILEIO_CONFIG", value_name = "PATH")]
-    pub config: Option<PathBuf>,
-}
-
 /// The exit codes, appended to `fileio --help`.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
@@ -106,37 +54,63 @@ Exit codes:
   6 rate limited after retries · 7 network · 8 unexpected answer from the server
   9 local file problem · 130 interrupted";
 
-/// A value from a known set, offered by shell completion, and checked by the command that
-/// uses it rather than by clap: the set completes, while what is accepted stays what the
-/// command's own parser takes (a service's aliases in any case, such as `file.io` or
-/// `0x0.st`; any field a file.io-compatible server sorts by), with its own error and hint.
-#[derive(Debug, Clone)]
-pub struct Known(Vec<&'static str>);
-
-impl Known {
-    pub fn new(values: &[&'static str]) -> Known {
-        Known(values.to_vec())
-    }
-
-    /// The services' names, as `--service` completes them.
-    pub fn services() -> Known {
-        Known(ServiceKind::ALL.iter().map(|k| k.name()).collect())
-    }
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Upload files or standard input and print one link per file
+    Upload(upload::UploadArgs),
+    /// Download a key or link to a file, a directory or standard output
+    Download(download::DownloadArgs),
+    /// List your files on the service
+    List(list::ListArgs),
+    /// Show your account: plan, storage used, limits
+    Me,
+    /// Change a file's expiry, download limit, name or contents
+    Update(update::UpdateArgs),
+    /// Delete files from the service
+    Delete(delete::DeleteArgs),
+    /// Show what the service says about one file
+    Info(info::InfoArgs),
+    /// List the services fileio speaks and what each can do
+    Services,
+    /// Log in with an API key, check it, or log out
+    Auth(auth::AuthArgs),
+    /// List the uploads made from this machine
+    History(history::HistoryArgs),
+    /// Run a file.io-compatible server: self-host, try the client offline, test against it
+    Serve(Box<serve::ServeArgs>),
+    /// Print the completion script for bash, zsh, fish, PowerShell or elvish
+    Completions(completions::CompletionsArgs),
 }
 
-impl TypedValueParser for Known {
-    type Value = String;
-
-    fn parse_ref(
-        &self,
-        cmd: &clap::Command,
-        arg: Option<&clap::Arg>,
-        value: &OsStr,
-    ) -> Result<String, clap::Error> {
-        StringValueParser::new().parse_ref(cmd, arg, value)
-    }
-
-    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
-        Some(Box::new(self.0.iter().map(|v| PossibleValue::new(*v))))
+/// Dispatches a parsed command line to its subcommand.
+pub fn run(cli: Cli) -> Result<()> {
+    let Cli { global, command } = cli;
+    match command {
+        // The server builds its own runtime, sized for serving.
+        Command::Serve(args) => serve::run(*args),
+        // Needs no settings: works whatever the config file says.
+        Command::Completions(args) => completions::run(args),
+        command => {
+            let settings = Settings::resolve(&global)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Failure::new(Kind::Other, format!("cannot start: {e}")))?;
+            runtime.block_on(async {
+                match command {
+                    Command::Upload(args) => upload::run(args, &settings).await,
+                    Command::Download(args) => download::run(args, &settings).await,
+                    Command::List(args) => list::run(args, &settings).await,
+                    Command::Me => me::run(&settings).await,
+                    Command::Update(args) => update::run(args, &settings).await,
+                    Command::Delete(args) => delete::run(args, &settings).await,
+                    Command::Auth(args) => auth::run(args, &settings).await,
+                    Command::History(args) => history::run(args, &settings),
+                    Command::Info(args) => info::run(args, &settings).await,
+                    Command::Services => services::run(&settings),
+                    Command::Serve(_) | Command::Completions(_) => unreachable!("handled above"),
+                }
+            })
+        }
     }
 }

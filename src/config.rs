@@ -5,14 +5,74 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
+use clap::Args;
+use clap::builder::FalseyValueParser;
 use serde::Deserialize;
 
-use crate::cli::GlobalArgs;
 use crate::credentials::{self, KeySource, StoreChoice};
 use crate::error::{Failure, Kind};
 use crate::expires::Expires;
+use crate::http::{Http, HttpOptions};
 use crate::secret::Secret;
-use crate::services::{ServiceConfig, ServiceKind};
+use crate::services::{Api, Service, ServiceConfig};
+
+/// Options every command takes: the settings a flag (or its FILEIO_* variable) gives,
+/// which beat the config file.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
+pub struct GlobalArgs {
+    // The help text names the services of the registry (crate::services::SERVICES).
+    #[arg(long, global = true, env = "FILEIO_SERVICE", value_name = "NAME",
+          help = crate::services::service_help(),
+          value_parser = crate::known::Known::services(), hide_possible_values = true)]
+    pub service: Option<String>,
+
+    /// Talk to the server at this base URL instead of the service's own, e.g.
+    /// http://127.0.0.1:8080 for `fileio serve`
+    #[arg(long, global = true, env = "FILEIO_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+
+    /// Print results as JSON on standard output, one value per line: upload and update an
+    /// object per file, delete an object per key, list, history and services one array, info,
+    /// me and auth status one object (download prints the saved path either way)
+    #[arg(long, global = true, env = "FILEIO_JSON", value_parser = FalseyValueParser::new())]
+    pub json: bool,
+
+    /// Print only the result: no summary, hints or progress
+    #[arg(short, long, global = true, env = "FILEIO_QUIET", value_parser = FalseyValueParser::new())]
+    pub quiet: bool,
+
+    /// Log requests and responses on stderr, secrets redacted
+    #[arg(short, long, global = true, env = "FILEIO_VERBOSE", value_parser = FalseyValueParser::new())]
+    pub verbose: bool,
+
+    /// Never draw progress bars
+    #[arg(long, global = true, env = "FILEIO_NO_PROGRESS", value_parser = FalseyValueParser::new())]
+    pub no_progress: bool,
+
+    /// Give up on a request that makes no progress for this many seconds [default: 30]
+    #[arg(long, global = true, env = "FILEIO_TIMEOUT", value_name = "SECS")]
+    pub timeout: Option<u64>,
+
+    /// Retry transient failures (connect errors, 429, 502, 503, 504) up to N times; an upload
+    /// is sent again only after a connect error or a 429 or 503, so it is never stored twice
+    /// [default: 3]
+    #[arg(long, global = true, env = "FILEIO_RETRIES", value_name = "N")]
+    pub retries: Option<u32>,
+
+    /// Read the API key from the first line of this file (e.g. a CI secret file); beats
+    /// FILEIO_API_KEY and the keyring
+    #[arg(long, global = true, env = "FILEIO_API_KEY_FILE", value_name = "PATH")]
+    pub api_key_file: Option<PathBuf>,
+
+    /// Do not record uploads in the local history
+    #[arg(long, global = true, env = "FILEIO_NO_HISTORY", value_parser = FalseyValueParser::new())]
+    pub no_history: bool,
+
+    /// Read settings from this TOML file instead of config.toml in the user's config directory
+    #[arg(long, global = true, env = "FILEIO_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
 
 /// The config file's keys. Unknown keys are refused so that a typo is noticed.
 #[derive(Debug, Default, Deserialize)]
@@ -80,7 +140,7 @@ impl ConfigFile {
 /// Everything a command needs to know about how to talk to a service.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub service: ServiceKind,
+    pub service: &'static dyn Service,
     /// Base URL without a trailing slash.
     pub server: String,
     pub json: bool,
@@ -106,7 +166,7 @@ impl Settings {
             .clone()
             .or(file.service.clone())
             .unwrap_or_else(|| "fileio".into());
-        let service: ServiceKind = service_name.parse()?;
+        let service = crate::services::find(&service_name)?;
         let server = global
             .server
             .clone()
@@ -171,6 +231,37 @@ impl Settings {
         match self.api_key()? {
             Some((k, _)) => Ok(k),
             None => Err(credentials::missing_key(&self.server).into()),
+        }
+    }
+
+    /// The HTTP client these settings call for.
+    pub fn http(&self) -> Result<Http> {
+        Http::new(&HttpOptions {
+            timeout: self.timeout,
+            retries: self.retries,
+            verbose: self.verbose,
+            quiet: self.quiet,
+        })
+    }
+
+    /// What a call to the service needs, with `key` if there is one.
+    pub fn api<'a>(&'a self, http: &'a Http, key: Option<&'a Secret>) -> Api<'a> {
+        Api {
+            http,
+            service: self.service,
+            server: &self.server,
+            key,
+            config: &self.services,
+            quiet: self.quiet,
+        }
+    }
+
+    /// The key a command on this service needs: none where the service takes no account
+    /// keys (0x0), else the key in use (exit 3 when missing).
+    pub fn key_for_management(&self) -> Result<Option<Secret>> {
+        match self.service.capabilities(&self.services).auth {
+            crate::services::AuthScheme::None => Ok(None),
+            _ => self.require_api_key().map(Some),
         }
     }
 

@@ -78,12 +78,18 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     (130, "interrupted"),
 ];
 
-/// A failure with a meaning: a one-sentence message, hints for the user, and a kind.
+/// A failure with a meaning: a one-sentence message, hints for the user, and a kind; and,
+/// where it came from an answer, the HTTP status and the service, so that whoever handles it
+/// decides from those facts rather than from the words of the message.
 #[derive(Debug)]
 pub struct Failure {
     pub kind: Kind,
     pub message: String,
     pub hints: Vec<String>,
+    /// The HTTP status of the answer this failure reports, if it reports one.
+    pub status: Option<u16>,
+    /// The service (its `--service` name) that answered, where known.
+    pub service: Option<&'static str>,
 }
 
 impl Failure {
@@ -92,14 +98,53 @@ impl Failure {
             kind,
             message: message.into(),
             hints: Vec::new(),
+            status: None,
+            service: None,
         }
     }
 
-    /// Adds a hint line, printed after the error.
+    /// Adds a hint line, printed after the error (after the hints it already has).
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hints.push(hint.into());
         self
     }
+
+    /// Records the HTTP status of the answer this failure reports.
+    pub fn status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+}
+
+/// `err` with `hint` added: to its [`Failure`] when it is one (keeping its kind, status and
+/// hints); otherwise a new failure of the kind found in its chain (or `kind`), with the whole
+/// chain as its message and the hints of any failure in it kept.
+pub fn add_hint(err: anyhow::Error, kind: Kind, hint: impl Into<String>) -> anyhow::Error {
+    // anyhow downcasts through context too: only a failure with nothing around it is
+    // changed in place, so that no context is lost.
+    if err.chain().count() == 1 && err.is::<Failure>() {
+        return err
+            .downcast::<Failure>()
+            .expect("checked")
+            .hint(hint)
+            .into();
+    }
+    let inner = failure_of(&err);
+    let mut f = Failure::new(inner.map_or(kind, |f| f.kind), format!("{err:#}"));
+    if let Some(inner) = inner {
+        f.hints = inner.hints.clone();
+        f.status = inner.status;
+        f.service = inner.service;
+    }
+    f.hint(hint).into()
+}
+
+/// `err` with its failure (if it is one) marked as coming from `service`.
+pub fn from_service(mut err: anyhow::Error, service: &'static str) -> anyhow::Error {
+    if let Some(f) = err.downcast_mut::<Failure>() {
+        f.service.get_or_insert(service);
+    }
+    err
 }
 
 impl fmt::Display for Failure {
@@ -151,4 +196,35 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
         e.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adding_a_hint_keeps_the_ones_it_had() {
+        let f: anyhow::Error = Failure::new(Kind::Auth, "refused (403 Forbidden)")
+            .status(403)
+            .hint("first")
+            .into();
+        let f = add_hint(f, Kind::Other, "second");
+        let got = failure_of(&f).unwrap();
+        assert_eq!(got.hints, ["first", "second"]);
+        assert_eq!((got.kind, got.status), (Kind::Auth, Some(403)));
+        // A failure under context is re-wrapped with the whole chain, its facts and hints kept.
+        let wrapped = anyhow::Error::from(
+            Failure::new(Kind::RateLimited, "slow down")
+                .status(429)
+                .hint("wait"),
+        )
+        .context("chunk 2 of 3");
+        let f = add_hint(wrapped, Kind::Other, "run it again");
+        let got = failure_of(&f).unwrap();
+        assert_eq!(got.message, "chunk 2 of 3: slow down");
+        assert_eq!(got.hints, ["wait", "run it again"]);
+        assert_eq!((got.kind, got.status), (Kind::RateLimited, Some(429)));
+        let plain = add_hint(anyhow::anyhow!("odd"), Kind::BadAnswer, "h");
+        assert_eq!(failure_of(&plain).unwrap().kind, Kind::BadAnswer);
+    }
 }

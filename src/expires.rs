@@ -188,6 +188,25 @@ fn parse_iso(s: &str) -> Option<DateTime<Utc>> {
     None
 }
 
+/// Refuses, before anything is sent, an expiry that is not after `now` (the clock is a
+/// parameter so that tests need not wait for time to pass).
+pub fn check_future(expires: Option<&Expires>, now: DateTime<Utc>) -> anyhow::Result<()> {
+    if let Some(e) = expires {
+        match e.resolve(now) {
+            Some(t) if t > now => {}
+            _ => {
+                return Err(crate::error::Failure::new(
+                    crate::error::Kind::Usage,
+                    format!("--expires {e} is not in the future"),
+                )
+                .hint("give a period such as 7d, or a date still to come")
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A short English rendering of a duration ("14 days", "1 hour"), as file.io's classic
 /// `expiry` field carried it.
 pub fn describe(d: Duration) -> String {
@@ -210,6 +229,18 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 31, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn an_expiry_must_be_after_the_clock_it_is_checked_by() {
+        let date = |s: &str| Some(s.parse::<Expires>().unwrap());
+        assert!(check_future(date("30m").as_ref(), now()).is_ok());
+        assert!(check_future(date("2026-02-01").as_ref(), now()).is_ok());
+        // The same date, a day later by the clock given: already past, refused.
+        let later = now() + Duration::days(2);
+        let e = check_future(date("2026-02-01").as_ref(), later).unwrap_err();
+        assert!(e.to_string().contains("is not in the future"), "{e}");
+        assert!(check_future(None, later).is_ok());
     }
 
     #[test]

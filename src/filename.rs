@@ -14,7 +14,7 @@ pub fn from_content_disposition(header: &str) -> Option<String> {
         if k == "filename*" {
             let (charset, rest) = v.split_once('\'')?;
             let (_lang, encoded) = rest.split_once('\'')?;
-            let bytes = percent_decode(encoded);
+            let bytes: Vec<u8> = percent_encoding::percent_decode_str(encoded).collect();
             if charset.eq_ignore_ascii_case("utf-8") {
                 if let Ok(s) = String::from_utf8(bytes) {
                     return Some(s);
@@ -69,25 +69,6 @@ fn unquote(v: &str) -> String {
         } else {
             out.push(c);
         }
-    }
-    out
-}
-
-fn percent_decode(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(hi), Some(lo)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
     }
     out
 }

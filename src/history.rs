@@ -10,8 +10,8 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use crate::record::FileRecord;
 use crate::secret::Secret;
-use crate::services::FileRecord;
 
 /// One recorded upload.
 #[derive(Debug, Clone, Serialize)]
@@ -70,6 +70,58 @@ pub fn management_target(
         history.and_then(|h| h.link(service, server, key).ok().flatten())
     };
     (link.unwrap_or_else(|| target.to_string()), token)
+}
+
+/// Opens the history, or says why it cannot and goes on: history never fails an upload.
+pub fn open_or_warn(quiet: bool) -> Option<History> {
+    match History::open_default() {
+        Ok(h) => Some(h),
+        Err(e) => {
+            if !quiet {
+                eprintln!(
+                    "fileio: warning: the upload history is unusable ({e:#}); uploads go on unrecorded"
+                );
+            }
+            None
+        }
+    }
+}
+
+/// How a result is recorded: on which server, whether the service hands out management
+/// tokens, and whether notes may be printed.
+pub struct Recording<'a> {
+    pub server: &'a str,
+    /// The service hands out a management token per upload (0x0).
+    pub tokens: bool,
+    pub quiet: bool,
+}
+
+/// Records an upload in the history, warning (never failing) when that does not work.
+pub fn remember(history: &History, record: &FileRecord, token: Option<Secret>, how: &Recording) {
+    let had_token = token.is_some();
+    if let Err(e) = history.record(&Entry::from_record(record, how.server, token)) {
+        if !how.quiet {
+            eprintln!(
+                "fileio: warning: could not record {} in the history: {}",
+                crate::terminal_text::inert(&record.key),
+                crate::terminal_text::inert(&format!("{e:#}"))
+            );
+        }
+        return;
+    }
+    // 0x0 sends a token only for new content: a re-upload of the same bytes keeps the old one.
+    if how.tokens && !had_token && !how.quiet {
+        let service = record.service;
+        match history.token(service, how.server, &record.key) {
+            Ok(Some(_)) => eprintln!(
+                "fileio: note: {service} sent no management token (these bytes were uploaded before); the token from that upload is kept"
+            ),
+            _ => eprintln!(
+                "fileio: warning: {service} sent no management token (these bytes were uploaded before) and none is in the history: {} cannot be deleted or changed from here",
+                crate::terminal_text::inert(&record.key)
+            ),
+        }
+    }
 }
 
 /// `history.db` in the data directory.
@@ -196,7 +248,7 @@ impl History {
                 token: r.get::<_, Option<String>>(8)?.map(Secret::new),
             })
         })?;
-        let now = chrono::Utc::now();
+        let now = crate::clock::now();
         let mut out = Vec::new();
         for row in rows {
             let e = row?;

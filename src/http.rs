@@ -9,7 +9,6 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTE
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 
 use crate::activity::Activity;
-use crate::config::Settings;
 use crate::error::{Failure, Kind, failure_of};
 
 /// Header names whose values are never logged.
@@ -50,8 +49,23 @@ impl From<bool> for Retry {
     }
 }
 
+/// What to do about a refused key, as a 401 or 403 says it.
+pub const BAD_KEY_HINT: &str = "set FILEIO_API_KEY to a valid API key for this server";
+
 /// What to do when an upload's fate is unknown.
 const MAYBE_STORED_HINT: &str = "it was not sent again, as the server may have stored it: check with `fileio list` (or `fileio history`) before uploading it again";
+
+/// How the client behaves, from the settings.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpOptions {
+    /// Connect and read timeout, and how long an upload may make no progress.
+    pub timeout: Duration,
+    pub retries: u32,
+    /// Log requests and responses on stderr, secrets redacted.
+    pub verbose: bool,
+    /// No retry warnings.
+    pub quiet: bool,
+}
 
 pub struct Http {
     pub client: Client,
@@ -62,7 +76,7 @@ pub struct Http {
 }
 
 impl Http {
-    pub fn new(settings: &Settings) -> Result<Http> {
+    pub fn new(settings: &HttpOptions) -> Result<Http> {
         // reqwest is built without a default crypto provider (ring builds far faster than
         // aws-lc); install ours once. A second install fails harmlessly.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -203,25 +217,6 @@ impl Http {
         }
     }
 
-    /// [`Http::send`], then the answer as JSON: an error status or a non-JSON answer becomes
-    /// the matching [`Failure`].
-    pub async fn send_json<F>(
-        &self,
-        what: &str,
-        retry: impl Into<Retry>,
-        activity: Option<&Activity>,
-        make: F,
-    ) -> Result<serde_json::Value>
-    where
-        F: FnMut() -> Result<RequestBuilder>,
-    {
-        let resp = self.send(what, retry, activity, make).await?;
-        if !resp.status().is_success() {
-            return Err(error_from_response(what, resp).await.into());
-        }
-        read_json(what, resp).await
-    }
-
     fn note_retry(&self, why: &str, wait: Duration, attempt: u32) {
         if !self.quiet {
             // Above any progress bar, not through it.
@@ -265,7 +260,7 @@ pub fn network_failure(what: &str, err: &reqwest::Error, timeout: Duration) -> F
         .unwrap_or_default();
     let described = describe_reqwest(err, timeout);
     let mut f = Failure::new(Kind::Network, format!("{what} failed: {described}"));
-    if described.contains("certificate") {
+    if is_certificate_error(err) {
         f = f.hint("the server's certificate is not trusted; for a private CA, set SSL_CERT_FILE to its certificate (PEM)");
     } else if err.is_connect() && !url.is_empty() {
         f = f.hint(format!(
@@ -275,6 +270,31 @@ pub fn network_failure(what: &str, err: &reqwest::Error, timeout: Duration) -> F
         f = f.hint("raise --timeout if the server is just slow");
     }
     f
+}
+
+/// Whether the TLS layer refused the server's certificate: a rustls error somewhere in the
+/// error's chain says so (rustls-platform-verifier reports through it too).
+fn is_certificate_error(err: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_)
+                    | rustls::Error::NoCertificatesPresented
+                    | rustls::Error::UnsupportedNameType
+            );
+        }
+        // An io::Error's source() skips the error it wraps: step into it instead.
+        cause = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    false
 }
 
 /// An upload whose connection broke (or went quiet) after it started: not retried, since
@@ -356,6 +376,7 @@ pub async fn error_from_response(what: &str, resp: Response) -> Failure {
             Kind::BadAnswer,
             format!("{what}: the server redirected to {to} instead of answering the API ({status}); the service may have changed"),
         )
+        .status(status.as_u16())
         .hint("point --server at a compatible server (for example one started with `fileio serve`), or pick another --service");
     }
     // A status with a meaning keeps it whatever the body: an HTML 413 from a proxy is still
@@ -418,9 +439,9 @@ fn status_failure(
         429 => Kind::RateLimited,
         _ => Kind::BadAnswer,
     };
-    let mut f = Failure::new(kind, format!("{what}: {detail} ({status})"));
+    let mut f = Failure::new(kind, format!("{what}: {detail} ({status})")).status(status.as_u16());
     match kind {
-        Kind::Auth => f = f.hint("set FILEIO_API_KEY to a valid API key for this server"),
+        Kind::Auth => f = f.hint(BAD_KEY_HINT),
         Kind::RateLimited => {
             let wait = retry
                 .map(|d| format!(" in {}s", d.as_secs()))
@@ -466,6 +487,7 @@ pub fn html_failure(what: &str, status: StatusCode, content_type: &str) -> Failu
         Kind::BadAnswer,
         format!("{what}: the server answered {status} with a web page ({ct}) instead of the API; the service may have changed"),
     )
+    .status(status.as_u16())
     .hint("point --server at a compatible server (for example one started with `fileio serve`), or pick another --service")
 }
 
@@ -490,11 +512,26 @@ pub fn looks_like_html(content_type: &str, body: &str) -> bool {
 
 /// The `message` (v2, classic, or `error` string) of a JSON error body.
 fn json_message(body: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    let msg = v
-        .get("message")
-        .and_then(|m| m.as_str())
-        .or_else(|| v.get("error").and_then(|m| m.as_str()))?;
+    /// A JSON error body as it comes over the wire; a field that is not a string is no message.
+    #[derive(serde::Deserialize)]
+    struct WireError {
+        #[serde(default)]
+        message: Option<Text>,
+        #[serde(default)]
+        error: Option<Text>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        Text(String),
+        Other(serde::de::IgnoredAny),
+    }
+    let text = |t: Option<Text>| match t {
+        Some(Text::Text(s)) => Some(s),
+        _ => None,
+    };
+    let v: WireError = serde_json::from_str(body).ok()?;
+    let msg = text(v.message).or_else(|| text(v.error))?;
     Some(msg.trim().trim_end_matches('.').to_string())
 }
 
@@ -523,14 +560,10 @@ pub async fn read_capped(mut resp: Response, cap: usize) -> String {
 /// The most of a JSON answer that is read: far above any real page or record.
 const JSON_CAP: usize = 16 << 20;
 
-/// Reads a JSON answer that is expected to be small (at most 16 MiB), reporting HTML, a
-/// truncated body or malformed JSON as an unexpected answer rather than a parse error.
-pub async fn read_json(what: &str, resp: Response) -> Result<serde_json::Value> {
-    read_typed(what, resp).await
-}
-
-/// [`read_json`] straight into a typed wire struct: serde skips what the struct does not
-/// name instead of building a tree of it, so a page costs a small multiple of its size.
+/// Reads a JSON answer that is expected to be small (at most 16 MiB) straight into a typed
+/// wire struct, reporting HTML, a truncated body or malformed JSON as an unexpected answer
+/// rather than a parse error. serde skips what the struct does not name instead of building
+/// a tree of it, so a page costs a small multiple of its size.
 pub async fn read_typed<T: serde::de::DeserializeOwned>(what: &str, resp: Response) -> Result<T> {
     let status = resp.status();
     let ct = content_type(resp.headers());

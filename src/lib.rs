@@ -4,7 +4,9 @@
 //! generators of completions and man pages can reach [`cli::Cli`].
 
 pub mod activity;
+pub mod body;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod credentials;
@@ -15,9 +17,11 @@ pub mod expires;
 pub mod filename;
 pub mod history;
 pub mod http;
+pub mod known;
 pub mod output;
 pub mod progress;
 pub mod qr;
+pub mod record;
 pub mod save;
 pub mod secret;
 pub mod server;
@@ -30,5 +34,5 @@ use anyhow::Result;
 
 /// Runs one parsed command line to completion.
 pub fn run(cli: cli::Cli) -> Result<()> {
-    commands::run(cli)
+    cli::run(cli)
 }

@@ -3,6 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 
+use crate::record::FileRecord;
 use crate::size::ByteSize;
 use crate::terminal_text::{inert, inert_json};
 
@@ -73,4 +74,69 @@ pub fn json_line(v: &impl serde::Serialize) -> anyhow::Result<()> {
     writeln!(out, "{}", inert_json(&serde_json::to_string(v)?))?;
     out.flush()?;
     Ok(())
+}
+
+/// Prints one result: its link, or with `json` its record (plus `file`, the argument it
+/// came from, when there is one); with `chatty`, a summary for people on a terminal.
+/// Everything printed came from the server: made inert.
+pub fn print_record(
+    record: &FileRecord,
+    file: Option<&str>,
+    json: bool,
+    chatty: bool,
+) -> anyhow::Result<()> {
+    // Bars of uploads still running are hidden meanwhile: on a terminal, stdout and the bars
+    // on stderr share the screen.
+    crate::progress::suspend(|| {
+        let mut out = std::io::stdout().lock();
+        if json {
+            #[derive(serde::Serialize)]
+            struct WithFile<'a> {
+                #[serde(flatten)]
+                record: &'a FileRecord,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                file: Option<&'a str>,
+            }
+            let json = serde_json::to_string(&WithFile { record, file })?;
+            writeln!(out, "{}", inert_json(&json))?;
+        } else {
+            writeln!(out, "{}", inert(&record.link))?;
+        }
+        out.flush()?;
+        if chatty && std::io::stderr().is_terminal() {
+            eprintln!("{}", inert(&summary(record)));
+        }
+        Ok(())
+    })
+}
+
+/// A short line for people: what was uploaded and how long the link lives.
+fn summary(r: &FileRecord) -> String {
+    let mut parts = Vec::new();
+    if let Some(e) = r
+        .expires
+        .as_deref()
+        .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+    {
+        let left = e.with_timezone(&chrono::Utc) - crate::clock::now();
+        parts.push(format!(
+            "expires {} (in {})",
+            e.format("%Y-%m-%d %H:%M UTC"),
+            crate::expires::describe(left)
+        ));
+    }
+    match (r.max_downloads, r.auto_delete) {
+        (Some(1), _) => parts.push("1 download allowed".into()),
+        (Some(n), _) => parts.push(format!("{n} downloads allowed")),
+        _ => {}
+    }
+    if r.auto_delete == Some(false) {
+        parts.push("kept after that (--no-auto-delete)".into());
+    }
+    let name = r.name.as_deref().unwrap_or(&r.key);
+    if parts.is_empty() {
+        format!("{name}: uploaded")
+    } else {
+        format!("{name}: {}", parts.join(", "))
+    }
 }

@@ -50,7 +50,9 @@ impl Progress {
         let bar = multi.add(
             ProgressBar::with_draw_target(len, ProgressDrawTarget::hidden())
                 .with_style(style(len.is_some(), terminal_width()))
-                .with_prefix(inert(label))
+                // A control character in a name (a newline, an escape sequence, a bidi override
+                // from a server) would break the bar's line or reach the terminal as a command.
+                .with_prefix(crate::terminal_text::inert(label).into_owned())
                 // A bar dropped by an error or Ctrl-C is cleared, not left frozen.
                 .with_finish(ProgressFinish::AndClear),
         );
@@ -100,28 +102,17 @@ fn style(known_len: bool, width: Option<u16>) -> ProgressStyle {
         .progress_chars("█▌░")
 }
 
-/// A label as the bar shows it: control and invisible formatting characters (a newline in a
-/// file name, an escape sequence or a bidi override in a name a server sent) would break the
-/// bar's line or reach the terminal as commands, so each becomes `?`.
-fn inert(label: &str) -> String {
-    label
-        .chars()
-        .map(|c| {
-            let invisible = matches!(c,
-                '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}'
-                | '\u{FEFF}' | '\u{061C}');
-            if c.is_control() || invisible { '?' } else { c }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn labels_lose_control_and_bidi_characters() {
-        assert_eq!(inert("a\nb\x1b[2J\u{202E}c\u{9b}d"), "a?b?[2J?c?d");
-        assert_eq!(inert("report.pdf"), "report.pdf");
+        // Enabled, so the label is set (stderr is not a terminal here: nothing is drawn).
+        let progress = Progress::new(true);
+        let bar = progress.bar("a\nb\x1b[2J\u{202E}c\u{9b}d", Some(1));
+        let label = bar.prefix();
+        assert_eq!(label, "a\\x0ab\\x1b[2J\\u{202e}c\\x9bd");
+        assert!(!label.chars().any(crate::terminal_text::is_unsafe));
     }
 }

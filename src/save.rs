@@ -217,12 +217,12 @@ fn local(msg: String) -> anyhow::Error {
 }
 
 /// A temporary file beside the target, moved into place only when complete. It is removed
-/// on any failure before that (its `Drop`: a short body, a full disk, Ctrl-C), and kept, with
-/// its path said, when only the last step fails: by then a one-time link is spent.
+/// on any failure before that (tempfile's `Drop`: a short body, a full disk, Ctrl-C), and
+/// kept, with its path said, when only the last step fails: by then a one-time link is spent.
 pub struct PartFile {
-    path: PathBuf,
-    file: Option<File>,
-    keep: bool,
+    file: tempfile::NamedTempFile,
+    /// Its path as the user gave the directory (tempfile makes it absolute), for messages.
+    shown: PathBuf,
 }
 
 /// The longest piece of the target's name put in a part file's name, in bytes, so that the
@@ -230,73 +230,68 @@ pub struct PartFile {
 const PART_NAME_BYTES: usize = 100;
 
 impl PartFile {
-    /// Creates `.<name>.<random>.fileio-part` in `dir`: this is the check that the directory
-    /// exists and is writable, made before anything is downloaded.
+    /// Creates `.<name>.<random>.fileio-part` in `dir` (exclusively, mode 0600): this is the
+    /// check that the directory exists and is writable, made before anything is downloaded.
     pub fn create(dir: &Path, name: &str) -> Result<PartFile> {
         let mut cut = name.len().min(PART_NAME_BYTES);
         while !name.is_char_boundary(cut) {
             cut -= 1;
         }
-        let path = dir.join(format!(
-            ".{}.{:08x}.fileio-part",
-            &name[..cut],
-            rand::random::<u32>()
-        ));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
+        let file = tempfile::Builder::new()
+            .prefix(&format!(".{}.", &name[..cut]))
+            .suffix(".fileio-part")
+            .rand_bytes(8)
+            .tempfile_in(dir)
             .map_err(|e| {
+                // tempfile's error names the part's path; the directory is what the user
+                // chose, so the message names that and the OS error alone.
+                let e = e
+                    .get_ref()
+                    .and_then(|inner| inner.source())
+                    .map_or_else(|| e.to_string(), ToString::to_string);
                 Failure::new(
                     Kind::LocalFile,
                     format!("cannot write in {}: {e}", dir.display()),
                 )
                 .hint("nothing was downloaded: choose a writable place with -o")
             })?;
-        Ok(PartFile {
-            path,
-            file: Some(file),
-            keep: false,
-        })
+        let shown = dir.join(file.path().file_name().unwrap_or_default());
+        Ok(PartFile { file, shown })
     }
 
     /// Moves the finished file to `target`. Without `force` never over anything that exists,
     /// even something that appeared while downloading; with it, only over a regular file.
     /// When this fails the part file stays, and the error names it.
-    pub fn finish(mut self, target: &Path, force: bool) -> Result<()> {
+    pub fn finish(self, target: &Path, force: bool) -> Result<()> {
         // Closed without fsync, as curl does: fdatasync costs ~1.7 s per GiB on this
         // machine's disk, about what the whole download takes.
-        drop(self.file.take());
+        let part = self.file.into_temp_path();
         let result = if force {
-            replace(&self.path, target)
+            replace(&part, target)
         } else {
-            rename_no_clobber(&self.path, target, Fallback::from_env())
+            rename_no_clobber(&part, target, Fallback::from_env())
         };
+        // Moved, or kept for the user: either way nothing is left for tempfile to remove.
+        part.keep()
+            .map_err(|e| local(format!("cannot keep the download: {e}")))?;
+        let path = self.shown;
         result.map_err(|e| {
             let why = if e.kind() == io::ErrorKind::AlreadyExists {
                 "it appeared while downloading, and was not overwritten".to_string()
             } else {
                 e.to_string()
             };
-            self.kept(target, &why)
-        })?;
-        // The part's name is gone (moved); nothing is left for `Drop` to remove.
-        self.keep = true;
-        Ok(())
-    }
-
-    fn kept(&mut self, target: &Path, why: &str) -> anyhow::Error {
-        self.keep = true;
-        Failure::new(
-            Kind::LocalFile,
-            format!(
-                "cannot save {}: {why}; the download is kept in {}",
-                target.display(),
-                self.path.display()
-            ),
-        )
-        .hint("the link may be used up now: keep that file, and rename it to where it belongs")
-        .into()
+            Failure::new(
+                Kind::LocalFile,
+                format!(
+                    "cannot save {}: {why}; the download is kept in {}",
+                    target.display(),
+                    path.display()
+                ),
+            )
+            .hint("the link may be used up now: keep that file, and rename it to where it belongs")
+            .into()
+        })
     }
 }
 
@@ -345,7 +340,8 @@ impl Fallback {
 ///    no-clobber check; the rename only replaces the empty file we made a moment before, and
 ///    checks it still is that before doing so.
 ///
-/// tempfile's `persist_noclobber` does 1 and 2 but not 3, and fails on FAT through FUSE.
+/// Hand-written rather than tempfile's `persist_noclobber`, which does 1 and 2 but not 3 and
+/// so fails on FAT through FUSE (tested by `saving::root_*`).
 pub fn rename_no_clobber(from: &Path, to: &Path, start: Fallback) -> io::Result<()> {
     #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
     if start == Fallback::None {
@@ -413,21 +409,13 @@ fn links_unsupported(e: &io::Error) -> bool {
 
 impl Write for PartFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file.as_mut().expect("open").write(buf)
+        self.file.as_file_mut().write(buf)
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.file.as_mut().expect("open").write_all(buf)
+        self.file.as_file_mut().write_all(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.file.as_mut().expect("open").flush()
-    }
-}
-
-impl Drop for PartFile {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_file(&self.path);
-        }
+        self.file.as_file_mut().flush()
     }
 }
 

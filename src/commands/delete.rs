@@ -5,9 +5,8 @@ use clap::Args;
 
 use crate::config::Settings;
 use crate::error::{Failure, Kind, failure_of};
-use crate::history::management_target;
-use crate::http::Http;
-use crate::services::{self, Api, ServiceKind};
+use crate::history::{self, management_target};
+use crate::services::{self, Managed};
 
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
@@ -24,17 +23,10 @@ pub async fn run(args: DeleteArgs, settings: &Settings) -> Result<()> {
         .map(|t| services::key_of(t))
         .collect::<Result<Vec<_>>>()?;
     // 0x0 needs no account key: each file has its own token, kept in the history.
-    let key = match settings.service {
-        ServiceKind::ZeroX0 => None,
-        _ => Some(settings.require_api_key()?),
-    };
-    let http = Http::new(settings)?;
-    let api = Api {
-        http: &http,
-        settings,
-        key: key.as_ref(),
-    };
-    let history = crate::commands::upload::open_history(settings);
+    let key = settings.key_for_management()?;
+    let http = settings.http()?;
+    let api = settings.api(&http, key.as_ref());
+    let history = history::open_or_warn(settings.quiet);
     let service = settings.service.name();
     let mut failures = Vec::new();
     for (target, file_key) in args.targets.iter().zip(&keys) {
@@ -45,7 +37,12 @@ pub async fn run(args: DeleteArgs, settings: &Settings) -> Result<()> {
             target,
             file_key,
         );
-        let result = services::delete(&api, file_key, &target, token.as_ref()).await;
+        let managed = Managed {
+            key: file_key,
+            target: &target,
+            token: token.as_ref(),
+        };
+        let result = settings.service.delete(&api, &managed).await;
         match result {
             Ok(()) => {
                 if let Some(h) = &history {

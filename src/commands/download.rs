@@ -6,17 +6,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use reqwest::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, LOCATION};
 use reqwest::{Response, StatusCode, Url};
 
+use crate::body::ByteStream;
 use crate::config::Settings;
 use crate::error::{Failure, Kind};
 use crate::filename;
 use crate::http::{self, Http};
 use crate::progress::Progress;
 use crate::save::{self, Chooser, PartFile, Plan};
-use crate::services::{self, Api};
 
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
@@ -61,14 +61,10 @@ const MAX_REDIRECTS: usize = 5;
 
 pub async fn run(args: DownloadArgs, settings: &Settings) -> Result<()> {
     let what = format!("downloading {}", args.target);
-    let http = Http::new(settings)?;
+    let http = settings.http()?;
     let key = settings.api_key()?.map(|(k, _)| k);
-    let api = Api {
-        http: &http,
-        settings,
-        key: key.as_ref(),
-    };
-    let url = services::download_url(&api, &args.target).await?;
+    let api = settings.api(&http, key.as_ref());
+    let url = settings.service.download_url(&api, &args.target).await?;
     let force = args.force;
 
     // Everything that can make saving fail is checked before the GET: a refusal must not
@@ -144,10 +140,13 @@ pub async fn run(args: DownloadArgs, settings: &Settings) -> Result<()> {
                 .as_ref(),
             len,
         );
+        // The body as a plain byte stream: a wrapper that changes the bytes on their way
+        // (decryption, unpacking) takes this stream and gives another.
+        let body: ByteStream = Box::pin(resp.bytes_stream().map_err(std::io::Error::other));
         match &mut sink {
-            Sink::Stdout => copy_body(resp, &mut StdoutSink, len, &bar, to_part).await?,
-            Sink::Through(file) => copy_body(resp, file, len, &bar, to_part).await?,
-            Sink::Part(part) => copy_body(resp, part, len, &bar, to_part).await?,
+            Sink::Stdout => copy_body(body, &mut StdoutSink, len, &bar, to_part).await?,
+            Sink::Through(file) => copy_body(body, file, len, &bar, to_part).await?,
+            Sink::Part(part) => copy_body(body, part, len, &bar, to_part).await?,
         }
         if let (Sink::Part(part), Some(target)) = (sink, &target) {
             part.finish(target, force)?;
@@ -261,7 +260,11 @@ async fn get(http: &Http, mut url: Url, what: &str) -> Result<Response> {
         if ct.contains("text/html") && !attachment && redirected {
             return Err(Failure::new(
                 Kind::BadAnswer,
-                format!("{what}: the link led to a web page ({url}), not to the file; the service may have changed"),
+                format!(
+                    "{what}: the link led to a web page ({}), not to the file; the service may have changed",
+                    // The server chose this URL: its secrets redacted, its text inert.
+                    crate::terminal_text::inert(&http::redact_url(url.as_str()))
+                ),
             )
             .hint("open the link in a browser, or point --server at a compatible server")
             .into());
@@ -302,13 +305,12 @@ fn name_of(resp: &Response, url: &Url) -> String {
 /// Streams the body into `sink`, checking it is as long as announced. `part` says whether a
 /// failure leaves nothing (a part file, removed) or an incomplete output (stdout, a FIFO).
 async fn copy_body(
-    resp: Response,
+    mut stream: ByteStream,
     sink: &mut impl Write,
     len: Option<u64>,
     bar: &indicatif::ProgressBar,
     part: bool,
 ) -> Result<()> {
-    let mut stream = resp.bytes_stream();
     let mut got = 0u64;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| broke_off(got, len, &e.to_string(), part))?;

@@ -4,9 +4,8 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::config::Settings;
-use crate::http::Http;
 use crate::output;
-use crate::services::{self, Api};
+use crate::services;
 use crate::terminal_text::inert;
 
 #[derive(Debug, Args)]
@@ -20,16 +19,11 @@ pub async fn run(args: InfoArgs, settings: &Settings) -> Result<()> {
     services::check_command(settings.service, &settings.services, "info")?;
     let file_key = services::key_of(&args.target)?;
     let key = settings.api_key()?.map(|(k, _)| k);
-    let http = Http::new(settings)?;
-    let r = services::info(
-        &Api {
-            http: &http,
-            settings,
-            key: key.as_ref(),
-        },
-        &file_key,
-    )
-    .await?;
+    let http = settings.http()?;
+    let r = settings
+        .service
+        .info(&settings.api(&http, key.as_ref()), &file_key)
+        .await?;
     if settings.json {
         return output::json_line(&r);
     }

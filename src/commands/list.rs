@@ -5,9 +5,8 @@ use clap::Args;
 
 use crate::config::Settings;
 use crate::error::{Failure, Kind};
-use crate::http::Http;
 use crate::output;
-use crate::services::{self, Api, FileRecord, ListQuery, ServiceKind};
+use crate::services::{self, FileRecord, ListQuery};
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -17,7 +16,7 @@ pub struct ListArgs {
 
     /// Sort by this field: name, size, expires or created (services other than fileio:
     /// sorted here, over the files listed)
-    #[arg(long, value_name = "FIELD", value_parser = crate::cli::Known::new(SORTS),
+    #[arg(long, value_name = "FIELD", value_parser = crate::known::Known::new(SORTS),
           hide_possible_values = true)]
     pub sort: Option<String>,
 
@@ -40,15 +39,11 @@ const PAGE: u64 = 100;
 pub async fn run(args: ListArgs, settings: &Settings) -> Result<()> {
     services::check_command(settings.service, &settings.services, "list")?;
     let key = settings.require_api_key()?;
-    let http = Http::new(settings)?;
-    let api = Api {
-        http: &http,
-        settings,
-        key: Some(&key),
-    };
+    let http = settings.http()?;
+    let api = settings.api(&http, Some(&key));
     // file.io-compatible servers search and sort; for the others it is done here, so that
     // neither option is silently ignored.
-    let server_side = settings.service == ServiceKind::FileIo;
+    let server_side = api.capabilities().list_searches;
     if let (false, Some(field)) = (server_side, args.sort.as_deref()) {
         if !SORTS.contains(&field) {
             return Err(
@@ -68,7 +63,7 @@ pub async fn run(args: ListArgs, settings: &Settings) -> Result<()> {
     // Bounded: a server that repeats a page or never ends is an error, not a loop.
     let mut pager = services::Pager::new("listing files");
     loop {
-        let page = services::list(&api, &query).await?;
+        let page = settings.service.list(&api, &query).await?;
         let got = page.files.len() as u64;
         files.extend(pager.take(page.files)?);
         query.offset += got;

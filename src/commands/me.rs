@@ -3,39 +3,30 @@
 use anyhow::Result;
 
 use crate::config::Settings;
-use crate::http::Http;
-use crate::services::{self, Api};
+use crate::services;
 use crate::size::ByteSize;
+use crate::terminal_text::inert;
 
 pub async fn run(settings: &Settings) -> Result<()> {
     services::check_command(settings.service, &settings.services, "me")?;
     let key = settings.require_api_key()?;
-    let http = Http::new(settings)?;
-    let a = services::me(&Api {
-        http: &http,
-        settings,
-        key: Some(&key),
-    })
-    .await?;
+    let http = settings.http()?;
+    let a = settings
+        .service
+        .me(&settings.api(&http, Some(&key)))
+        .await?;
     if settings.json {
         return crate::output::json_line(&a);
     }
     let bytes = |n: Option<u64>| n.map_or("unlimited".to_string(), |n| ByteSize(n).to_string());
+    // Everything shown came from the server: made inert before it reaches the terminal.
     let plain = |v: &Option<serde_json::Value>| match v {
         None => "none".to_string(),
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
+        Some(serde_json::Value::String(s)) => inert(s).into_owned(),
+        Some(other) => inert(&other.to_string()).into_owned(),
     };
-    match &a.plan {
-        // file.io-compatible servers (`fileio serve` too) answer `planId: 0` when there is
-        // no plan to speak of; "plan: 0" tells a person nothing, so there is no plan line.
-        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(0) => {}
-        // A number the service does not explain is an id, and said to be one.
-        Some(serde_json::Value::Number(n)) => println!("plan:              id {n}"),
-        Some(serde_json::Value::String(s)) if !s.trim().is_empty() => {
-            println!("plan:              {s}")
-        }
-        _ => {}
+    if let Some(plan) = a.plan_text() {
+        println!("plan:              {}", inert(&plan));
     }
     println!(
         "storage:           {} used of {}",

@@ -379,7 +379,7 @@ fn options(args: ServeArgs) -> Result<Options> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::commands::serve::*;
     use clap::Parser;
 
     #[derive(Parser)]

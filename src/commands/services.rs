@@ -5,25 +5,64 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::output;
-use crate::services::{Capabilities, ServiceKind};
+use crate::services::{Capabilities, SERVICES};
 
+/// A service as `--json` shows it.
 #[derive(Serialize)]
 struct Row {
     name: &'static str,
     title: &'static str,
     default_server: &'static str,
     #[serde(flatten)]
-    capabilities: Capabilities,
+    capabilities: Flat,
+}
+
+/// The capabilities as `--json` has always shown them: one flat object, `update` and `auth`
+/// as words (`-` for no update at all).
+#[derive(Serialize)]
+struct Flat {
+    expires: bool,
+    max_downloads: bool,
+    auto_delete: bool,
+    secret_url: bool,
+    /// Every service takes `--name`.
+    name: bool,
+    list: bool,
+    account: bool,
+    update: String,
+    delete: bool,
+    info: bool,
+    resumable: bool,
+    auth: &'static str,
+}
+
+impl From<Capabilities> for Flat {
+    fn from(c: Capabilities) -> Flat {
+        Flat {
+            expires: c.upload.expires,
+            max_downloads: c.upload.max_downloads,
+            auto_delete: c.upload.auto_delete,
+            secret_url: c.upload.secret_url,
+            name: true,
+            list: c.list,
+            account: c.account,
+            update: c.update.map_or("-".into(), |u| u.describe()),
+            delete: c.delete,
+            info: c.info,
+            resumable: c.resumable,
+            auth: c.auth.describe(),
+        }
+    }
 }
 
 pub fn run(settings: &Settings) -> Result<()> {
-    let rows: Vec<Row> = ServiceKind::ALL
+    let rows: Vec<Row> = SERVICES
         .iter()
-        .map(|&k| Row {
-            name: k.name(),
-            title: k.title(),
-            default_server: k.default_base_url(),
-            capabilities: k.capabilities(&settings.services),
+        .map(|s| Row {
+            name: s.name(),
+            title: s.title(),
+            default_server: s.default_base_url(),
+            capabilities: s.capabilities(&settings.services).into(),
         })
         .collect();
     if settings.json {

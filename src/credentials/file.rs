@@ -44,19 +44,19 @@ fn write(path: &Path, map: &BTreeMap<String, String>) -> Result<()> {
         )
     })?;
     let text = toml::to_string(map).expect("a map of strings is TOML");
-    let tmp = dir.join(format!(".credentials.{:08x}.tmp", rand::random::<u32>()));
+    // tempfile creates it 0600 (exclusively, under a random name) before any secret is
+    // written, removes it on failure, and renames it over the old file when complete.
     let result = (|| -> std::io::Result<()> {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".credentials.")
+            .suffix(".tmp")
+            .tempfile_in(dir)?;
+        tmp.write_all(text.as_bytes())?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
     })();
     if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
         return Err(Failure::new(
             Kind::LocalFile,
             format!("cannot write {}: {e}", path.display()),

@@ -10,6 +10,8 @@ use std::time::Duration;
 use crate::expires::{Expires, Unit};
 use crate::secret::Secret;
 
+/// How long a download's lease lasts unless renewed; it is renewed three times as often.
+pub const LEASE: Duration = Duration::from_secs(60);
 /// At most `requests` requests per `window` from one client address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
@@ -143,7 +145,7 @@ impl Options {
             max_connections: 1024,
             web: true,
             database: None,
-            lease: crate::server::store::LEASE,
+            lease: LEASE,
         }
     }
 

@@ -35,8 +35,7 @@ use crate::server::sqlite::SqliteMeta;
 /// The length of generated file keys.
 pub const KEY_LEN: usize = 12;
 
-/// How long a download's lease lasts unless renewed; it is renewed three times as often.
-pub const LEASE: Duration = Duration::from_secs(60);
+pub use crate::server::config::LEASE;
 
 /// A fresh file key from the thread's CSPRNG (ChaCha, seeded from the OS).
 fn new_key() -> String {

@@ -2,20 +2,183 @@
 //! compatible server such as `fileio serve`.
 
 use anyhow::Result;
-use reqwest::Url;
+use async_trait::async_trait;
 use reqwest::multipart::Form;
-use serde_json::Value;
+use reqwest::{Method, Url};
+use serde::Deserialize;
 
 use super::{
-    Api, FileRecord, ListQuery, Page, ServiceKind, Upload, UploadOptions, Uploaded, normalize_time,
+    Account, Api, AuthScheme, Capabilities, Change, FileRecord, Lenient, ListQuery, Managed, Page,
+    Service, ServiceConfig, UpdateCaps, Upload, UploadCaps, UploadOptions, Uploaded,
+    normalize_time, shown_value,
 };
 use crate::error::{Failure, Kind};
-use crate::http;
 
 pub const DEFAULT_BASE_URL: &str = "https://file.io";
 
+const NAME: &str = "fileio";
+
+/// file.io and every compatible server, `fileio serve` first among them.
+#[derive(Debug)]
+pub struct FileIo;
+
+#[async_trait]
+impl Service for FileIo {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        &["file.io", "file"]
+    }
+
+    fn title(&self) -> &'static str {
+        "file.io (and compatible servers, fileio serve)"
+    }
+
+    fn default_base_url(&self) -> &'static str {
+        DEFAULT_BASE_URL
+    }
+
+    fn capabilities(&self, _cfg: &ServiceConfig) -> Capabilities {
+        Capabilities {
+            upload: UploadCaps {
+                expires: true,
+                max_downloads: true,
+                auto_delete: true,
+                secret_url: false,
+            },
+            list: true,
+            list_searches: true,
+            account: true,
+            update: Some(UpdateCaps {
+                expires: true,
+                max_downloads: true,
+                auto_delete: true,
+                file: true,
+                replace_all: true,
+                ..UpdateCaps::default()
+            }),
+            delete: true,
+            info: true,
+            auth: AuthScheme::Bearer { optional: true },
+            ..Capabilities::BASIC
+        }
+    }
+
+    async fn upload(
+        &self,
+        api: &Api<'_>,
+        up: &Upload<'_>,
+        opts: &UploadOptions,
+    ) -> Result<Uploaded> {
+        let what = format!("uploading {}", up.name);
+        let url = api.url("/");
+        let make = || {
+            // Fields come before the file so a server can check them before it reads the bytes.
+            let form = fields_form(opts).part("file", up.part()?);
+            Ok(api
+                .request(Method::POST, &url)
+                .header("Accept", "application/json")
+                .multipart(form))
+        };
+        let answer: WireFile = api
+            .send_json(&what, up.retry(), Some(up.activity), make)
+            .await?;
+        Ok(Uploaded {
+            record: answer.into_record(&what)?,
+            token: None,
+        })
+    }
+
+    async fn download_url(&self, api: &Api<'_>, target: &str) -> Result<Url> {
+        download_url(api.base(), target)
+    }
+
+    async fn list(&self, api: &Api<'_>, q: &ListQuery) -> Result<Page> {
+        list(api, q).await
+    }
+
+    /// One file's details: file.io has no such call, so its owner's list is searched.
+    async fn info(&self, api: &Api<'_>, file_key: &str) -> Result<FileRecord> {
+        let mut offset = 0;
+        let mut pager = super::Pager::new(&format!("looking for {file_key}"));
+        loop {
+            let page = list(
+                api,
+                &ListQuery {
+                    offset,
+                    limit: Some(100),
+                    ..ListQuery::default()
+                },
+            )
+            .await?;
+            let n = page.files.len() as u64;
+            let files = pager.take(page.files)?;
+            if let Some(f) = files.into_iter().find(|f| f.key == file_key) {
+                return Ok(f);
+            }
+            offset += n;
+            let done = n == 0 || page.total.is_some_and(|t| offset >= t);
+            if !done {
+                pager.check_more()?;
+            }
+            if done {
+                return Err(Failure::new(
+                    Kind::NotFound,
+                    format!("no file with key {file_key} among your files"),
+                )
+                .hint("only your own files (uploaded with your API key) can be described")
+                .into());
+            }
+        }
+    }
+
+    async fn me(&self, api: &Api<'_>) -> Result<Account> {
+        me(api).await
+    }
+
+    async fn delete(&self, api: &Api<'_>, file: &Managed<'_>) -> Result<()> {
+        let url = api.url(&format!("/{}", file.key));
+        super::delete_at(api, &format!("deleting {}", file.key), &url).await
+    }
+
+    /// PATCH (keep what is not given) or, with `replace_all`, PUT (reset it; needs a file).
+    async fn update(
+        &self,
+        api: &Api<'_>,
+        file: &Managed<'_>,
+        change: &Change<'_>,
+    ) -> Result<FileRecord> {
+        api.need_key()?;
+        let file_key = file.key;
+        let url = api.url(&format!("/{file_key}"));
+        let what = format!("updating {file_key}");
+        let opts = change.options();
+        let activity = change.file.map(|f| f.activity);
+        let method = if change.replace_all {
+            Method::PUT
+        } else {
+            Method::PATCH
+        };
+        let answer: WireFile = api
+            .send_json(&what, true, activity, || {
+                let mut form = fields_form(&opts);
+                if let Some(f) = change.file {
+                    form = form.part("file", f.part()?);
+                }
+                Ok(api
+                    .request(method.clone(), &url)
+                    .header("Accept", "application/json")
+                    .multipart(form))
+            })
+            .await?;
+        answer.into_record(&what)
+    }
+}
+
 /// The fields of an upload or update, without a file.
-pub fn fields_form(opts: &UploadOptions) -> Form {
+fn fields_form(opts: &UploadOptions) -> Form {
     let mut form = Form::new();
     if let Some(e) = &opts.expires {
         form = form.text("expires", e.to_fileio_param());
@@ -29,66 +192,8 @@ pub fn fields_form(opts: &UploadOptions) -> Form {
     form
 }
 
-pub async fn upload(api: &Api<'_>, up: &Upload<'_>, opts: &UploadOptions) -> Result<Uploaded> {
-    let what = format!("uploading {}", up.name);
-    let url = api.url("/");
-    let make = || {
-        // Fields come before the file so a server can check them before it reads the bytes.
-        let form = fields_form(opts).part("file", up.part()?);
-        Ok(api
-            .auth(api.http.client.post(&url))
-            .header("Accept", "application/json")
-            .multipart(form))
-    };
-    let resp = api
-        .http
-        .send(&what, up.retry(), Some(up.activity), make)
-        .await?;
-    if !resp.status().is_success() {
-        return Err(http::error_from_response(&what, resp).await.into());
-    }
-    let value = http::read_json(&what, resp).await?;
-    Ok(Uploaded {
-        record: parse_file(&value, &what)?,
-        token: None,
-    })
-}
-
-/// PATCH (keep what is not given) or, with `replace_all`, PUT (reset it; needs a file).
-pub async fn update(
-    api: &Api<'_>,
-    file_key: &str,
-    opts: &UploadOptions,
-    file: Option<&Upload<'_>>,
-    replace_all: bool,
-) -> Result<FileRecord> {
-    let key = api.need_key()?;
-    let url = api.url(&format!("/{file_key}"));
-    let what = format!("updating {file_key}");
-    let activity = file.map(|f| f.activity);
-    let v = api
-        .http
-        .send_json(&what, true, activity, || {
-            let mut form = fields_form(opts);
-            if let Some(f) = file {
-                form = form.part("file", f.part()?);
-            }
-            let req = if replace_all {
-                api.http.client.put(&url)
-            } else {
-                api.http.client.patch(&url)
-            };
-            Ok(req
-                .bearer_auth(key.expose())
-                .header("Accept", "application/json")
-                .multipart(form))
-        })
-        .await?;
-    parse_file(&v, &what)
-}
-
-pub async fn list(api: &Api<'_>, q: &ListQuery) -> Result<Page> {
-    let key = api.need_key()?;
+async fn list(api: &Api<'_>, q: &ListQuery) -> Result<Page> {
+    api.need_key()?;
     let what = "listing files";
     let mut query: Vec<(&str, String)> = vec![("offset", q.offset.to_string())];
     if let Some(l) = q.limit {
@@ -101,118 +206,36 @@ pub async fn list(api: &Api<'_>, q: &ListQuery) -> Result<Page> {
         query.push(("sort", s.clone()));
     }
     let url = api.url("/");
-    let resp = api
-        .http
-        .send(what, true, None, || {
+    let page: WirePage = api
+        .send_json(what, true, None, || {
             Ok(api
-                .http
-                .client
-                .get(&url)
+                .request(Method::GET, &url)
                 .query(&query)
-                .bearer_auth(key.expose())
                 .header("Accept", "application/json"))
         })
         .await?;
-    if !resp.status().is_success() {
-        return Err(http::error_from_response(what, resp).await.into());
-    }
-    let page: WirePage = http::read_typed(what, resp).await?;
     let (files, total) = page.into_files(what)?;
     Ok(Page { files, total })
 }
 
-pub async fn delete(api: &Api<'_>, file_key: &str) -> Result<()> {
-    let url = api.url(&format!("/{file_key}"));
-    super::delete_at(api, &format!("deleting {file_key}"), &url).await
-}
-
-/// One file's details: file.io has no such call, so its owner's list is searched.
-pub async fn info(api: &Api<'_>, file_key: &str) -> Result<FileRecord> {
-    let mut offset = 0;
-    let mut pager = super::Pager::new(&format!("looking for {file_key}"));
-    loop {
-        let page = list(
-            api,
-            &ListQuery {
-                offset,
-                limit: Some(100),
-                ..ListQuery::default()
-            },
-        )
-        .await?;
-        let n = page.files.len() as u64;
-        let files = pager.take(page.files)?;
-        if let Some(f) = files.into_iter().find(|f| f.key == file_key) {
-            return Ok(f);
-        }
-        offset += n;
-        let done = n == 0 || page.total.is_some_and(|t| offset >= t);
-        if !done {
-            pager.check_more()?;
-        }
-        if done {
-            return Err(Failure::new(
-                Kind::NotFound,
-                format!("no file with key {file_key} among your files"),
-            )
-            .hint("only your own files (uploaded with your API key) can be described")
-            .into());
-        }
-    }
-}
-
-pub async fn me(api: &Api<'_>) -> Result<Account> {
-    let key = api.need_key()?;
+/// `GET /me`: the account, as file.io answers it (also how `auth login` checks a key).
+pub(super) async fn me(api: &Api<'_>) -> Result<Account> {
+    api.need_key()?;
     let url = api.url("/me");
-    let v = super::call_json(api, "reading the account", || {
-        Ok(api
-            .http
-            .client
-            .get(&url)
-            .bearer_auth(key.expose())
-            .header("Accept", "application/json"))
-    })
-    .await?;
-    Ok(parse_me(&v))
-}
-
-/// Reads a v2 FileDetails (or a classic `{success,key,link,expiry}`) answer.
-pub fn parse_file(v: &Value, what: &str) -> Result<FileRecord> {
-    if v.get("success").and_then(Value::as_bool) == Some(false) {
-        let msg = v
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("the server reported a failure");
-        return Err(Failure::new(Kind::BadAnswer, format!("{what}: {msg}")).into());
-    }
-    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-    let n = |k: &str| v.get(k).and_then(Value::as_u64);
-    let (Some(key), Some(link)) = (s("key"), s("link")) else {
-        return Err(Failure::new(
-            Kind::BadAnswer,
-            format!("{what}: the server's answer has no key or link; it does not look like the file.io API"),
-        )
-        .hint("check that --server and --service name a compatible server")
-        .into());
-    };
-    Ok(FileRecord {
-        name: s("name"),
-        size: n("size"),
-        expires: s("expires").as_deref().and_then(normalize_time),
-        downloads: n("downloads"),
-        max_downloads: n("maxDownloads"),
-        auto_delete: v.get("autoDelete").and_then(Value::as_bool),
-        created: s("created").as_deref().and_then(normalize_time),
-        ..FileRecord::new(ServiceKind::FileIo, key, link)
-    })
+    let answer: WireMe = api
+        .send_json("reading the account", true, None, || {
+            Ok(api
+                .request(Method::GET, &url)
+                .header("Accept", "application/json"))
+        })
+        .await?;
+    Ok(answer.into_account())
 }
 
 /// The URL of a key or of a link the service handed out.
 pub fn download_url(base: &str, target: &str) -> Result<Url> {
-    if target.starts_with("http://") || target.starts_with("https://") {
-        return Url::parse(target).map_err(|e| {
-            Failure::new(Kind::Usage, format!("invalid link '{target}': {e}")).into()
-        });
+    if super::is_link(target) {
+        return super::parse_link(target);
     }
     if target.is_empty()
         || !target
@@ -230,80 +253,16 @@ pub fn download_url(base: &str, target: &str) -> Result<Url> {
         .map_err(|e| Failure::new(Kind::Usage, format!("invalid server URL: {e}")).into())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_v2_and_classic_answers() {
-        let v2: Value = serde_json::from_str(
-            r#"{"success":true,"status":200,"key":"Vv7QtVfMVBr2","link":"https://file.io/Vv7QtVfMVBr2",
-            "name":"r.pdf","size":245810,"expires":"2026-12-06T10:00:00.000Z","downloads":0,
-            "maxDownloads":1,"autoDelete":true,"created":"2026-11-22T10:00:00.000Z"}"#,
-        )
-        .unwrap();
-        let r = parse_file(&v2, "upload").unwrap();
-        assert_eq!(r.expires.as_deref(), Some("2026-12-06T10:00:00Z"));
-        assert_eq!(
-            (r.size, r.max_downloads, r.auto_delete),
-            (Some(245810), Some(1), Some(true))
-        );
-        let classic: Value = serde_json::from_str(
-            r#"{"success":true,"key":"2ojE41","link":"https://file.io/2ojE41","expiry":"14 days"}"#,
-        )
-        .unwrap();
-        let r = parse_file(&classic, "upload").unwrap();
-        assert_eq!((r.key.as_str(), r.expires), ("2ojE41", None));
-        let failed: Value = serde_json::from_str(r#"{"success":false,"message":"nope"}"#).unwrap();
-        assert!(
-            parse_file(&failed, "upload")
-                .unwrap_err()
-                .to_string()
-                .contains("nope")
-        );
-    }
-
-    #[test]
-    fn keys_and_links() {
-        assert_eq!(
-            download_url("http://h:1", "abc123").unwrap().as_str(),
-            "http://h:1/abc123"
-        );
-        assert_eq!(
-            download_url("http://h:1", "https://x.test/k")
-                .unwrap()
-                .as_str(),
-            "https://x.test/k"
-        );
-        assert!(download_url("http://h:1", "../etc/passwd").is_err());
-        assert!(download_url("http://h:1", "").is_err());
-    }
-}
-
-/// A value of the expected type, or `None` for anything else: a server that sends a size as
-/// a string loses that field, not the whole page (as the untyped reading did).
-#[derive(Debug, Default)]
-struct Lenient<T>(Option<T>);
-
-impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Lenient<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(serde::Deserialize)]
-        #[serde(untagged)]
-        enum Either<T> {
-            Ok(T),
-            Other(serde::de::IgnoredAny),
-        }
-        Ok(Lenient(match Either::<T>::deserialize(d)? {
-            Either::Ok(v) => Some(v),
-            Either::Other(_) => None,
-        }))
-    }
-}
-
-/// One file of a list page as it comes over the wire; fields not named are skipped unread.
-#[derive(Debug, serde::Deserialize)]
+/// A v2 FileDetails (an upload's or update's answer, or one file of a list page), or a
+/// classic `{success,key,link,expiry}` answer, as it comes over the wire; fields not named
+/// are skipped unread, and a field of the wrong type is lost alone ([`Lenient`]).
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireFile {
+    #[serde(default)]
+    success: Lenient<bool>,
+    #[serde(default)]
+    message: Lenient<String>,
     #[serde(default)]
     key: Lenient<String>,
     #[serde(default)]
@@ -324,8 +283,42 @@ struct WireFile {
     created: Lenient<String>,
 }
 
+impl WireFile {
+    fn into_record(self, what: &str) -> Result<FileRecord> {
+        if self.success.0 == Some(false) {
+            let msg = self
+                .message
+                .0
+                .unwrap_or_else(|| "the server reported a failure".into());
+            return Err(Failure::new(Kind::BadAnswer, format!("{what}: {msg}")).into());
+        }
+        let (Some(key), Some(link)) = (self.key.0, self.link.0) else {
+            return Err(no_key_or_link(what, "the server's answer"));
+        };
+        Ok(FileRecord {
+            name: self.name.0,
+            size: self.size.0,
+            expires: self.expires.0.as_deref().and_then(normalize_time),
+            downloads: self.downloads.0,
+            max_downloads: self.max_downloads.0,
+            auto_delete: self.auto_delete.0,
+            created: self.created.0.as_deref().and_then(normalize_time),
+            ..FileRecord::new(NAME, key, link)
+        })
+    }
+}
+
+fn no_key_or_link(what: &str, whose: &str) -> anyhow::Error {
+    Failure::new(
+        Kind::BadAnswer,
+        format!("{what}: {whose} has no key or link; it does not look like the file.io API"),
+    )
+    .hint("check that --server and --service name a compatible server")
+    .into()
+}
+
 /// A page of `GET /` (the caller's files) as it comes over the wire.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, Deserialize)]
 struct WirePage {
     #[serde(default)]
     success: Lenient<bool>,
@@ -356,25 +349,11 @@ impl WirePage {
         })?;
         let files = nodes
             .into_iter()
-            .map(|n| {
-                let (Some(key), Some(link)) = (n.key.0, n.link.0) else {
-                    return Err(Failure::new(
-                        Kind::BadAnswer,
-                        format!("{what}: a file in the server's answer has no key or link; it does not look like the file.io API"),
-                    )
-                    .hint("check that --server and --service name a compatible server")
-                    .into());
-                };
-                Ok(FileRecord {
-                    name: n.name.0,
-                    size: n.size.0,
-                    expires: n.expires.0.as_deref().and_then(normalize_time),
-                    downloads: n.downloads.0,
-                    max_downloads: n.max_downloads.0,
-                    auto_delete: n.auto_delete.0,
-                    created: n.created.0.as_deref().and_then(normalize_time),
-                    ..FileRecord::new(ServiceKind::FileIo, key, link)
-                })
+            .map(|mut n| {
+                // A node's own `success` or `message` means nothing: only the page's does.
+                n.success = Lenient(None);
+                n.into_record(what)
+                    .map_err(|_| no_key_or_link(what, "a file in the server's answer"))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok((files, self.count.0))
@@ -392,31 +371,106 @@ pub fn parse_list(body: &[u8], what: &str) -> Result<(Vec<FileRecord>, Option<u6
     page.into_files(what)
 }
 
-/// The account as `GET /me` reports it, in our field names.
-#[derive(Debug, Clone, serde::Serialize, PartialEq)]
-pub struct Account {
-    pub service: &'static str,
-    pub plan: Option<Value>,
-    pub max_upload_bytes: Option<u64>,
-    pub max_storage_bytes: Option<u64>,
-    pub used_storage_bytes: Option<u64>,
-    pub rate_limit: Option<Value>,
+/// `GET /me` as it comes over the wire.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireMe {
+    #[serde(default)]
+    plan_id: Option<serde_json::Value>,
+    #[serde(default)]
+    plan: Option<serde_json::Value>,
+    #[serde(default)]
+    max_upload_bytes: Lenient<u64>,
+    #[serde(default)]
+    max_storage_bytes: Lenient<u64>,
+    #[serde(default)]
+    used_storage_bytes: Lenient<u64>,
+    #[serde(default)]
+    rate_limit: Option<serde_json::Value>,
 }
 
-pub fn parse_me(v: &Value) -> Account {
-    let n = |k: &str| v.get(k).and_then(Value::as_u64);
-    // `fileio me` prints these values as they are: made inert here, where they arrive.
-    let any = |k: &str| {
-        v.get(k)
-            .filter(|x| !x.is_null())
-            .map(crate::terminal_text::inert_value)
-    };
-    Account {
-        service: "fileio",
-        plan: any("planId").or_else(|| any("plan")),
-        max_upload_bytes: n("maxUploadBytes"),
-        max_storage_bytes: n("maxStorageBytes"),
-        used_storage_bytes: n("usedStorageBytes"),
-        rate_limit: any("rateLimit"),
+impl WireMe {
+    fn into_account(self) -> Account {
+        Account {
+            service: NAME,
+            // `fileio me` prints these values as they are: made inert here, where they arrive.
+            plan: shown_value(self.plan_id).or_else(|| shown_value(self.plan)),
+            max_upload_bytes: self.max_upload_bytes.0,
+            max_storage_bytes: self.max_storage_bytes.0,
+            used_storage_bytes: self.used_storage_bytes.0,
+            rate_limit: shown_value(self.rate_limit),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_file(body: &str, what: &str) -> Result<FileRecord> {
+        serde_json::from_str::<WireFile>(body)
+            .unwrap()
+            .into_record(what)
+    }
+
+    #[test]
+    fn reads_v2_and_classic_answers() {
+        let r = parse_file(
+            r#"{"success":true,"status":200,"key":"Vv7QtVfMVBr2","link":"https://file.io/Vv7QtVfMVBr2",
+            "name":"r.pdf","size":245810,"expires":"2026-12-06T10:00:00.000Z","downloads":0,
+            "maxDownloads":1,"autoDelete":true,"created":"2026-11-22T10:00:00.000Z"}"#,
+            "upload",
+        )
+        .unwrap();
+        assert_eq!(r.expires.as_deref(), Some("2026-12-06T10:00:00Z"));
+        assert_eq!(
+            (r.size, r.max_downloads, r.auto_delete),
+            (Some(245810), Some(1), Some(true))
+        );
+        let r = parse_file(
+            r#"{"success":true,"key":"2ojE41","link":"https://file.io/2ojE41","expiry":"14 days"}"#,
+            "upload",
+        )
+        .unwrap();
+        assert_eq!((r.key.as_str(), r.expires), ("2ojE41", None));
+        assert!(
+            parse_file(r#"{"success":false,"message":"nope"}"#, "upload")
+                .unwrap_err()
+                .to_string()
+                .contains("nope")
+        );
+        // A size sent as a string loses the size, not the answer.
+        let r = parse_file(r#"{"key":"k","link":"https://x.test/k","size":"12"}"#, "u").unwrap();
+        assert_eq!(r.size, None);
+    }
+
+    #[test]
+    fn reads_an_account_with_a_plan_id_or_name() {
+        let me: WireMe = serde_json::from_str(
+            r#"{"success":true,"planId":0,"maxUploadBytes":100,"usedStorageBytes":1,"rateLimit":null}"#,
+        )
+        .unwrap();
+        let a = me.into_account();
+        assert_eq!(a.plan, Some(serde_json::json!(0)));
+        assert_eq!(a.plan_text(), None);
+        assert_eq!((a.max_upload_bytes, a.rate_limit), (Some(100), None));
+        let me: WireMe = serde_json::from_str(r#"{"plan":"pro"}"#).unwrap();
+        assert_eq!(me.into_account().plan_text().as_deref(), Some("pro"));
+    }
+
+    #[test]
+    fn keys_and_links() {
+        assert_eq!(
+            download_url("http://h:1", "abc123").unwrap().as_str(),
+            "http://h:1/abc123"
+        );
+        assert_eq!(
+            download_url("http://h:1", "https://x.test/k")
+                .unwrap()
+                .as_str(),
+            "https://x.test/k"
+        );
+        assert!(download_url("http://h:1", "../etc/passwd").is_err());
+        assert!(download_url("http://h:1", "").is_err());
     }
 }

@@ -4,34 +4,127 @@
 //! here, chosen by `[services] fileshot-chunk-protocol` in the config file.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::Result;
-use bytes::Bytes;
+use async_trait::async_trait;
 use futures_util::StreamExt;
-use reqwest::Url;
 use reqwest::multipart::{Form, Part};
+use reqwest::{Method, Url};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{
-    Account, Api, FileRecord, ListQuery, Page, ServiceKind, Upload, UploadOptions, Uploaded,
-    normalize_time,
+    Account, Api, AuthScheme, Capabilities, FileRecord, Lenient, ListQuery, Managed, Page, Service,
+    ServiceConfig, Upload, UploadCaps, UploadOptions, Uploaded, normalize_time, shown_value,
 };
-use crate::error::{Failure, Kind, failure_of};
+use crate::error::{Failure, Kind, add_hint, failure_of};
 use crate::expires::Expires;
 use crate::size::ByteSize;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.fileshot.io";
+
+const NAME: &str = "fileshot";
 
 /// The chunk size the vendor's client uses.
 pub const CHUNK_SIZE: u64 = 8 << 20;
 
 /// Files at least this large go up in chunks, unless the config says otherwise.
 const DEFAULT_THRESHOLD: u64 = 100_000_000;
+
+#[derive(Debug)]
+pub struct FileShot;
+
+#[async_trait]
+impl Service for FileShot {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn title(&self) -> &'static str {
+        "FileShot"
+    }
+
+    fn default_base_url(&self) -> &'static str {
+        DEFAULT_BASE_URL
+    }
+
+    fn capabilities(&self, _cfg: &ServiceConfig) -> Capabilities {
+        Capabilities {
+            upload: UploadCaps {
+                expires: true,
+                ..UploadCaps::default()
+            },
+            list: true,
+            account: true,
+            delete: true,
+            info: true,
+            resumable: true,
+            auth: AuthScheme::Bearer { optional: false },
+            ..Capabilities::BASIC
+        }
+    }
+
+    fn needs_length(&self) -> bool {
+        true
+    }
+
+    fn check_upload(&self, opts: &UploadOptions) -> Result<()> {
+        if let Some(e) = &opts.expires {
+            expiry_days(e)?;
+        }
+        Ok(())
+    }
+
+    async fn upload(
+        &self,
+        api: &Api<'_>,
+        up: &Upload<'_>,
+        opts: &UploadOptions,
+    ) -> Result<Uploaded> {
+        upload(api, up, opts).await
+    }
+
+    async fn download_url(&self, api: &Api<'_>, target: &str) -> Result<Url> {
+        let id = super::key_of(target)?;
+        Url::parse(&api.url(&format!("/api/files/download/{id}")))
+            .map_err(|e| Failure::new(Kind::Usage, format!("invalid server URL: {e}")).into())
+    }
+
+    async fn list(&self, api: &Api<'_>, q: &ListQuery) -> Result<Page> {
+        list(api, q).await.map_err(tier_hint)
+    }
+
+    async fn info(&self, api: &Api<'_>, id: &str) -> Result<FileRecord> {
+        info(api, id).await
+    }
+
+    async fn me(&self, api: &Api<'_>) -> Result<Account> {
+        api.need_key()?;
+        let url = api.url("/api/files/usage");
+        let usage: WireUsage = api
+            .send_json("reading the account", true, None, || {
+                Ok(api.request(Method::GET, &url))
+            })
+            .await
+            .map_err(tier_hint)?;
+        Ok(Account {
+            service: NAME,
+            plan: shown_value(usage.tier),
+            max_upload_bytes: None,
+            max_storage_bytes: usage.limit.0,
+            used_storage_bytes: usage.usage.0,
+            rate_limit: None,
+        })
+    }
+
+    async fn delete(&self, api: &Api<'_>, file: &Managed<'_>) -> Result<()> {
+        let url = api.url(&format!("/api/files/{}", file.key));
+        super::delete_at(api, &format!("deleting {}", file.key), &url).await
+    }
+}
 
 /// `--expires` as FileShot's whole days, 1 to 365.
 pub fn expiry_days(e: &Expires) -> Result<u32> {
@@ -53,32 +146,116 @@ pub fn expiry_days(e: &Expires) -> Result<u32> {
     Ok(days as u32)
 }
 
+/// A 403 from FileShot means the key is valid but its tier is too low: the generic "set a
+/// valid key" hint would mislead, so this hint takes its place (the others are kept).
 fn tier_hint(err: anyhow::Error) -> anyhow::Error {
-    match failure_of(&err) {
-        Some(f) if f.kind == Kind::Auth && f.message.contains("(403") => Failure::new(
-            Kind::Auth,
-            f.message.clone(),
-        )
-        .hint("FileShot's API needs the Creator tier or above; a key of a lower tier is refused")
-        .into(),
-        _ => err,
+    let refused = failure_of(&err).is_some_and(|f| f.kind == Kind::Auth && f.status == Some(403));
+    if !refused || err.chain().count() > 1 {
+        return err;
+    }
+    match err.downcast::<Failure>() {
+        Ok(mut f) => {
+            f.hints.retain(|h| h != crate::http::BAD_KEY_HINT);
+            f.hints.insert(
+                0,
+                "FileShot's API needs the Creator tier or above; a key of a lower tier is refused"
+                    .into(),
+            );
+            f.into()
+        }
+        Err(err) => err,
     }
 }
 
-fn record_from(api: &Api<'_>, v: &Value, name: Option<&str>) -> Option<FileRecord> {
-    let v = v.get("file").filter(|f| f.is_object()).unwrap_or(v);
-    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-    let id = s("fileId").or_else(|| s("id"))?;
-    let link = s("downloadUrl").unwrap_or_else(|| api.url(&format!("/api/files/download/{id}")));
-    Some(FileRecord {
-        name: s("fileName")
-            .or_else(|| s("originalFileName"))
-            .or_else(|| name.map(str::to_owned)),
-        size: v.get("fileSize").and_then(Value::as_u64),
-        expires: s("expiresAt").as_deref().and_then(normalize_time),
-        created: s("createdAt").as_deref().and_then(normalize_time),
-        ..FileRecord::new(ServiceKind::FileShot, id, link)
-    })
+/// A file as FileShot describes it, on its own or in a `file` object, as it comes over the
+/// wire. The vendor's client and the docs name some fields differently: both are read.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireFile {
+    #[serde(default)]
+    file: Option<Box<Lenient<WireFile>>>,
+    #[serde(default)]
+    file_id: Lenient<String>,
+    #[serde(default)]
+    id: Lenient<String>,
+    #[serde(default)]
+    download_url: Lenient<String>,
+    #[serde(default)]
+    file_name: Lenient<String>,
+    #[serde(default)]
+    original_file_name: Lenient<String>,
+    #[serde(default)]
+    file_size: Lenient<u64>,
+    #[serde(default)]
+    expires_at: Lenient<String>,
+    #[serde(default)]
+    created_at: Lenient<String>,
+}
+
+impl WireFile {
+    /// The record, when the answer has an id; `name` is the name sent, where FileShot gives
+    /// none back.
+    fn into_record(self, api: &Api<'_>, name: Option<&str>) -> Option<FileRecord> {
+        let f = match self.file {
+            Some(inner) if inner.0.is_some() => inner.0.expect("checked"),
+            _ => self,
+        };
+        let id = f.file_id.0.or(f.id.0)?;
+        let link = f
+            .download_url
+            .0
+            .unwrap_or_else(|| api.url(&format!("/api/files/download/{id}")));
+        Some(FileRecord {
+            name: f
+                .file_name
+                .0
+                .or(f.original_file_name.0)
+                .or_else(|| name.map(str::to_owned)),
+            size: f.file_size.0,
+            expires: f.expires_at.0.as_deref().and_then(normalize_time),
+            created: f.created_at.0.as_deref().and_then(normalize_time),
+            ..FileRecord::new(NAME, id, link)
+        })
+    }
+}
+
+/// A page of files: a bare array, or an object with the array in `files` or `data`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum WireList {
+    Bare(Vec<Lenient<WireFile>>),
+    Page(WirePage),
+}
+
+#[derive(Debug, Deserialize)]
+struct WirePage {
+    #[serde(default)]
+    files: Option<Vec<Lenient<WireFile>>>,
+    #[serde(default)]
+    data: Option<Vec<Lenient<WireFile>>>,
+    #[serde(default)]
+    total: Lenient<u64>,
+    #[serde(default)]
+    count: Lenient<u64>,
+    #[serde(default)]
+    pagination: Option<Lenient<WirePagination>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WirePagination {
+    #[serde(default)]
+    total: Lenient<u64>,
+}
+
+/// `GET /api/files/usage` as it comes over the wire.
+#[derive(Debug, Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    tier: Option<serde_json::Value>,
+    #[serde(default)]
+    limit: Lenient<u64>,
+    #[serde(default)]
+    usage: Lenient<u64>,
 }
 
 fn bad_answer(what: &str) -> anyhow::Error {
@@ -90,10 +267,10 @@ fn bad_answer(what: &str) -> anyhow::Error {
     .into()
 }
 
-pub async fn upload(api: &Api<'_>, up: &Upload<'_>, opts: &UploadOptions) -> Result<Uploaded> {
-    let key = api.need_key()?;
+async fn upload(api: &Api<'_>, up: &Upload<'_>, opts: &UploadOptions) -> Result<Uploaded> {
+    api.need_key()?;
     let days = opts.expires.as_ref().map(expiry_days).transpose()?;
-    let threshold = match &api.settings.services.fileshot_chunk_threshold {
+    let threshold = match &api.config.fileshot_chunk_threshold {
         Some(t) => {
             t.parse::<ByteSize>()
                 .map_err(|e| {
@@ -107,9 +284,10 @@ pub async fn upload(api: &Api<'_>, up: &Upload<'_>, opts: &UploadOptions) -> Res
         None => DEFAULT_THRESHOLD,
     };
     let what = format!("uploading {}", up.name);
-    if let (Some(path), Some(len)) = (up.path, up.len) {
+    // Pieces need a source that can be read at any offset (a file).
+    if let (Some(len), true) = (up.size(), up.source.seekable()) {
         if len >= threshold {
-            return chunked(api, up, path, len, days).await.map_err(tier_hint);
+            return chunked(api, up, len, days).await.map_err(tier_hint);
         }
     }
     let url = api.url("/api/files/upload");
@@ -120,19 +298,15 @@ pub async fn upload(api: &Api<'_>, up: &Upload<'_>, opts: &UploadOptions) -> Res
             form = form.text("expiryDays", d.to_string());
         }
         form = form.part("file", part);
-        Ok(api
-            .http
-            .client
-            .post(&url)
-            .bearer_auth(key.expose())
-            .multipart(form))
+        Ok(api.request(Method::POST, &url).multipart(form))
     };
-    let v = api
-        .http
+    let answer: WireFile = api
         .send_json(&what, up.retry(), Some(up.activity), make)
         .await
         .map_err(tier_hint)?;
-    let record = record_from(api, &v, Some(up.name)).ok_or_else(|| bad_answer(&what))?;
+    let record = answer
+        .into_record(api, Some(up.name))
+        .ok_or_else(|| bad_answer(&what))?;
     Ok(Uploaded {
         record,
         token: None,
@@ -148,17 +322,9 @@ struct ResumeState {
     done: BTreeSet<u64>,
 }
 
-fn state_path(api: &Api<'_>, path: &Path, len: u64) -> Option<PathBuf> {
-    let meta = std::fs::metadata(path).ok()?;
-    let mtime = meta
-        .modified()
-        .ok()?
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_nanos();
-    let abs = std::fs::canonicalize(path).ok()?;
+fn state_path(api: &Api<'_>, identity: &str) -> Option<PathBuf> {
     let mut h = Sha256::new();
-    h.update(format!("{}\n{}\n{len}\n{mtime}", api.base(), abs.display()));
+    h.update(format!("{}\n{identity}", api.base()));
     let id: String = h
         .finalize()
         .iter()
@@ -173,18 +339,23 @@ fn state_path(api: &Api<'_>, path: &Path, len: u64) -> Option<PathBuf> {
     )
 }
 
+/// Replaces the state file in one step (tempfile beside it, renamed over it); a failure
+/// only means a rerun sends more again.
 fn save_state(path: &Path, state: &ResumeState) {
-    let _ = std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")));
-    let tmp = path.with_extension("tmp");
-    if std::fs::write(&tmp, serde_json::to_vec(state).unwrap_or_default()).is_ok() {
-        let _ = std::fs::rename(&tmp, path);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let _ = std::fs::create_dir_all(dir);
+    let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) else {
+        return;
+    };
+    let json = serde_json::to_vec(state).unwrap_or_default();
+    if std::io::Write::write_all(&mut tmp, &json).is_ok() {
+        let _ = tmp.persist(path);
     }
 }
 
 fn preupload_protocol(api: &Api<'_>) -> Result<bool> {
     match api
-        .settings
-        .services
+        .config
         .fileshot_chunk_protocol
         .as_deref()
         .unwrap_or("init")
@@ -200,18 +371,15 @@ fn preupload_protocol(api: &Api<'_>) -> Result<bool> {
     }
 }
 
-async fn chunked(
-    api: &Api<'_>,
-    up: &Upload<'_>,
-    path: &Path,
-    len: u64,
-    days: Option<u32>,
-) -> Result<Uploaded> {
-    let key = api.need_key()?;
+async fn chunked(api: &Api<'_>, up: &Upload<'_>, len: u64, days: Option<u32>) -> Result<Uploaded> {
+    api.need_key()?;
     let pre = preupload_protocol(api)?;
     let total = len.div_ceil(CHUNK_SIZE).max(1);
     let what = format!("uploading {}", up.name);
-    let state_file = state_path(api, path, len);
+    let state_file = up
+        .source
+        .identity()
+        .and_then(|identity| state_path(api, &identity));
     let previous = state_file
         .as_deref()
         .and_then(|p| std::fs::read(p).ok())
@@ -219,7 +387,7 @@ async fn chunked(
         .filter(|s| s.total_chunks == total);
     let state = match previous {
         Some(s) => {
-            if !api.settings.quiet {
+            if !api.quiet {
                 crate::progress::suspend(|| {
                     eprintln!(
                         "fileio: resuming {}: {} of {total} chunks were sent before",
@@ -247,22 +415,12 @@ async fn chunked(
                     json!({"fileName": up.name, "fileSize": len, "expiryDays": days}),
                 )
             };
-            let v = api
-                .http
+            let started: WireFile = api
                 .send_json(&what, true, None, || {
-                    Ok(api
-                        .http
-                        .client
-                        .post(&url)
-                        .bearer_auth(key.expose())
-                        .json(&body))
+                    Ok(api.request(Method::POST, &url).json(&body))
                 })
                 .await?;
-            let file_id = v
-                .get("fileId")
-                .and_then(Value::as_str)
-                .ok_or_else(|| bad_answer(&what))?
-                .to_string();
+            let file_id = started.file_id.0.ok_or_else(|| bad_answer(&what))?;
             ResumeState {
                 file_id,
                 total_chunks: total,
@@ -282,10 +440,13 @@ async fn chunked(
         .map(|i| {
             let (state, state_file, file_id, what) = (&state, &state_file, &file_id, &what);
             async move {
-                let bytes = read_chunk(path, i, len)?;
+                // At most CHUNK_SIZE per chunk in flight, whatever the file's size.
+                let bytes = up
+                    .source
+                    .read_at(i * CHUNK_SIZE, chunk_len(i, len) as usize)?;
                 let url = api.url(&format!("/api/files/upload-chunk/{file_id}/{i}"));
                 let make = || {
-                    let req = api.http.client.post(&url).bearer_auth(key.expose());
+                    let req = api.request(Method::POST, &url);
                     Ok(if pre {
                         let part = Part::stream_with_length(bytes.clone(), bytes.len() as u64)
                             .file_name(format!("chunk-{i}"))
@@ -301,14 +462,9 @@ async fn chunked(
                     })
                 };
                 let chunk_what = format!("{what} (chunk {} of {total})", i + 1);
-                let resp = api
-                    .http
-                    .send(&chunk_what, true, Some(up.activity), make)
-                    .await?;
+                let resp = api.send(&chunk_what, true, Some(up.activity), make).await?;
                 if !resp.status().is_success() {
-                    return Err(crate::http::error_from_response(&chunk_what, resp)
-                        .await
-                        .into());
+                    return Err(api.error(&chunk_what, resp).await);
                 }
                 up.bar.inc(bytes.len() as u64);
                 up.activity.touch();
@@ -324,29 +480,24 @@ async fn chunked(
         .collect()
         .await;
     if let Some(e) = results.into_iter().find_map(Result::err) {
-        let f = Failure::new(
-            failure_of(&e).map_or(Kind::Other, |f| f.kind),
-            format!("{e:#}"),
-        )
-        .hint("run the same command again to send only the chunks that are missing");
-        return Err(f.into());
+        return Err(add_hint(
+            e,
+            Kind::Other,
+            "run the same command again to send only the chunks that are missing",
+        ));
     }
-    let finished = if pre {
+    let finished: Option<WireFile> = if pre {
         let url = api.url(&format!("/api/files/finalize-upload/{file_id}"));
-        api.http
-            .send_json(&what, true, None, || {
-                Ok(api
-                    .http
-                    .client
-                    .post(&url)
-                    .bearer_auth(key.expose())
-                    .json(&json!({})))
+        Some(
+            api.send_json(&what, true, None, || {
+                Ok(api.request(Method::POST, &url).json(&json!({})))
             })
-            .await?
+            .await?,
+        )
     } else {
-        Value::Null
+        None
     };
-    let record = match record_from(api, &finished, Some(up.name)) {
+    let record = match finished.and_then(|f| f.into_record(api, Some(up.name))) {
         Some(r) => r,
         None => info(api, &file_id).await?,
     };
@@ -363,111 +514,57 @@ fn chunk_len(i: u64, len: u64) -> u64 {
     CHUNK_SIZE.min(len.saturating_sub(i * CHUNK_SIZE))
 }
 
-/// One chunk read whole: at most `CHUNK_SIZE` per chunk in flight, whatever the file's size.
-fn read_chunk(path: &Path, i: u64, len: u64) -> Result<Bytes> {
-    let n = chunk_len(i, len) as usize;
-    let mut f =
-        std::fs::File::open(path).map_err(|e| crate::commands::upload::local_error(path, &e))?;
-    let mut buf = vec![0; n];
-    f.seek(SeekFrom::Start(i * CHUNK_SIZE))
-        .and_then(|_| f.read_exact(&mut buf))
-        .map_err(|e| {
-            Failure::new(
-                Kind::LocalFile,
-                format!("cannot read {}: {e}", path.display()),
-            )
-        })?;
-    Ok(Bytes::from(buf))
-}
-
-pub async fn info(api: &Api<'_>, id: &str) -> Result<FileRecord> {
+async fn info(api: &Api<'_>, id: &str) -> Result<FileRecord> {
     let url = api.url(&format!("/api/files/{id}"));
     let what = format!("reading {id}");
-    let v = super::call_json(api, &what, || Ok(api.auth(api.http.client.get(&url))))
+    let answer: WireFile = api
+        .send_json(&what, true, None, || Ok(api.request(Method::GET, &url)))
         .await
         .map_err(tier_hint)?;
-    record_from(api, &v, None).ok_or_else(|| bad_answer(&what))
+    answer
+        .into_record(api, None)
+        .ok_or_else(|| bad_answer(&what))
 }
 
-pub fn download_url(api: &Api<'_>, target: &str) -> Result<Url> {
-    let id = super::key_of(target)?;
-    Url::parse(&api.url(&format!("/api/files/download/{id}")))
-        .map_err(|e| Failure::new(Kind::Usage, format!("invalid server URL: {e}")).into())
-}
-
-pub async fn delete(api: &Api<'_>, id: &str) -> Result<()> {
-    let url = api.url(&format!("/api/files/{id}"));
-    super::delete_at(api, &format!("deleting {id}"), &url).await
-}
-
-pub async fn list(api: &Api<'_>, q: &ListQuery) -> Result<Page> {
-    let key = api.need_key()?;
+async fn list(api: &Api<'_>, q: &ListQuery) -> Result<Page> {
+    api.need_key()?;
     let limit = q.limit.unwrap_or(20).clamp(1, 100);
     let page = q.offset / limit + 1;
     let path = api
-        .settings
-        .services
+        .config
         .fileshot_list_path
         .clone()
         .unwrap_or_else(|| "/api/files".into());
     let url = api.url(&path);
     let query = [("page", page.to_string()), ("limit", limit.to_string())];
-    let v = super::call_json(api, "listing files", || {
-        Ok(api
-            .http
-            .client
-            .get(&url)
-            .query(&query)
-            .bearer_auth(key.expose()))
-    })
-    .await
-    .map_err(tier_hint)?;
-    let items = v
-        .get("files")
-        .or_else(|| v.get("data"))
-        .or(Some(&v))
-        .and_then(Value::as_array)
-        .ok_or_else(|| {
-            Failure::new(
-                Kind::BadAnswer,
-                "listing files: FileShot's answer has no list of files",
-            )
-            .hint("set [services] fileshot-list-path in the config file if the API moved")
-        })?;
+    let answer: WireList = api
+        .send_json("listing files", true, None, || {
+            Ok(api.request(Method::GET, &url).query(&query))
+        })
+        .await?;
+    let (items, total) = match answer {
+        WireList::Bare(items) => (Some(items), None),
+        WireList::Page(p) => (
+            p.files.or(p.data),
+            p.total
+                .0
+                .or(p.count.0)
+                .or_else(|| p.pagination.and_then(|p| p.0).and_then(|p| p.total.0)),
+        ),
+    };
+    let items = items.ok_or_else(|| {
+        Failure::new(
+            Kind::BadAnswer,
+            "listing files: FileShot's answer has no list of files",
+        )
+        .hint("set [services] fileshot-list-path in the config file if the API moved")
+    })?;
     let files = items
-        .iter()
-        .filter_map(|i| record_from(api, i, None))
+        .into_iter()
+        .filter_map(|i| i.0)
+        .filter_map(|f| f.into_record(api, None))
         .collect();
-    let total = ["total", "count"]
-        .iter()
-        .find_map(|k| v.get(k).and_then(Value::as_u64))
-        .or_else(|| {
-            v.get("pagination")
-                .and_then(|p| p.get("total"))
-                .and_then(Value::as_u64)
-        });
     Ok(Page { files, total })
-}
-
-pub async fn me(api: &Api<'_>) -> Result<Account> {
-    let key = api.need_key()?;
-    let url = api.url("/api/files/usage");
-    let v = super::call_json(api, "reading the account", || {
-        Ok(api.http.client.get(&url).bearer_auth(key.expose()))
-    })
-    .await
-    .map_err(tier_hint)?;
-    Ok(Account {
-        service: "fileshot",
-        plan: v
-            .get("tier")
-            .filter(|t| !t.is_null())
-            .map(crate::terminal_text::inert_value),
-        max_upload_bytes: None,
-        max_storage_bytes: v.get("limit").and_then(Value::as_u64),
-        used_storage_bytes: v.get("usage").and_then(Value::as_u64),
-        rate_limit: None,
-    })
 }
 
 #[cfg(test)]

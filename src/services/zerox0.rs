@@ -3,17 +3,126 @@
 //! changes need. The token is kept, secret, in the local history.
 
 use anyhow::Result;
-use reqwest::Url;
+use async_trait::async_trait;
 use reqwest::header::HeaderMap;
 use reqwest::multipart::Form;
+use reqwest::{Method, Url};
 
-use super::{Api, FileRecord, ServiceKind, Upload, UploadOptions, Uploaded, epoch_ms_to_time};
+use super::{
+    Api, Capabilities, Change, FileRecord, Managed, Service, ServiceConfig, UpdateCaps, Upload,
+    UploadCaps, UploadOptions, Uploaded, epoch_ms_to_time,
+};
 use crate::error::{Failure, Kind};
 use crate::expires::Expires;
 use crate::http;
 use crate::secret::Secret;
 
 pub const DEFAULT_BASE_URL: &str = "https://0x0.st";
+
+const NAME: &str = "0x0";
+
+/// 0x0.st ("The Null Pointer") and self-hosted copies.
+#[derive(Debug)]
+pub struct ZeroX0;
+
+#[async_trait]
+impl Service for ZeroX0 {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        &["0x0.st", "nullpointer"]
+    }
+
+    fn title(&self) -> &'static str {
+        "0x0.st (The Null Pointer)"
+    }
+
+    fn default_base_url(&self) -> &'static str {
+        DEFAULT_BASE_URL
+    }
+
+    fn capabilities(&self, _cfg: &ServiceConfig) -> Capabilities {
+        Capabilities {
+            upload: UploadCaps {
+                expires: true,
+                secret_url: true,
+                ..UploadCaps::default()
+            },
+            update: Some(UpdateCaps {
+                expires: true,
+                by_token: true,
+                ..UpdateCaps::default()
+            }),
+            delete: true,
+            tokens: true,
+            ..Capabilities::BASIC
+        }
+    }
+
+    async fn upload(
+        &self,
+        api: &Api<'_>,
+        up: &Upload<'_>,
+        opts: &UploadOptions,
+    ) -> Result<Uploaded> {
+        upload(api, up, opts).await
+    }
+
+    async fn download_url(&self, api: &Api<'_>, target: &str) -> Result<Url> {
+        download_url(api.base(), target)
+    }
+
+    /// Deletes the file at its link (or a key on this server) with its token.
+    async fn delete(&self, api: &Api<'_>, file: &Managed<'_>) -> Result<()> {
+        let key = super::key_of(file.target)?;
+        let token = need_token(&key, file.token)?;
+        let what = format!("deleting {key}");
+        manage(
+            api,
+            file.target,
+            &what,
+            vec![
+                ("token", token.expose().to_string()),
+                ("delete", String::new()),
+            ],
+        )
+        .await
+    }
+
+    /// Changes the expiry of the file at its link with its token (the only change 0x0 takes).
+    async fn update(
+        &self,
+        api: &Api<'_>,
+        file: &Managed<'_>,
+        change: &Change<'_>,
+    ) -> Result<FileRecord> {
+        let e = change.expires.expect("checked: 0x0 updates an expiry");
+        let key = super::key_of(file.target)?;
+        let token = need_token(&key, file.token)?;
+        let what = format!("updating {key}");
+        manage(
+            api,
+            file.target,
+            &what,
+            vec![
+                ("token", token.expose().to_string()),
+                ("expires", expires_param(e)?),
+            ],
+        )
+        .await?;
+        let mut r = FileRecord::new(
+            NAME,
+            file.key.to_string(),
+            download_url(api.base(), file.target)?.to_string(),
+        );
+        r.expires = e
+            .resolve(chrono::Utc::now())
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        Ok(r)
+    }
+}
 
 /// 0x0's `expires`: whole hours as hours, anything else as epoch milliseconds.
 pub fn expires_param(e: &Expires) -> Result<String> {
@@ -42,7 +151,7 @@ fn expires_header(headers: &HeaderMap) -> Option<String> {
     epoch_ms_to_time(v)
 }
 
-pub async fn upload(api: &Api<'_>, up: &Upload<'_>, opts: &UploadOptions) -> Result<Uploaded> {
+async fn upload(api: &Api<'_>, up: &Upload<'_>, opts: &UploadOptions) -> Result<Uploaded> {
     let what = format!("uploading {}", up.name);
     let expires = opts.expires.as_ref().map(expires_param).transpose()?;
     let url = api.url("/");
@@ -56,14 +165,11 @@ pub async fn upload(api: &Api<'_>, up: &Upload<'_>, opts: &UploadOptions) -> Res
             form = form.text("secret", "");
         }
         form = form.part("file", part);
-        Ok(api.http.client.post(&url).multipart(form))
+        Ok(api.request(Method::POST, &url).multipart(form))
     };
-    let resp = api
-        .http
-        .send(&what, up.retry(), Some(up.activity), make)
-        .await?;
+    let resp = api.send(&what, up.retry(), Some(up.activity), make).await?;
     if !resp.status().is_success() {
-        return Err(http::error_from_plain_response(&what, resp).await.into());
+        return Err(plain_error(&what, resp).await);
     }
     let token = resp
         .headers()
@@ -89,15 +195,15 @@ pub async fn upload(api: &Api<'_>, up: &Upload<'_>, opts: &UploadOptions) -> Res
     let key = super::key_of(&link)?;
     let record = FileRecord {
         name: Some(up.name.to_string()),
-        size: up.len,
+        size: up.size(),
         expires,
-        ..FileRecord::new(ServiceKind::ZeroX0, key, link)
+        ..FileRecord::new(NAME, key, link)
     };
     Ok(Uploaded { record, token })
 }
 
-pub fn download_url(base: &str, target: &str) -> Result<Url> {
-    let s = if target.starts_with("http://") || target.starts_with("https://") {
+fn download_url(base: &str, target: &str) -> Result<Url> {
+    let s = if super::is_link(target) {
         target.to_string()
     } else {
         format!("{base}/{}", super::key_of(target)?)
@@ -122,54 +228,21 @@ async fn manage(
 ) -> Result<()> {
     let url = download_url(api.base(), target)?;
     let resp = api
-        .http
         .send(what, true, None, || {
-            Ok(api.http.client.post(url.clone()).form(&fields))
+            Ok(api.request(Method::POST, url.clone()).form(&fields))
         })
         .await?;
     if !resp.status().is_success() {
-        return Err(http::error_from_plain_response(what, resp).await.into());
+        return Err(plain_error(what, resp).await);
     }
     Ok(())
 }
 
-/// Deletes the file at `target` (a link, or a key on this server) with its token.
-pub async fn delete(api: &Api<'_>, target: &str, token: Option<&Secret>) -> Result<()> {
-    let key = super::key_of(target)?;
-    let token = need_token(&key, token)?;
-    let what = format!("deleting {key}");
-    manage(
-        api,
-        target,
-        &what,
-        vec![
-            ("token", token.expose().to_string()),
-            ("delete", String::new()),
-        ],
-    )
-    .await
-}
-
-/// Changes the expiry of the file at `target` with its token.
-pub async fn set_expiry(
-    api: &Api<'_>,
-    target: &str,
-    token: Option<&Secret>,
-    e: &Expires,
-) -> Result<()> {
-    let key = super::key_of(target)?;
-    let token = need_token(&key, token)?;
-    let what = format!("updating {key}");
-    manage(
-        api,
-        target,
-        &what,
-        vec![
-            ("token", token.expose().to_string()),
-            ("expires", expires_param(e)?),
-        ],
-    )
-    .await
+/// An error answer, plain text or an HTML page, as a failure of this service.
+async fn plain_error(what: &str, resp: reqwest::Response) -> anyhow::Error {
+    let mut f = http::error_from_plain_response(what, resp).await;
+    f.service = Some(NAME);
+    f.into()
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@ fn login_checks_the_key_stores_it_0600_and_logout_removes_it() {
     let said = both(out.get_output());
     assert!(
         said.starts_with(&format!(
-            "Logged in to {} (plan 0, 0 B used); the key is in ",
+            "Logged in to {} (0 B used); the key is in ",
             s.url
         )),
         "{said}"
@@ -86,7 +86,7 @@ fn login_checks_the_key_stores_it_0600_and_logout_removes_it() {
     assert_eq!(
         text(&out.get_output().stdout),
         format!(
-            "Logged in to {} with the key from the credentials file {}: plan 0, 0 B used.\n",
+            "Logged in to {} with the key from the credentials file {}: 0 B used.\n",
             s.url,
             creds.display()
         )
@@ -426,9 +426,19 @@ fn history_records_lists_forgets_and_can_be_turned_off() {
         .args(["--server", &s.url, "upload", "c.txt"])
         .assert()
         .success();
-    std::thread::sleep(std::time::Duration::from_millis(1100));
 
-    let out = env.cmd().args(["history"]).assert().success();
+    // A minute on, by the client's clock (no waiting): b.txt has expired.
+    let later = std::process::Command::new("date")
+        .args(["-u", "-d", "+1 minute", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .unwrap();
+    let later = String::from_utf8(later.stdout).unwrap();
+    let out = env
+        .cmd()
+        .env("FILEIO_TEST_NOW", later.trim())
+        .args(["history"])
+        .assert()
+        .success();
     let stdout = text(&out.get_output().stdout);
     assert_eq!(
         stdout.lines().count(),
@@ -570,7 +580,10 @@ fn secret_service_end_to_end() {
         .args(["--server", &s.url, "auth", "status"])
         .assert()
         .success()
-        .stdout(format!("Logged in to {} with the key from the OS keyring (Secret Service): plan 0, 0 B used.\n", s.url));
+        .stdout(format!(
+            "Logged in to {} with the key from the OS keyring (Secret Service): 0 B used.\n",
+            s.url
+        ));
     let mut logout = env.cmd();
     keyring(&mut logout);
     logout
@@ -630,4 +643,27 @@ fn an_unavailable_keyring_falls_back_to_the_file_with_a_warning() {
         .args(["--server", &s.url, "me"])
         .assert()
         .success();
+}
+
+#[test]
+fn auth_status_names_a_plan_as_me_does_and_leaves_out_plan_0() {
+    let env = Env::new();
+    for (plan, said) in [
+        (serde_json::json!(0), "0 B used"),
+        (serde_json::json!(7), "plan id 7, 0 B used"),
+        (serde_json::json!("creator"), "plan creator, 0 B used"),
+    ] {
+        let body =
+            serde_json::json!({"success": true, "planId": plan, "usedStorageBytes": 0}).to_string();
+        let s = Canned::start(move |_, _| json(&body));
+        env.cmd()
+            .env("FILEIO_API_KEY", "k")
+            .args(["--server", &s.url, "auth", "status"])
+            .assert()
+            .success()
+            .stdout(format!(
+                "Logged in to {} with the key from the FILEIO_API_KEY environment variable: {said}.\n",
+                s.url
+            ));
+    }
 }

@@ -266,6 +266,38 @@ fn a_redirect_to_a_landing_page_is_said_plainly() {
 }
 
 #[test]
+fn a_landing_page_url_is_shown_without_its_secrets() {
+    let env = Env::new();
+    let server = Canned::start(|req, _| {
+        if req.target == "/K" {
+            response(
+                "302 Found",
+                &[("Location", "/landing?token=s3cr3t&page=%1B%5D0%3Bx")],
+                "",
+            )
+        } else {
+            response(
+                "200 OK",
+                &[("Content-Type", "text/html")],
+                "<html>download here</html>",
+            )
+        }
+    });
+    let out = env
+        .cmd()
+        .args(["--server", &server.url, "download", "K", "-o", "out.bin"])
+        .assert()
+        .code(8)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("s3cr3t"), "{stderr}");
+    assert!(stderr.contains("token=%28redacted%29"), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr}");
+    assert!(!env.work().join("out.bin").exists());
+}
+
+#[test]
 fn a_redirect_to_the_bytes_is_followed() {
     let env = Env::new();
     let server = Canned::start(|req, _| {

@@ -8,6 +8,7 @@ mod generated;
 mod history_durability;
 mod hostile_client;
 mod hostile_server;
+mod layers;
 mod pg_cluster;
 mod saving;
 mod server;

@@ -244,9 +244,25 @@ type Handler = dyn Fn(&SeenRequest, usize) -> Reply + Send + Sync;
 
 /// A tiny HTTP/1.1 server on 127.0.0.1 that answers each request as a test scripts it: the
 /// hostile servers (HTML, redirects, short bodies, stalls, drops) the client must survive.
+///
+/// A panic or failed assertion in a handler (an emulator checking what the client sent) is
+/// kept, and fails the test when the server is dropped, as xh's test server does: it would
+/// otherwise show only as a dropped connection, which the client may even retry.
 pub struct Canned {
     pub url: String,
     seen: std::sync::Arc<std::sync::Mutex<Vec<SeenRequest>>>,
+    panics: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Drop for Canned {
+    fn drop(&mut self) {
+        let panics = self.panics.lock().map(|p| p.clone()).unwrap_or_default();
+        if let Some(first) = panics.first() {
+            if !std::thread::panicking() {
+                panic!("a handler of the test server panicked: {first}");
+            }
+        }
+    }
 }
 
 impl Canned {
@@ -258,14 +274,31 @@ impl Canned {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let handler: Arc<Handler> = Arc::new(handler);
         let seen2 = seen.clone();
+        let panics = Arc::new(Mutex::new(Vec::new()));
+        let panics2 = panics.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                let (seen, handler) = (seen2.clone(), handler.clone());
-                std::thread::spawn(move || serve_one(stream, &seen, &*handler));
+                let (seen, handler, panics) = (seen2.clone(), handler.clone(), panics2.clone());
+                std::thread::spawn(move || {
+                    let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        serve_one(stream, &seen, &*handler)
+                    }));
+                    if let Err(p) = served {
+                        let message = p
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_else(|| "a panic without a message".into());
+                        // A poisoned lock may fail after the first panic: keep that one first.
+                        if let Ok(mut all) = panics.lock() {
+                            all.push(message);
+                        }
+                    }
+                });
             }
         });
-        Canned { url, seen }
+        Canned { url, seen, panics }
     }
 
     pub fn requests(&self) -> Vec<SeenRequest> {
@@ -437,4 +470,51 @@ pub fn form_value(encoded: &str, key: &str) -> Option<String> {
         let (k, v) = p.split_once('=').unwrap_or((p, ""));
         (k == key).then(|| v.replace('+', " "))
     })
+}
+
+#[test]
+#[should_panic(expected = "a handler of the test server panicked: the emulator saw a wrong field")]
+fn a_panic_in_a_test_server_fails_the_test_that_used_it() {
+    let env = Env::new();
+    env.write("a.txt", "hello");
+    let server = Canned::start(|_, _| panic!("the emulator saw a wrong field"));
+    let _ = env
+        .cmd()
+        .args(["--server", &server.url, "--retries", "0", "upload", "a.txt"])
+        .output();
+    drop(server);
+}
+
+/// Whether the program `name` can be run here. A test that needs one and does not find it
+/// says so and is skipped in a plain `cargo test`; in CI (`CI` set), where .ci/run installs
+/// every such tool before the tests, a missing one fails the test instead.
+pub fn have_tool(name: &str, test: &str) -> bool {
+    let found = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            let p = dir.join(name);
+            std::fs::metadata(&p).is_ok_and(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                m.is_file() && m.permissions().mode() & 0o111 != 0
+            })
+        })
+    });
+    if !found {
+        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+        assert!(
+            !ci,
+            "{test} needs {name}, which .ci/run installs: it is missing"
+        );
+        eprintln!(
+            "skipped {test}: it needs {name}, which is not installed here (.ci/run installs it)"
+        );
+    }
+    found
+}
+
+#[test]
+fn a_missing_tool_is_found_missing_and_a_present_one_found() {
+    assert!(have_tool("sh", "this test"));
+    if std::env::var_os("CI").is_none() {
+        assert!(!have_tool("no-such-tool-for-fileio-tests", "this test"));
+    }
 }

@@ -128,7 +128,22 @@ impl Run {
 
 /// Runs `cmd` with standard output and standard error on a `cols`-wide terminal, feeding it
 /// `stdin` through a pipe when given (otherwise standard input is empty).
-fn run_in_terminal(mut cmd: StdCommand, cols: u16, stdin: Option<Vec<u8>>) -> Run {
+fn run_in_terminal(cmd: StdCommand, cols: u16, stdin: Option<Vec<u8>>) -> Run {
+    run_in_terminal_interrupted(cmd, cols, stdin, None)
+}
+
+/// A test of what a command has written so far.
+type Watch = dyn Fn(&[u8]) -> bool;
+
+/// [`run_in_terminal`], sending SIGINT (as Ctrl-C does) once what was written so far
+/// satisfies `interrupt_when`.
+fn run_in_terminal_interrupted(
+    mut cmd: StdCommand,
+    cols: u16,
+    stdin: Option<Vec<u8>>,
+    interrupt_when: Option<&Watch>,
+) -> Run {
+    let mut interrupted = false;
     let pty = Pty::open(cols, ROWS);
     cmd.env("TERM", "xterm-256color")
         .env_remove("COLUMNS")
@@ -169,6 +184,11 @@ fn run_in_terminal(mut cmd: StdCommand, cols: u16, stdin: Option<Vec<u8>>) -> Ru
                 unsafe { libc::read(pty.master.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             if n > 0 {
                 raw.extend_from_slice(&buf[..n as usize]);
+                if !interrupted && interrupt_when.is_some_and(|f| f(&raw)) {
+                    interrupted = true;
+                    // SAFETY: kill with a pid of our own child and a valid signal.
+                    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+                }
                 continue;
             }
             // EIO: the child closed its side.
@@ -562,4 +582,56 @@ fn bars_fit_a_narrow_terminal() {
     assert!(run.status.success(), "{}", run.describe());
     assert!(run.drew_a_bar(), "no spinner was drawn; {}", run.describe());
     run.assert_screen(&[&s.is_link(), &summary_of("piped.bin")]);
+}
+
+#[test]
+fn ctrl_c_during_an_upload_clears_the_bars_and_keeps_the_links_printed() {
+    for cols in WIDTHS {
+        let env = Env::new();
+        env.write("small.txt", "hello");
+        env.write("big.bin", noise(4 * MIB, 21));
+        // The first upload is answered at once; the second is read whole, then left hanging.
+        let canned = crate::support::Canned::start(|req, _| {
+            if req.body_text().contains("filename=\"small.txt\"") {
+                crate::support::json(&crate::support::file_details(
+                    "Small1",
+                    "http://files.test",
+                    "small.txt",
+                    5,
+                ))
+            } else {
+                crate::support::Reply::Hang(Duration::from_secs(20))
+            }
+        });
+        let mut cmd = env.std_cmd();
+        cmd.args([
+            "--server",
+            &canned.url,
+            "upload",
+            "--jobs",
+            "1",
+            "small.txt",
+            "big.bin",
+        ]);
+        // Interrupted once the first link is out and a bar has been drawn after it.
+        let when = |raw: &[u8]| {
+            let text = String::from_utf8_lossy(raw);
+            text.find("http://files.test/Small1")
+                .is_some_and(|at| text[at..].chars().any(is_bar_glyph))
+        };
+        let run = run_in_terminal_interrupted(cmd, cols, None, Some(&when));
+        assert_eq!(run.status.code(), Some(130), "{}", run.describe());
+        assert!(run.drew_a_bar(), "no bar was drawn; {}", run.describe());
+        let link = |l: &str| l == "http://files.test/Small1";
+        let summary = |l: &str| l.starts_with("small.txt: ");
+        let error = |l: &str| l == "fileio: error: interrupted; the link printed above is kept";
+        let hint = |l: &str| l.starts_with("hint: an upload cut off may still have been stored");
+        run.assert_screen(&[&link, &summary, &error, &hint]);
+        // And the link is in the history.
+        let history = env.cmd().args(["history"]).output().unwrap();
+        assert!(
+            String::from_utf8_lossy(&history.stdout).contains("http://files.test/Small1"),
+            "{history:?}"
+        );
+    }
 }

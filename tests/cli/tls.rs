@@ -95,6 +95,12 @@ fn an_unknown_certificate_authority_is_refused() {
         stderr.contains("certificate"),
         "names the certificate problem: {stderr}"
     );
+    assert!(
+        stderr.contains(
+            "hint: the server's certificate is not trusted; for a private CA, set SSL_CERT_FILE"
+        ),
+        "says what to do: {stderr}"
+    );
 }
 
 #[test]

@@ -4,24 +4,17 @@ use anyhow::Result;
 
 use crate::config::Settings;
 use crate::error::{Failure, Kind};
-use crate::http::Http;
 use crate::secret::Secret;
-use crate::services::fileio::{self, Account};
+use crate::services::Account;
 use crate::size::ByteSize;
 
 /// Asks the service who the key belongs to (`GET /me`); a refused key is exit 3.
 pub async fn check_key(settings: &Settings, key: &Secret) -> Result<Account> {
-    let http = Http::new(settings)?;
-    let what = format!("checking the key with {}", settings.server);
-    let url = format!("{}/me", settings.server);
-    let v = http
-        .send_json(&what, true, None, || {
-            Ok(http
-                .client
-                .get(&url)
-                .bearer_auth(key.expose())
-                .header("Accept", "application/json"))
-        })
+    let http = settings.http()?;
+    let api = settings.api(&http, Some(key));
+    settings
+        .service
+        .check_key(&api)
         .await
         .map_err(|e| match crate::error::failure_of(&e) {
             Some(f) if f.kind == Kind::Auth => Failure::new(
@@ -31,8 +24,7 @@ pub async fn check_key(settings: &Settings, key: &Secret) -> Result<Account> {
             .hint(refused_key_hint(settings))
             .into(),
             _ => e,
-        })?;
-    Ok(fileio::parse_me(&v))
+        })
 }
 
 /// What to do about a refused key: the public service's account settings, or, for a
@@ -49,15 +41,22 @@ fn refused_key_hint(settings: &Settings) -> String {
     }
 }
 
-/// "plan 0, 1.2 MiB of 10.0 GiB used"
+/// "plan creator, 1.2 MiB of 10.0 GiB used"; a plan id of 0 (no plan to speak of) is left
+/// out, as `fileio me` leaves it out.
 pub fn describe_account(a: &Account) -> String {
-    let plan = a.plan.as_ref().map_or("unknown plan".into(), |p| {
-        format!("plan {}", p.to_string().trim_matches('"'))
-    });
-    match (a.used_storage_bytes, a.max_storage_bytes) {
-        (Some(u), Some(m)) => format!("{plan}, {} of {} used", ByteSize(u), ByteSize(m)),
-        (Some(u), None) => format!("{plan}, {} used", ByteSize(u)),
-        _ => plan,
+    let plan = a
+        .plan_text()
+        .map(|p| format!("plan {}", crate::terminal_text::inert(&p)));
+    let storage = match (a.used_storage_bytes, a.max_storage_bytes) {
+        (Some(u), Some(m)) => Some(format!("{} of {} used", ByteSize(u), ByteSize(m))),
+        (Some(u), None) => Some(format!("{} used", ByteSize(u))),
+        _ => None,
+    };
+    let parts: Vec<String> = plan.into_iter().chain(storage).collect();
+    if parts.is_empty() {
+        "no plan or usage given".into()
+    } else {
+        parts.join(", ")
     }
 }
 

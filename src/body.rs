@@ -1,0 +1,244 @@
+//! The bytes of an upload: a [`Source`] gives them as a fresh stream for each try, with its
+//! length where known. A local file ([`FileSource`]) and standard input ([`StdinSource`]) are
+//! the sources today; a wrapper that changes the bytes (encryption, an archive) is a
+//! `Source` over another one, and no service needs to know.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use anyhow::Result;
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, TryStreamExt};
+use indicatif::ProgressBar;
+use reqwest::Body;
+use tokio_util::io::ReaderStream;
+
+use crate::activity::Activity;
+use crate::error::{Failure, Kind};
+
+/// How much is read from standard input at a time. Large reads keep the per-chunk overhead
+/// of the multipart stream low; measured in BENCHMARKS.md.
+pub const READ_CHUNK: usize = 256 * 1024;
+
+/// How much of a file [`FileChunks`] reads at a time. Read in place, 64 KiB pieces upload as
+/// fast as 256 KiB ones and keep less memory in flight; measured in BENCHMARKS.md.
+pub const FILE_CHUNK: usize = 64 * 1024;
+
+/// A stream of an upload's bytes.
+pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// Where an upload's bytes come from.
+pub trait Source: Send + Sync {
+    /// The bytes from the start, afresh: a retry calls this again.
+    fn open(&self) -> Result<ByteStream>;
+
+    /// How many bytes [`Source::open`] yields, where that is known before sending.
+    fn size(&self) -> Option<u64>;
+
+    /// Whether [`Source::open`] may be called more than once (a file, not standard input):
+    /// only such an upload may be retried.
+    fn replayable(&self) -> bool;
+
+    /// Whether [`Source::read_at`] works: services that send a file in pieces (FileShot's
+    /// chunks) need it, and send the whole stream otherwise.
+    fn seekable(&self) -> bool {
+        false
+    }
+
+    /// `len` bytes from `offset`, read on their own (only where [`Source::seekable`]).
+    fn read_at(&self, _offset: u64, _len: usize) -> Result<Bytes> {
+        Err(Failure::new(Kind::Other, "this upload cannot be read in pieces").into())
+    }
+
+    /// What identifies these very bytes across runs (a file's path, size and modification
+    /// time), so that an interrupted upload can be resumed; `None` when nothing does.
+    fn identity(&self) -> Option<String> {
+        None
+    }
+}
+
+/// A local file, re-opened for each try.
+pub struct FileSource {
+    path: PathBuf,
+    len: u64,
+}
+
+impl FileSource {
+    /// Checks now that `path` is a readable regular file, so that a bad one is reported
+    /// before anything is sent.
+    pub fn new(path: &Path) -> Result<FileSource> {
+        let meta = std::fs::metadata(path).map_err(|e| local_error(path, &e))?;
+        if !meta.is_file() {
+            return Err(Failure::new(Kind::LocalFile, format!("{} is not a regular file", path.display()))
+                .hint("upload files one by one, or pack a directory first: tar cz DIR | fileio upload - --name DIR.tgz")
+                .into());
+        }
+        std::fs::File::open(path).map_err(|e| local_error(path, &e))?;
+        Ok(FileSource {
+            path: path.to_path_buf(),
+            len: meta.len(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Source for FileSource {
+    fn open(&self) -> Result<ByteStream> {
+        let file = std::fs::File::open(&self.path).map_err(|e| local_error(&self.path, &e))?;
+        Ok(Box::pin(FileChunks {
+            file,
+            buf: BytesMut::new(),
+        }))
+    }
+
+    fn size(&self) -> Option<u64> {
+        Some(self.len)
+    }
+
+    fn replayable(&self) -> bool {
+        true
+    }
+
+    fn seekable(&self) -> bool {
+        true
+    }
+
+    /// One piece read whole: at most `len` bytes in memory per piece in flight.
+    fn read_at(&self, offset: u64, len: usize) -> Result<Bytes> {
+        let mut f = std::fs::File::open(&self.path).map_err(|e| local_error(&self.path, &e))?;
+        let mut buf = vec![0; len];
+        f.seek(SeekFrom::Start(offset))
+            .and_then(|_| f.read_exact(&mut buf))
+            .map_err(|e| {
+                Failure::new(
+                    Kind::LocalFile,
+                    format!("cannot read {}: {e}", self.path.display()),
+                )
+            })?;
+        Ok(Bytes::from(buf))
+    }
+
+    fn identity(&self) -> Option<String> {
+        let meta = std::fs::metadata(&self.path).ok()?;
+        let mtime = meta
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_nanos();
+        let abs = std::fs::canonicalize(&self.path).ok()?;
+        Some(format!("{}\n{}\n{mtime}", abs.display(), self.len))
+    }
+}
+
+/// Standard input: read once, as it comes.
+pub struct StdinSource;
+
+impl Source for StdinSource {
+    fn open(&self) -> Result<ByteStream> {
+        Ok(Box::pin(ReaderStream::with_capacity(
+            tokio::io::stdin(),
+            READ_CHUNK,
+        )))
+    }
+
+    fn size(&self) -> Option<u64> {
+        None
+    }
+
+    fn replayable(&self) -> bool {
+        false
+    }
+}
+
+/// Copies standard input to a temporary file, in chunks (never to memory), for a service
+/// that needs the length before the bytes.
+pub async fn spool_stdin() -> Result<tempfile::NamedTempFile> {
+    let tmp = tempfile::NamedTempFile::new().map_err(|e| {
+        Failure::new(
+            Kind::LocalFile,
+            format!("cannot create a temporary file for standard input: {e}"),
+        )
+    })?;
+    let mut out = tokio::fs::File::from_std(
+        tmp.reopen()
+            .map_err(|e| Failure::new(Kind::LocalFile, e.to_string()))?,
+    );
+    tokio::io::copy(&mut tokio::io::stdin(), &mut out)
+        .await
+        .map_err(|e| Failure::new(Kind::LocalFile, format!("cannot spool standard input: {e}")))?;
+    tokio::io::AsyncWriteExt::flush(&mut out).await?;
+    Ok(tmp)
+}
+
+/// A file's bytes in pieces of up to [`FILE_CHUNK`], read on the runtime's thread: a read
+/// of a local file is short, and `tokio::fs` would hand each one to a blocking thread and
+/// copy it once more.
+struct FileChunks {
+    file: std::fs::File,
+    /// Its allocation is reused once the pieces cut from it have been sent and dropped.
+    buf: BytesMut,
+}
+
+impl Stream for FileChunks {
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let FileChunks { file, buf } = &mut *self;
+        buf.reserve(FILE_CHUNK);
+        buf.resize(FILE_CHUNK, 0);
+        let read = loop {
+            match file.read(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => break r,
+            }
+        };
+        Poll::Ready(match read {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some(Ok(buf.split().freeze()))
+            }
+            Err(e) => Some(Err(e)),
+        })
+    }
+}
+
+/// A request body of `stream` that counts what it sends on the bars and as activity (for
+/// the stall watchdog).
+pub fn counted(
+    stream: ByteStream,
+    bar: &ProgressBar,
+    total: Option<&ProgressBar>,
+    activity: &Activity,
+) -> Body {
+    let (bar, total, activity) = (bar.clone(), total.cloned(), activity.clone());
+    let stream = stream.inspect_ok(move |chunk| {
+        let n = chunk.len() as u64;
+        bar.inc(n);
+        if let Some(t) = &total {
+            t.inc(n);
+        }
+        activity.touch();
+    });
+    Body::wrap_stream(stream)
+}
+
+/// A local file that cannot be read, said plainly (exit 9).
+pub fn local_error(path: &Path, e: &std::io::Error) -> anyhow::Error {
+    let why = match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    };
+    Failure::new(
+        Kind::LocalFile,
+        format!("cannot read {}: {why}", path.display()),
+    )
+    .into()
+}
