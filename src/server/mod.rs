@@ -122,6 +122,9 @@ async fn serve(config: Options) -> Result<()> {
     Ok(())
 }
 
+/// The most a connection buffers in hyper, each way (request heads must fit in it).
+const HYPER_BUFFER: usize = 64 * 1024;
+
 /// Open files kept for the database, blobs being read or written, and the listener.
 const SPARE_FILES: u64 = 64;
 
@@ -157,7 +160,11 @@ async fn accept_loop(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(app.config.header_timeout);
+        .header_read_timeout(app.config.header_timeout)
+        // hyper's read buffer grows to 400 KiB by default and it queues as much of a
+        // response: with 64 KiB a connection in flight holds a fraction of that, and
+        // 1 GiB transfers are no slower.
+        .max_buf_size(HYPER_BUFFER);
     builder.http2().timer(TokioTimer::new());
     let stall = conn::Stall {
         read: app.config.body_timeout,
