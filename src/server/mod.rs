@@ -12,11 +12,16 @@
 //! - [`conn`]: one connection's bounds (stalls, lingering close, the open-file limit); the
 //!   accept loop below adds the connection cap and the request-head timeout
 
-/// Writes a line on stderr, ignoring failures: a closed log must not stop the server.
+/// Writes a line on stderr, ignoring failures: a closed log must not stop the server. The
+/// line is formatted first and written whole: stderr is unbuffered, so `writeln!` on it
+/// made a system call for every piece of the format (about ten per access-log line), and
+/// lines from two threads could interleave.
 macro_rules! log {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        let mut line = format!($($arg)*);
+        line.push('\n');
+        let _ = std::io::stderr().write_all(line.as_bytes());
     }};
 }
 pub(crate) use log;
