@@ -226,8 +226,8 @@ const BATCH: usize = 64;
 
 /// The writer thread: takes the writes waiting, runs each in its own savepoint, commits
 /// them in one transaction, and only then answers each (group commit). One commit, with
-/// its WAL append and file locks, then serves up to [`BATCH`] steps: with 32 downloads at
-/// once that was the difference between ~1,300 and N downloads a second. Each step still
+/// its WAL append and file locks, then serves up to [`BATCH`] steps (a download makes
+/// two: reserve and complete), where each step made its own before. Each step still
 /// sees the ones before it, so a one-time file is reserved once; an answer is never given
 /// for a step that was not committed.
 fn writer(mut conn: Connection, clock: Clock, jobs: std::sync::mpsc::Receiver<Job>) {
