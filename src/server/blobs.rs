@@ -120,10 +120,7 @@ async fn read_chunk(
     }
     let want = left.min(chunk as u64) as usize;
     let (file, buf) = tokio::task::spawn_blocking(move || {
-        use std::io::Read;
-        // read_to_end fills the capacity without zeroing it first.
-        let mut buf = Vec::with_capacity(want);
-        (&file).take(want as u64).read_to_end(&mut buf)?;
+        let buf = read_blocking(&file, want)?;
         io::Result::Ok((file, buf))
     })
     .await??;
@@ -132,7 +129,16 @@ async fn read_chunk(
         return Ok(None);
     }
     let left = left - buf.len() as u64;
-    Ok(Some((Bytes::from(buf), (file, left))))
+    Ok(Some((buf, (file, left))))
+}
+
+/// Up to `want` bytes from where the file is; fewer only at its end.
+fn read_blocking(file: &std::fs::File, want: usize) -> io::Result<Bytes> {
+    use std::io::Read;
+    // read_to_end fills the capacity without zeroing it first.
+    let mut buf = Vec::with_capacity(want);
+    file.take(want as u64).read_to_end(&mut buf)?;
+    Ok(Bytes::from(buf))
 }
 
 /// Blob names are ours, but a name with a path in it must never reach the file system.
@@ -180,11 +186,31 @@ impl Blobs for LocalBlobs {
     ) -> BoxFuture<'_, io::Result<BlobChunks>> {
         Box::pin(async move {
             let path = self.path(checked(&name)?);
-            let file = tokio::task::spawn_blocking(move || std::fs::File::open(path)).await??;
-            let chunks = futures_util::stream::try_unfold((file, len), move |(file, left)| {
-                read_chunk(file, left, chunk)
+            // The first chunk is read with the open, in one trip to the blocking pool: a
+            // small file's whole download.
+            let (file, first) = tokio::task::spawn_blocking(move || {
+                let file = std::fs::File::open(path)?;
+                let first = read_blocking(&file, len.min(chunk as u64) as usize)?;
+                io::Result::Ok((file, first))
+            })
+            .await??;
+            let left = len - first.len() as u64;
+            let rest = if first.is_empty() {
+                None
+            } else {
+                Some((file, left))
+            };
+            let first =
+                futures_util::stream::iter((!first.is_empty()).then(|| io::Result::Ok(first)));
+            let rest = futures_util::stream::try_unfold(rest, move |state| async move {
+                let Some((file, left)) = state else {
+                    return Ok(None);
+                };
+                Ok(read_chunk(file, left, chunk)
+                    .await?
+                    .map(|(bytes, next)| (bytes, Some(next))))
             });
-            Ok(Box::pin(chunks) as BlobChunks)
+            Ok(Box::pin(futures_util::StreamExt::chain(first, rest)) as BlobChunks)
         })
     }
 
