@@ -334,13 +334,26 @@ impl LocalStaged {
 impl Staged for LocalStaged {
     fn commit(mut self: Box<Self>, name: String) -> BoxFuture<'static, io::Result<()>> {
         Box::pin(async move {
-            use tokio::io::AsyncWriteExt;
             let name = checked(&name)?.to_string();
-            self.flush().await?;
-            // Closed before the rename: the blob is complete once it has its name.
-            self.state = Writer::Idle(None);
+            std::future::poll_fn(|cx| self.poll_idle(cx)).await?;
+            let Writer::Idle(Some(mut file)) =
+                std::mem::replace(&mut self.state, Writer::Idle(None))
+            else {
+                unreachable!("poll_idle answered Ok: the file is there");
+            };
+            let rest = std::mem::take(&mut self.buf);
             let mut tmp = self.tmp.take().expect("committed once");
-            tokio::fs::rename(&tmp.0, self.blobs.join(name)).await?;
+            let (from, to) = (tmp.0.clone(), self.blobs.join(name));
+            // The last bytes, the close and the rename in one trip to the blocking pool (a
+            // small upload's only write). Closed before the rename: the blob is complete
+            // once it has its name.
+            tokio::task::spawn_blocking(move || {
+                use std::io::Write;
+                file.write_all(&rest)?;
+                drop(file);
+                std::fs::rename(from, to)
+            })
+            .await??;
             tmp.0 = PathBuf::new();
             Ok(())
         })
