@@ -8,13 +8,16 @@
 //! never changes.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::task::JoinHandle;
 
 /// An upload being written; dropped without [`Staged::commit`], it is discarded.
 pub trait Staged: AsyncWrite + Send + Unpin {
@@ -32,12 +35,31 @@ pub trait Staged: AsyncWrite + Send + Unpin {
 /// A blob's contents, read as a stream.
 pub type BlobReader = Box<dyn AsyncRead + Send + Unpin>;
 
+/// A blob's contents, read as chunks that are sent as they are.
+pub type BlobChunks = futures_util::stream::BoxStream<'static, io::Result<Bytes>>;
+
 /// The contents backend.
 pub trait Blobs: Send + Sync + 'static {
     /// A new staging place for an upload.
     fn stage(&self) -> BoxFuture<'_, io::Result<Box<dyn Staged>>>;
     /// Opens a blob for reading. Once open, it can be read in full even if it is deleted.
     fn open(&self, name: String) -> BoxFuture<'_, io::Result<BlobReader>>;
+    /// Opens a blob for reading as chunks of `chunk` bytes (the last one shorter), at most
+    /// `len` bytes in all; the same guarantees as [`Blobs::open`]. The default reads through
+    /// [`Blobs::open`]; a backend that can read into the chunk it hands out saves a copy.
+    fn open_chunks(
+        &self,
+        name: String,
+        len: u64,
+        chunk: usize,
+    ) -> BoxFuture<'_, io::Result<BlobChunks>> {
+        Box::pin(async move {
+            use tokio::io::AsyncReadExt;
+            let reader = self.open(name).await?;
+            let stream = tokio_util::io::ReaderStream::with_capacity(reader.take(len), chunk);
+            Ok(Box::pin(stream) as BlobChunks)
+        })
+    }
     /// Deletes a blob; deleting one that is not there is not an error.
     fn delete(&self, name: String) -> BoxFuture<'_, io::Result<()>>;
     /// The names of all blobs (for the start-up cleanup).
@@ -46,8 +68,9 @@ pub trait Blobs: Send + Sync + 'static {
     fn clean_staging(&self) -> BoxFuture<'_, io::Result<usize>>;
 }
 
-/// Writes to disk go out in pieces this large.
-const WRITE_BUFFER: usize = 1 << 20;
+/// Writes to disk go out in pieces this large: big enough that a 1 GiB upload makes 8,192
+/// writes, small enough that a thousand uploads in flight hold 128 MiB at most.
+const WRITE_BUFFER: usize = 128 * 1024;
 
 /// Blobs as files: `DIR/blobs/<name>`, staged in `DIR/tmp/<random>`; all private (0700
 /// directories, 0600 files) whatever the umask.
@@ -68,12 +91,15 @@ pub fn create_private_dir(path: &Path) -> io::Result<()> {
 }
 
 /// Creates a new file readable and writable by the owner only, whatever the umask.
-async fn create_private(path: &Path) -> io::Result<tokio::fs::File> {
-    let mut options = tokio::fs::OpenOptions::new();
+fn create_private(path: &Path) -> io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
-    options.mode(0o600);
-    options.open(path).await
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
 }
 
 impl LocalBlobs {
@@ -92,6 +118,38 @@ impl LocalBlobs {
     }
 }
 
+/// The next chunk of a file opened by [`LocalBlobs::open_chunks`], and what is left.
+async fn read_chunk(
+    file: std::fs::File,
+    left: u64,
+    chunk: usize,
+) -> io::Result<Option<(Bytes, (std::fs::File, u64))>> {
+    if left == 0 {
+        return Ok(None);
+    }
+    let want = left.min(chunk as u64) as usize;
+    let (file, buf) = tokio::task::spawn_blocking(move || {
+        let buf = read_blocking(&file, want)?;
+        io::Result::Ok((file, buf))
+    })
+    .await??;
+    if buf.is_empty() {
+        // Shorter than its row says: the receiver sees the body end early.
+        return Ok(None);
+    }
+    let left = left - buf.len() as u64;
+    Ok(Some((buf, (file, left))))
+}
+
+/// Up to `want` bytes from where the file is; fewer only at its end.
+fn read_blocking(file: &std::fs::File, want: usize) -> io::Result<Bytes> {
+    use std::io::Read;
+    // read_to_end fills the capacity without zeroing it first.
+    let mut buf = Vec::with_capacity(want);
+    file.take(want as u64).read_to_end(&mut buf)?;
+    Ok(Bytes::from(buf))
+}
+
 /// Blob names are ours, but a name with a path in it must never reach the file system.
 fn checked(name: &str) -> io::Result<&str> {
     if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
@@ -106,10 +164,13 @@ fn checked(name: &str) -> io::Result<&str> {
 impl Blobs for LocalBlobs {
     fn stage(&self) -> BoxFuture<'_, io::Result<Box<dyn Staged>>> {
         Box::pin(async move {
+            // Named before it exists: if this future is dropped, the file goes too.
             let tmp = TmpFile(self.dir.join("tmp").join(crate::server::ids::random(16)));
-            let file = create_private(&tmp.0).await?;
+            let path = tmp.0.clone();
+            let file = tokio::task::spawn_blocking(move || create_private(&path)).await??;
             Ok(Box::new(LocalStaged {
-                out: BufWriter::with_capacity(WRITE_BUFFER, file),
+                state: Writer::Idle(Some(file)),
+                buf: Vec::new(),
                 tmp: Some(tmp),
                 blobs: self.dir.join("blobs"),
             }) as Box<dyn Staged>)
@@ -120,6 +181,45 @@ impl Blobs for LocalBlobs {
         Box::pin(async move {
             let file = tokio::fs::File::open(self.path(checked(&name)?)).await?;
             Ok(Box::new(file) as BlobReader)
+        })
+    }
+
+    /// Each chunk is read on the blocking pool straight into the buffer that is sent: one
+    /// copy fewer than `tokio::fs::File` (which reads into its own buffer first), and no
+    /// buffer held between chunks.
+    fn open_chunks(
+        &self,
+        name: String,
+        len: u64,
+        chunk: usize,
+    ) -> BoxFuture<'_, io::Result<BlobChunks>> {
+        Box::pin(async move {
+            let path = self.path(checked(&name)?);
+            // The first chunk is read with the open, in one trip to the blocking pool: a
+            // small file's whole download.
+            let (file, first) = tokio::task::spawn_blocking(move || {
+                let file = std::fs::File::open(path)?;
+                let first = read_blocking(&file, len.min(chunk as u64) as usize)?;
+                io::Result::Ok((file, first))
+            })
+            .await??;
+            let left = len - first.len() as u64;
+            let rest = if first.is_empty() {
+                None
+            } else {
+                Some((file, left))
+            };
+            let first =
+                futures_util::stream::iter((!first.is_empty()).then(|| io::Result::Ok(first)));
+            let rest = futures_util::stream::try_unfold(rest, move |state| async move {
+                let Some((file, left)) = state else {
+                    return Ok(None);
+                };
+                Ok(read_chunk(file, left, chunk)
+                    .await?
+                    .map(|(bytes, next)| (bytes, Some(next))))
+            });
+            Ok(Box::pin(futures_util::StreamExt::chain(first, rest)) as BlobChunks)
         })
     }
 
@@ -177,19 +277,92 @@ impl Drop for TmpFile {
     }
 }
 
+/// An upload being written to its staging file. Bytes gather in one buffer, which goes to
+/// the blocking pool to be written and comes back: an upload holds one buffer of
+/// [`WRITE_BUFFER`] (allocated at its first byte) and every byte is copied once. A
+/// `BufWriter` over `tokio::fs::File` held two buffers, its own and the file's, and copied
+/// twice.
 struct LocalStaged {
-    out: BufWriter<tokio::fs::File>,
+    state: Writer,
+    /// Bytes not yet handed to a write; empty (and unallocated) while one is under way.
+    buf: Vec<u8>,
     tmp: Option<TmpFile>,
     blobs: PathBuf,
+}
+
+type WriteJob = JoinHandle<(std::fs::File, Vec<u8>, io::Result<()>)>;
+
+enum Writer {
+    Idle(Option<std::fs::File>),
+    /// A write on the blocking pool: it gives the file and the buffer back.
+    Busy(WriteJob),
+}
+
+impl LocalStaged {
+    /// Hands the buffer to a write on the blocking pool.
+    fn start_write(&mut self) {
+        let Writer::Idle(file) = &mut self.state else {
+            return;
+        };
+        let Some(mut file) = file.take() else {
+            return;
+        };
+        let mut buf = std::mem::take(&mut self.buf);
+        self.state = Writer::Busy(tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let done = file.write_all(&buf);
+            buf.clear();
+            (file, buf, done)
+        }));
+    }
+
+    /// Waits for the write under way, if any; fails if it did, or if an earlier one did.
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Writer::Busy(job) = &mut self.state {
+            let (file, buf, done) = match std::task::ready!(Pin::new(job).poll(cx)) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.state = Writer::Idle(None);
+                    return Poll::Ready(Err(io::Error::other(e)));
+                }
+            };
+            self.buf = buf;
+            if let Err(e) = done {
+                self.state = Writer::Idle(None);
+                return Poll::Ready(Err(e));
+            }
+            self.state = Writer::Idle(Some(file));
+        }
+        match &self.state {
+            Writer::Idle(Some(_)) => Poll::Ready(Ok(())),
+            _ => Poll::Ready(Err(io::Error::other("an earlier write to the file failed"))),
+        }
+    }
 }
 
 impl Staged for LocalStaged {
     fn commit(mut self: Box<Self>, name: String) -> BoxFuture<'static, io::Result<()>> {
         Box::pin(async move {
             let name = checked(&name)?.to_string();
-            self.out.flush().await?;
+            std::future::poll_fn(|cx| self.poll_idle(cx)).await?;
+            let Writer::Idle(Some(mut file)) =
+                std::mem::replace(&mut self.state, Writer::Idle(None))
+            else {
+                unreachable!("poll_idle answered Ok: the file is there");
+            };
+            let rest = std::mem::take(&mut self.buf);
             let mut tmp = self.tmp.take().expect("committed once");
-            tokio::fs::rename(&tmp.0, self.blobs.join(name)).await?;
+            let (from, to) = (tmp.0.clone(), self.blobs.join(name));
+            // The last bytes, the close and the rename in one trip to the blocking pool (a
+            // small upload's only write). Closed before the rename: the blob is complete
+            // once it has its name.
+            tokio::task::spawn_blocking(move || {
+                use std::io::Write;
+                file.write_all(&rest)?;
+                drop(file);
+                std::fs::rename(from, to)
+            })
+            .await??;
             tmp.0 = PathBuf::new();
             Ok(())
         })
@@ -202,15 +375,30 @@ impl AsyncWrite for LocalStaged {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.out).poll_write(cx, buf)
+        std::task::ready!(self.poll_idle(cx))?;
+        if self.buf.capacity() < WRITE_BUFFER {
+            self.buf.reserve_exact(WRITE_BUFFER);
+        }
+        let n = buf.len().min(WRITE_BUFFER - self.buf.len());
+        self.buf.extend_from_slice(&buf[..n]);
+        if self.buf.len() == WRITE_BUFFER {
+            // Written while the next bytes arrive; the next call waits for it.
+            self.start_write();
+        }
+        Poll::Ready(Ok(n))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.out).poll_flush(cx)
+        std::task::ready!(self.poll_idle(cx))?;
+        if self.buf.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        self.start_write();
+        self.poll_idle(cx)
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.out).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush(cx)
     }
 }
 

@@ -7,8 +7,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use tokio::io::AsyncReadExt;
-use tokio_util::io::ReaderStream;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -19,9 +17,6 @@ use crate::server::config::RequireAuth;
 use crate::server::errors::ApiError;
 use crate::server::meta::FileRow;
 use crate::server::store::{Download, Reservation};
-
-/// Reads from disk go out in pieces this large.
-const READ_BUFFER: usize = 256 * 1024;
 
 /// What RFC 5987 lets through unencoded in `filename*`.
 const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
@@ -100,17 +95,13 @@ pub async fn get(
     download_caller(&req_headers, &app)?;
     let Download {
         row,
-        reader,
+        chunks,
         mut reservation,
     } = app.store.reserve(&key).await?;
     if row.size == 0 {
         reservation.complete().await;
     }
-    let stream = counted(
-        ReaderStream::with_capacity(reader.take(row.size), READ_BUFFER),
-        row.size,
-        reservation,
-    );
+    let stream = counted(chunks, row.size, reservation);
     Ok(headers(&row, Body::from_stream(stream)))
 }
 

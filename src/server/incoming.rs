@@ -17,6 +17,9 @@ use crate::size::ByteSize;
 const FIELDS_CAP: u64 = 64 * 1024;
 /// The most bytes of multipart framing (boundaries, part headers, preamble) in one request.
 const FRAMING_CAP: u64 = 64 * 1024;
+/// The most bytes the multipart parser takes in before it must hand out what it has: its
+/// buffer, kept for the whole request, grew to whatever the socket held (megabytes).
+const ROUND_CAP: u64 = 64 * 1024;
 /// The most parts in one multipart request.
 const MAX_PARTS: usize = 64;
 /// What a request may carry beyond its file: fields and framing.
@@ -215,8 +218,9 @@ impl Receiving {
         Ok(true)
     }
 
-    async fn finish(mut self, name: String, mime: String) -> Result<Upload, ApiError> {
-        self.out.flush().await?;
+    /// The bytes still buffered are written by the commit ([`Staged::commit`] takes what
+    /// was written, flushed or not), which saves a small upload a trip to the disk.
+    async fn finish(self, name: String, mime: String) -> Result<Upload, ApiError> {
         Ok(Upload {
             staged: self.out,
             name,
@@ -447,6 +451,13 @@ where
     ) -> std::task::Poll<Option<Self::Item>> {
         use std::sync::atomic::Ordering::Relaxed;
         use std::task::Poll;
+        if self.round >= ROUND_CAP {
+            // The parser takes every chunk that is ready into its own buffer before it
+            // hands any out; a pause (we are woken at once) lets it hand them out first.
+            self.round = 0;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         let polled = std::pin::Pin::new(&mut self.inner).poll_next(cx);
         match polled {
             Poll::Pending => {

@@ -257,7 +257,13 @@ pub(crate) mod conformance {
 
     const LEASE: Duration = Duration::from_secs(60);
 
-    fn file(key: &str, blob: &str, owner: Option<&str>, max: u32, clock: &ManualClock) -> NewFile {
+    pub fn file(
+        key: &str,
+        blob: &str,
+        owner: Option<&str>,
+        max: u32,
+        clock: &ManualClock,
+    ) -> NewFile {
         NewFile {
             key: key.into(),
             owner: owner.map(str::to_string),

@@ -25,7 +25,8 @@ use crate::server::meta::{
 use crate::size::ByteSize;
 
 pub struct SqliteMeta {
-    write: Arc<Mutex<Connection>>,
+    /// Writes go to the writer thread ([`writer`]); it ends when this is dropped.
+    write: std::sync::mpsc::Sender<Job>,
     read: Arc<Mutex<Connection>>,
     clock: Clock,
 }
@@ -142,20 +143,30 @@ impl SqliteMeta {
                 .context("cannot add the blob column to the database")?;
         }
         let read = connect(db)?;
+        let (jobs, queue) = std::sync::mpsc::channel();
+        let writer_clock = clock.clone();
+        std::thread::Builder::new()
+            .name("fileio-db-writer".into())
+            .spawn(move || writer(conn, writer_clock, queue))
+            .context("cannot start the database writer thread")?;
         Ok(SqliteMeta {
-            write: Arc::new(Mutex::new(conn)),
+            write: jobs,
             read: Arc::new(Mutex::new(read)),
             clock,
         })
     }
 
-    /// Runs `f` with a connection and the time, on the blocking pool.
+    /// Runs `f` with a connection and the time: a write on the writer thread, committed
+    /// with the others waiting; a read on the blocking pool.
     fn run<T, F>(&self, write: bool, f: F) -> MetaResult<'_, T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection, DateTime<Utc>) -> Result<T, ApiError> + Send + 'static,
     {
-        let conn = if write { &self.write } else { &self.read }.clone();
+        if write {
+            return self.write(f);
+        }
+        let conn = self.read.clone();
         let clock = self.clock.clone();
         Box::pin(async move {
             match tokio::task::spawn_blocking(move || {
@@ -171,21 +182,117 @@ impl SqliteMeta {
             }
         })
     }
+
+    fn write<T, F>(&self, f: F) -> MetaResult<'_, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, DateTime<Utc>) -> Result<T, ApiError> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn, now| {
+            let r = step(conn, now, f);
+            Box::new(move |committed| {
+                let r = match r {
+                    Ok(Ok(_)) if !committed => {
+                        Ok(Err(ApiError::internal("the database did not commit")))
+                    }
+                    r => r,
+                };
+                let _ = tx.send(r);
+            })
+        });
+        let sent = self.write.send(job).is_ok();
+        Box::pin(async move {
+            if !sent {
+                return Err(ApiError::internal("the database writer has stopped"));
+            }
+            match rx.await {
+                Ok(Ok(r)) => r,
+                // A panic is a bug: let it surface where it can be seen (a test, the log).
+                Ok(Err(panic)) => std::panic::resume_unwind(panic),
+                Err(_) => Err(ApiError::internal("the database writer has stopped")),
+            }
+        })
+    }
+}
+
+/// A write waiting for the writer thread: it runs its step and returns what hands the
+/// answer over once the batch it ran in has been committed (true) or not (false).
+type Job = Box<dyn FnOnce(&mut Connection, DateTime<Utc>) -> Deliver + Send>;
+type Deliver = Box<dyn FnOnce(bool) + Send>;
+
+/// The most steps committed together.
+const BATCH: usize = 64;
+
+/// The writer thread: takes the writes waiting, runs each in its own savepoint, commits
+/// them in one transaction, and only then answers each (group commit). One commit, with
+/// its WAL append and file locks, then serves up to [`BATCH`] steps (a download makes
+/// two: reserve and complete), where each step made its own before. Each step still
+/// sees the ones before it, so a one-time file is reserved once; an answer is never given
+/// for a step that was not committed.
+fn writer(mut conn: Connection, clock: Clock, jobs: std::sync::mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        // Should the batch's transaction not begin (the database busy beyond its timeout),
+        // each step's savepoint is a transaction of its own, committed or not by itself.
+        let begun = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+        let mut answers = Vec::with_capacity(batch.len());
+        for job in batch {
+            answers.push(job(&mut conn, clock()));
+        }
+        let committed = !begun || conn.execute_batch("COMMIT").is_ok();
+        if !committed && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for answer in answers {
+            answer(committed);
+        }
+    }
+}
+
+/// Runs one step in its own savepoint: a step that fails half-way leaves nothing behind.
+fn step<T>(
+    conn: &mut Connection,
+    now: DateTime<Utc>,
+    f: impl FnOnce(&mut Connection, DateTime<Utc>) -> Result<T, ApiError>,
+) -> std::thread::Result<Result<T, ApiError>> {
+    if let Err(e) = conn.execute_batch("SAVEPOINT step") {
+        return Ok(Err(e.into()));
+    }
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn, now)));
+    let end = if matches!(r, Ok(Ok(_))) {
+        "RELEASE step"
+    } else {
+        "ROLLBACK TO step; RELEASE step"
+    };
+    match conn.execute_batch(end) {
+        Ok(()) => r,
+        Err(e) => Ok(Err(e.into())),
+    }
+}
+
+/// Runs a statement, prepared once per connection: most steps are a few short statements,
+/// and preparing them each time cost as much as running them.
+fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
 }
 
 fn get(conn: &Connection, key: &str) -> rusqlite::Result<Option<crate::server::meta::FileRow>> {
-    conn.query_row(
-        &format!("SELECT {COLUMNS} FROM files WHERE key = ?1"),
-        [key],
-        read_row,
-    )
-    .optional()
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM files WHERE key = ?1"))?
+        .query_row([key], read_row)
+        .optional()
 }
 
 /// Deletes a row (its leases go with it); returns its blob as garbage.
 fn remove(conn: &Connection, key: &str, blob: &str) -> rusqlite::Result<Garbage> {
-    conn.execute("DELETE FROM files WHERE key = ?1", [key])?;
-    conn.execute("DELETE FROM leases WHERE key = ?1", [key])?;
+    exec(conn, "DELETE FROM files WHERE key = ?1", [key])?;
+    exec(conn, "DELETE FROM leases WHERE key = ?1", [key])?;
     Ok(vec![blob.to_string()])
 }
 
@@ -241,11 +348,8 @@ fn live(
 
 /// Leases of a blob that have not run out.
 fn live_leases(conn: &Connection, blob: &str, now: DateTime<Utc>) -> rusqlite::Result<u32> {
-    conn.query_row(
-        "SELECT COUNT(*) FROM leases WHERE blob = ?1 AND expires > ?2",
-        params![blob, millis(now)],
-        |r| r.get(0),
-    )
+    conn.prepare_cached("SELECT COUNT(*) FROM leases WHERE blob = ?1 AND expires > ?2")?
+        .query_row(params![blob, millis(now)], |r| r.get(0))
 }
 
 fn expiry(now: DateTime<Utc>, lease: Duration) -> i64 {
@@ -261,7 +365,7 @@ impl Meta for SqliteMeta {
     fn insert(&self, new: NewFile) -> MetaResult<'_, Inserted> {
         self.run(true, move |conn, now| {
             let created = new.created;
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             check_quota(
                 &tx,
                 &new.owner,
@@ -270,7 +374,7 @@ impl Meta for SqliteMeta {
                 new.max_storage,
                 now,
             )?;
-            let inserted = tx.execute(
+            let inserted = exec(&tx,
                 "INSERT OR IGNORE INTO files (key, blob, owner, name, mime, size, downloads, max_downloads, auto_delete, expires, created, modified)
                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10, ?10)",
                 params![
@@ -313,7 +417,7 @@ impl Meta for SqliteMeta {
 
     fn update(&self, change: Change) -> MetaResult<'_, Outcome<crate::server::meta::FileRow>> {
         self.run(true, move |conn, now| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let Some(mut row) = get(&tx, &change.key)? else {
                 return Ok((Err(ApiError::not_found()), vec![]));
             };
@@ -349,7 +453,7 @@ impl Meta for SqliteMeta {
             row.max_downloads = s.max_downloads;
             row.auto_delete = s.auto_delete;
             row.modified = now;
-            tx.execute(
+            exec(&tx,
                 "UPDATE files SET name = ?2, mime = ?3, size = ?4, downloads = ?5, max_downloads = ?6,
                     auto_delete = ?7, expires = ?8, modified = ?9, blob = ?10 WHERE key = ?1",
                 params![
@@ -439,7 +543,7 @@ impl Meta for SqliteMeta {
         lease: Duration,
     ) -> MetaResult<'_, Outcome<(crate::server::meta::FileRow, LeaseId)>> {
         self.run(true, move |conn, now| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let (row, garbage) = live(&tx, &key, now)?;
             let row = match row {
                 Ok(row) => row,
@@ -448,7 +552,8 @@ impl Meta for SqliteMeta {
                     return Ok((Err(e), garbage));
                 }
             };
-            tx.execute(
+            exec(
+                &tx,
                 "DELETE FROM leases WHERE blob = ?1 AND expires <= ?2",
                 params![row.blob, millis(now)],
             )?;
@@ -457,7 +562,8 @@ impl Meta for SqliteMeta {
                 return Ok((Err(ApiError::not_found()), vec![]));
             }
             let id = random(16);
-            tx.execute(
+            exec(
+                &tx,
                 "INSERT INTO leases (id, key, blob, expires) VALUES (?1, ?2, ?3, ?4)",
                 params![id, row.key, row.blob, expiry(now, lease)],
             )?;
@@ -468,7 +574,8 @@ impl Meta for SqliteMeta {
 
     fn renew(&self, id: LeaseId, lease: Duration) -> MetaResult<'_, bool> {
         self.run(true, move |conn, now| {
-            let n = conn.execute(
+            let n = exec(
+                conn,
                 "UPDATE leases SET expires = ?2 WHERE id = ?1 AND expires > ?3",
                 params![id.0, expiry(now, lease), millis(now)],
             )?;
@@ -478,15 +585,12 @@ impl Meta for SqliteMeta {
 
     fn complete(&self, id: LeaseId) -> MetaResult<'_, Completed> {
         self.run(true, move |conn, now| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let lease: Option<(String, String, i64)> = tx
-                .query_row(
-                    "SELECT key, blob, expires FROM leases WHERE id = ?1",
-                    [&id.0],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
+                .prepare_cached("SELECT key, blob, expires FROM leases WHERE id = ?1")?
+                .query_row([&id.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
-            tx.execute("DELETE FROM leases WHERE id = ?1", [&id.0])?;
+            exec(&tx, "DELETE FROM leases WHERE id = ?1", [&id.0])?;
             let Some((key, blob, expires)) = lease else {
                 tx.commit()?;
                 return Ok(Completed::default());
@@ -496,7 +600,7 @@ impl Meta for SqliteMeta {
                 tx.commit()?;
                 return Ok(Completed::default());
             }
-            let counted = tx.execute(
+            let counted = exec(&tx,
                 "UPDATE files SET downloads = downloads + 1 WHERE key = ?1 AND COALESCE(blob, key) = ?2",
                 params![key, blob],
             )? == 1;
@@ -515,14 +619,14 @@ impl Meta for SqliteMeta {
 
     fn release(&self, id: LeaseId) -> MetaResult<'_, ()> {
         self.run(true, move |conn, _| {
-            conn.execute("DELETE FROM leases WHERE id = ?1", [&id.0])?;
+            exec(conn, "DELETE FROM leases WHERE id = ?1", [&id.0])?;
             Ok(())
         })
     }
 
     fn sweep(&self) -> MetaResult<'_, Garbage> {
         self.run(true, move |conn, now| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let rows: Vec<(String, String)> = tx
                 .prepare(&format!(
                     "SELECT key, COALESCE(blob, key) FROM files WHERE {GONE}"
@@ -533,7 +637,7 @@ impl Meta for SqliteMeta {
             for (key, blob) in &rows {
                 garbage.extend(remove(&tx, key, blob)?);
             }
-            tx.execute("DELETE FROM leases WHERE expires <= ?1", [millis(now)])?;
+            exec(&tx, "DELETE FROM leases WHERE expires <= ?1", [millis(now)])?;
             tx.commit()?;
             Ok(garbage)
         })
@@ -551,7 +655,7 @@ impl Meta for SqliteMeta {
 
     fn drop_rows_without(&self, present: HashSet<String>) -> MetaResult<'_, usize> {
         self.run(true, move |conn, _| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let rows: Vec<(String, String)> = tx
                 .prepare("SELECT key, COALESCE(blob, key) FROM files")?
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -582,6 +686,94 @@ mod tests {
         let a = SqliteMeta::open(&db, clock.clock()).unwrap();
         let b = SqliteMeta::open(&db, clock.clock()).unwrap();
         run(Arc::new(a), Arc::new(b), &clock).await;
+    }
+
+    /// Holds the writer thread for a moment, so that what is sent meanwhile is committed
+    /// as one batch.
+    fn hold_writer(meta: &SqliteMeta) -> MetaResult<'_, ()> {
+        meta.write(|_, _| {
+            std::thread::sleep(Duration::from_millis(200));
+            Ok(())
+        })
+    }
+
+    #[tokio::test]
+    async fn steps_committed_together_stay_exactly_once_and_atomic_each() {
+        use crate::server::meta::conformance::file;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("fileio.db");
+        let clock = ManualClock::new();
+        let meta = Arc::new(SqliteMeta::open(&db, clock.clock()).unwrap());
+        for (key, max) in [("once", 1), ("thrice", 3)] {
+            match meta
+                .insert(file(key, key, None, max, &clock))
+                .await
+                .unwrap()
+            {
+                Inserted::Done(_) => {}
+                Inserted::Taken => panic!("taken"),
+            }
+        }
+        let held = hold_writer(&meta);
+        // In the batch after the hold: 20 reservations of each file, a step that writes
+        // and then fails, a step that panics, and an insert.
+        let reserves: Vec<_> = (0..40)
+            .map(|i| {
+                let key = if i % 2 == 0 { "once" } else { "thrice" };
+                meta.reserve(key.into(), Duration::from_secs(60))
+            })
+            .collect();
+        let failing = meta.write(|conn, _| {
+            exec(conn, "DELETE FROM files WHERE key = 'thrice'", [])?;
+            Err::<(), _>(ApiError::internal("failed half-way"))
+        });
+        let panicking = {
+            let meta = meta.clone();
+            tokio::spawn(async move {
+                meta.write(|conn, _| {
+                    exec(conn, "DELETE FROM files WHERE key = 'once'", [])?;
+                    let bug = true;
+                    if bug {
+                        panic!("a bug in a step");
+                    }
+                    Ok(())
+                })
+                .await
+            })
+        };
+        let inserted = meta.insert(file("later", "later", None, 1, &clock));
+        let (_, reserved, failed, inserted) = tokio::join!(
+            held,
+            futures_util::future::join_all(reserves),
+            failing,
+            inserted
+        );
+        assert!(panicking.await.unwrap_err().is_panic());
+        assert!(failed.is_err());
+        assert!(matches!(inserted.unwrap(), Inserted::Done(_)));
+        let granted = |key: &str| {
+            reserved
+                .iter()
+                .filter(|r| matches!(&r.as_ref().unwrap().0, Ok((row, _)) if row.key == key))
+                .count()
+        };
+        assert_eq!(granted("once"), 1);
+        assert_eq!(granted("thrice"), 3);
+        // Neither the failed step nor the panicked one left anything behind, and everything
+        // answered is in the database, as a new instance reads it.
+        drop(meta);
+        let again = SqliteMeta::open(&db, clock.clock()).unwrap();
+        assert_eq!(
+            again.blob_names().await.unwrap(),
+            ["once", "thrice", "later"].map(String::from).into()
+        );
+        let leases: u32 = again
+            .read
+            .lock()
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM leases", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(leases, 4);
     }
 
     #[tokio::test]

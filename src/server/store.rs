@@ -23,7 +23,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 
 use crate::server::auth::Owner;
-use crate::server::blobs::{BlobReader, Blobs, LocalBlobs, Staged, create_private_dir};
+use crate::server::blobs::{BlobChunks, Blobs, LocalBlobs, Staged, create_private_dir};
 use crate::server::errors::ApiError;
 use crate::server::ids::random;
 use crate::server::meta::{
@@ -36,6 +36,11 @@ use crate::server::sqlite::SqliteMeta;
 pub const KEY_LEN: usize = 12;
 
 pub use crate::server::config::LEASE;
+
+/// Downloads are read and sent in chunks this large. A download in flight holds about one
+/// chunk (hyper stops taking more once it has one queued), so this is its memory; 1 GiB
+/// downloads ran as fast with 128 KiB as with 256 KiB.
+pub const DOWNLOAD_CHUNK: usize = 128 * 1024;
 
 /// A fresh file key from the thread's CSPRNG (ChaCha, seeded from the OS).
 fn new_key() -> String {
@@ -76,7 +81,8 @@ pub struct Store {
 /// A download under way: the row, its contents, and the lease it holds.
 pub struct Download {
     pub row: FileRow,
-    pub reader: BlobReader,
+    /// Its contents, as the chunks to send.
+    pub chunks: BlobChunks,
     pub reservation: Reservation,
 }
 
@@ -330,16 +336,20 @@ impl Store {
         self.collect(garbage).await;
         let (row, lease) = reserved?;
         let reservation = Reservation::new(self.clone(), lease);
-        let reader = self.blobs.open(row.blob.clone()).await.map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                ApiError::not_found()
-            } else {
-                e.into()
-            }
-        })?;
+        let chunks = self
+            .blobs
+            .open_chunks(row.blob.clone(), row.size, DOWNLOAD_CHUNK)
+            .await
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    ApiError::not_found()
+                } else {
+                    e.into()
+                }
+            })?;
         Ok(Download {
             row,
-            reader,
+            chunks,
             reservation,
         })
     }

@@ -941,3 +941,100 @@ fn our_client_sees_our_servers_early_refusal_every_time() {
     let posts = s.log().lines().filter(|l| l.contains("POST /")).count();
     assert_eq!(posts, 8, "one request per upload: {}", s.log());
 }
+
+impl Serve {
+    /// The server's resident memory now, in KiB.
+    fn vm_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// The resident memory once it has stopped moving (three readings 100 ms apart agree
+    /// within 1 MiB), or after 3 s.
+    fn settled_rss(&self) -> u64 {
+        let t = Instant::now();
+        let mut last = [0u64; 3];
+        for i in 0.. {
+            last[i % 3] = self.vm_rss();
+            let (lo, hi) = (last.iter().min().unwrap(), last.iter().max().unwrap());
+            if i >= 2 && hi - lo < 1024 || t.elapsed() > Duration::from_secs(3) {
+                return last[i % 3];
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        unreachable!()
+    }
+}
+
+/// Uploads and downloads in flight each hold a bounded buffer, whatever the file's size:
+/// 100 of each, stalled, stay well under 512 KiB a connection (they took ~2 MiB and ~700
+/// KiB before issue 13; the benchmark's stalled rows measure them precisely).
+#[test]
+fn stalled_uploads_and_downloads_hold_little_memory_each() {
+    const N: usize = 100;
+    const SENT: usize = 1 << 20;
+    let env = Env::new();
+    let s = Serve::start(&env, &[]);
+    // A file for the downloads, larger than what socket buffers hold.
+    let size = 16 << 20;
+    let body = format!(
+        "{}{FILE_PART}{}\r\n--XyZ--\r\n",
+        field("maxDownloads", "1000"),
+        "d".repeat(size)
+    );
+    let mut c = s.connect();
+    c.write_all(multipart_head(&s.addr, Some(body.len() as u64)).as_bytes())
+        .unwrap();
+    c.write_all(body.as_bytes()).unwrap();
+    let a = read_answer(&mut c).unwrap();
+    assert_eq!(a.status, 200, "{}", a.head);
+    let key = a.json()["key"].as_str().unwrap().to_string();
+    drop((c, body));
+
+    let before = s.settled_rss();
+    let mut uploads = Vec::new();
+    let first = format!("{FILE_PART}{}", "u".repeat(SENT));
+    for _ in 0..N {
+        let mut c = s.connect();
+        c.write_all(multipart_head(&s.addr, Some(64 << 20)).as_bytes())
+            .unwrap();
+        c.write_all(first.as_bytes()).unwrap();
+        uploads.push(c);
+    }
+    // Wait until the server has taken in (nearly) all that was sent.
+    let t = Instant::now();
+    let taken = || -> usize {
+        std::fs::read_dir(s.data.join("tmp"))
+            .unwrap()
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .filter(|m| m.len() as usize >= SENT - (256 << 10))
+            .count()
+    };
+    while taken() < N && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(taken(), N, "not every upload reached its file");
+    let with_uploads = s.settled_rss();
+    let mut downloads = Vec::new();
+    for _ in 0..N {
+        let mut c = s.connect();
+        c.write_all(format!("GET /{key} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .unwrap();
+        let mut head = [0u8; 12];
+        c.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+        downloads.push(c);
+    }
+    let with_downloads = s.settled_rss();
+    let per_upload = with_uploads.saturating_sub(before) / N as u64;
+    let per_download = with_downloads.saturating_sub(with_uploads) / N as u64;
+    eprintln!(
+        "server RSS {before} KiB, {with_uploads} KiB with {N} stalled uploads ({per_upload} KiB each), {with_downloads} KiB with {N} stalled downloads too ({per_download} KiB each)"
+    );
+    assert!(per_upload < 512, "{per_upload} KiB per stalled upload");
+    assert!(
+        per_download < 512,
+        "{per_download} KiB per stalled download"
+    );
+}
