@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod credentials;
+pub mod crypt;
 pub mod dirs;
 pub mod docs;
 pub mod error;

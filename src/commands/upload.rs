@@ -53,6 +53,26 @@ pub struct UploadArgs {
     #[arg(short, long, value_name = "N", env = "FILEIO_JOBS",
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: Option<u16>,
+
+    /// Encrypt end to end (age): the link printed carries the key in its #fragment, which is
+    /// never sent to a server; the service stores only ciphertext under a neutral name.
+    /// Decrypt with `fileio download LINK`, or with stock age (see the README)
+    #[arg(long, conflicts_with_all = ["to", "to_file"])]
+    pub encrypt: bool,
+
+    /// Do not encrypt, even when the config file says `encrypt = true`
+    #[arg(long, conflicts_with_all = ["encrypt", "to", "to_file"])]
+    pub no_encrypt: bool,
+
+    /// Encrypt to this public key instead (age1…, ssh-ed25519 or ssh-rsa; repeatable): no
+    /// secret in the link, and the recipient decrypts with --identity or `age -d -i`
+    #[arg(long, value_name = "RECIPIENT")]
+    pub to: Vec<String>,
+
+    /// Encrypt to the public keys in this file, one per line, as age's -R reads them
+    /// (repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub to_file: Vec<PathBuf>,
 }
 
 /// One thing to upload.
@@ -90,6 +110,11 @@ pub async fn run(args: UploadArgs, settings: &Settings) -> Result<()> {
         .into());
     }
     let opts = options(&args, settings)?;
+    let sealing = crate::crypt::Sealing::choose(
+        args.encrypt || (settings.default_encrypt && !args.no_encrypt),
+        &args.to,
+        &args.to_file,
+    )?;
     services::check_upload(settings.service, &opts, &settings.services)?;
     let key = settings.api_key()?.map(|(k, _)| k);
     let jobs = args
@@ -128,6 +153,7 @@ pub async fn run(args: UploadArgs, settings: &Settings) -> Result<()> {
                     progress: &progress,
                     total: total.as_ref(),
                     jobs,
+                    sealing: sealing.as_ref(),
                 };
                 async move { (source, upload_one(ctx, name, source).await) }
             })
@@ -286,6 +312,8 @@ struct Ctx<'a> {
     progress: &'a Progress,
     total: Option<&'a ProgressBar>,
     jobs: usize,
+    /// How uploads are encrypted, if they are.
+    sealing: Option<&'a crate::crypt::Sealing>,
 }
 
 async fn upload_one(ctx: Ctx<'_>, name: Option<&str>, source: &Input) -> Result<Uploaded> {
@@ -295,6 +323,7 @@ async fn upload_one(ctx: Ctx<'_>, name: Option<&str>, source: &Input) -> Result<
         progress,
         total,
         jobs,
+        sealing,
     } = ctx;
     // A service that needs the length first gets standard input spooled to a temporary
     // file (never to memory), which also makes it retryable.
@@ -316,17 +345,23 @@ async fn upload_one(ctx: Ctx<'_>, name: Option<&str>, source: &Input) -> Result<
         }
         (Input::Stdin, None) => (Box::new(StdinSource), stdin_name(name, api.quiet)),
     };
+    // Encryption wraps the bytes and hides the name; the link gets both back after.
+    let wrapped = crate::crypt::wrap(sealing, bytes, api.service.needs_length()).await?;
+    let bytes = wrapped.source();
     let bar = progress.bar(&name, bytes.size());
     let activity = Activity::default();
     let up = Upload {
-        name: &name,
-        source: bytes.as_ref(),
+        name: wrapped.stored_name(&name),
+        source: bytes,
         activity: &activity,
         bar: &bar,
         total,
         jobs,
     };
-    let result = api.service.upload(api, &up, opts).await;
+    let result = api.service.upload(api, &up, opts).await.map(|mut up| {
+        wrapped.finish(&mut up.record, &name);
+        up
+    });
     bar.finish_and_clear();
     result
 }

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod download;
+mod encrypt;
 mod generated;
 mod hostile_server;
 mod layers;
