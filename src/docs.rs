@@ -222,6 +222,11 @@ const OTHER_VARIABLES: &[(&str, &str)] = &[
          once.",
     ),
     (
+        "FILEIO_TEST_NOW",
+        "For tests only: an RFC 3339 time the client takes as now when it judges expiry \
+         (history hides expired uploads; --expires must be in the future).",
+    ),
+    (
         "FILEIO_TEST_SAVE_FALLBACK",
         "For tests only: link or placeholder makes download save a file the way it does on \
          file systems without renameat2(RENAME_NOREPLACE), or without hard links either.",

@@ -232,6 +232,18 @@ mod tests {
     }
 
     #[test]
+    fn an_expiry_must_be_after_the_clock_it_is_checked_by() {
+        let date = |s: &str| Some(s.parse::<Expires>().unwrap());
+        assert!(check_future(date("30m").as_ref(), now()).is_ok());
+        assert!(check_future(date("2026-02-01").as_ref(), now()).is_ok());
+        // The same date, a day later by the clock given: already past, refused.
+        let later = now() + Duration::days(2);
+        let e = check_future(date("2026-02-01").as_ref(), later).unwrap_err();
+        assert!(e.to_string().contains("is not in the future"), "{e}");
+        assert!(check_future(None, later).is_ok());
+    }
+
+    #[test]
     fn periods_use_file_io_letters() {
         let at = |s: &str| s.parse::<Expires>().unwrap().resolve(now()).unwrap();
         assert_eq!(at("30m"), now() + Duration::minutes(30));

@@ -218,7 +218,7 @@ impl History {
                 token: r.get::<_, Option<String>>(8)?.map(Secret::new),
             })
         })?;
-        let now = chrono::Utc::now();
+        let now = crate::clock::now();
         let mut out = Vec::new();
         for row in rows {
             let e = row?;

@@ -118,7 +118,7 @@ fn summary(r: &FileRecord) -> String {
         .as_deref()
         .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
     {
-        let left = e.with_timezone(&chrono::Utc) - chrono::Utc::now();
+        let left = e.with_timezone(&chrono::Utc) - crate::clock::now();
         parts.push(format!(
             "expires {} (in {})",
             e.format("%Y-%m-%d %H:%M UTC"),

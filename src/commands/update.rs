@@ -67,7 +67,7 @@ pub async fn run(args: UpdateArgs, settings: &Settings) -> Result<()> {
     let service = settings.service;
     services::check_command(service, &settings.services, "update")?;
     let file_key = services::key_of(&args.target)?;
-    crate::expires::check_future(args.expires.as_ref(), chrono::Utc::now())?;
+    crate::expires::check_future(args.expires.as_ref(), crate::clock::now())?;
     services::check_update(service, &settings.services, &args.given())?;
     if args.replace_all && args.file.is_none() {
         return Err(Failure::new(

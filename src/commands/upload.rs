@@ -286,7 +286,7 @@ fn options(args: &UploadArgs, settings: &Settings) -> Result<UploadOptions> {
     let expires = args
         .expires
         .or(settings.default_expires.filter(|_| caps.expires));
-    crate::expires::check_future(expires.as_ref(), chrono::Utc::now())?;
+    crate::expires::check_future(expires.as_ref(), crate::clock::now())?;
     Ok(UploadOptions {
         expires,
         max_downloads: args.max_downloads.or(settings

@@ -426,9 +426,19 @@ fn history_records_lists_forgets_and_can_be_turned_off() {
         .args(["--server", &s.url, "upload", "c.txt"])
         .assert()
         .success();
-    std::thread::sleep(std::time::Duration::from_millis(1100));
 
-    let out = env.cmd().args(["history"]).assert().success();
+    // A minute on, by the client's clock (no waiting): b.txt has expired.
+    let later = std::process::Command::new("date")
+        .args(["-u", "-d", "+1 minute", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .unwrap();
+    let later = String::from_utf8(later.stdout).unwrap();
+    let out = env
+        .cmd()
+        .env("FILEIO_TEST_NOW", later.trim())
+        .args(["history"])
+        .assert()
+        .success();
     let stdout = text(&out.get_output().stdout);
     assert_eq!(
         stdout.lines().count(),

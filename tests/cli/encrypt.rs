@@ -47,22 +47,6 @@ fn stored_blob(server: &Server) -> Vec<u8> {
     std::fs::read(&blobs[0]).unwrap()
 }
 
-/// Whether the stock `age` is here; without it the interop tests skip, unless CI=true.
-fn stock_age() -> bool {
-    let here = std::process::Command::new("age")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !here {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but the `age` command is missing: apt-get install -y age"
-        );
-        eprintln!("skipped: the `age` command is missing (apt-get install -y age)");
-    }
-    here
-}
-
 #[test]
 fn an_encrypted_upload_round_trips_and_its_key_is_only_in_the_link() {
     let env = Env::new();
@@ -417,7 +401,8 @@ fn a_link_with_a_key_refuses_a_file_that_is_not_encrypted() {
 
 #[test]
 fn stock_age_decrypts_what_fileio_stored_and_fileio_what_stock_age_made() {
-    if !stock_age() {
+    let test = "stock_age_decrypts_what_fileio_stored_and_fileio_what_stock_age_made";
+    if !have_tool("age", test) || !have_tool("age-keygen", test) || !have_tool("bash", test) {
         return;
     }
     let env = Env::new();
@@ -511,12 +496,7 @@ fn stock_age_decrypts_what_fileio_stored_and_fileio_what_stock_age_made() {
 
 #[test]
 fn ssh_recipients_work_as_age_takes_them() {
-    if std::process::Command::new("ssh-keygen")
-        .arg("-?")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: ssh-keygen is missing");
+    if !have_tool("ssh-keygen", "ssh_recipients_work_as_age_takes_them") {
         return;
     }
     let env = Env::new();

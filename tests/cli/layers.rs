@@ -35,7 +35,7 @@ const LAYERS: &[(u32, &[&str])] = &[
     (
         20,
         &[
-            "activity", "progress", "tls", "filename", "record", "expires", "size",
+            "activity", "progress", "tls", "filename", "record", "expires", "size", "clock",
         ],
     ),
     (10, &["error"]),

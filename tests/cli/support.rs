@@ -478,3 +478,37 @@ fn a_panic_in_a_test_server_fails_the_test_that_used_it() {
         .output();
     drop(server);
 }
+
+/// Whether the program `name` can be run here. A test that needs one and does not find it
+/// says so and is skipped in a plain `cargo test`; in CI (`CI` set), where .ci/run installs
+/// every such tool before the tests, a missing one fails the test instead.
+pub fn have_tool(name: &str, test: &str) -> bool {
+    let found = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            let p = dir.join(name);
+            std::fs::metadata(&p).is_ok_and(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                m.is_file() && m.permissions().mode() & 0o111 != 0
+            })
+        })
+    });
+    if !found {
+        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+        assert!(
+            !ci,
+            "{test} needs {name}, which .ci/run installs: it is missing"
+        );
+        eprintln!(
+            "skipped {test}: it needs {name}, which is not installed here (.ci/run installs it)"
+        );
+    }
+    found
+}
+
+#[test]
+fn a_missing_tool_is_found_missing_and_a_present_one_found() {
+    assert!(have_tool("sh", "this test"));
+    if std::env::var_os("CI").is_none() {
+        assert!(!have_tool("no-such-tool-for-fileio-tests", "this test"));
+    }
+}
