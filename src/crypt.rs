@@ -320,6 +320,16 @@ pub async fn wrap(
 ) -> Result<Wrapped> {
     let plain_size = source.size();
     let Some(sealing) = sealing else {
+        if spool && plain_size.is_none() && source.replayable() {
+            // A folder's archive, for a service that needs the length first.
+            let tmp = spool_to_file(source.as_ref()).await?;
+            return Ok(Wrapped {
+                source: Box::new(crate::body::FileSource::new(tmp.path())?),
+                seal: None,
+                plain_size,
+                _spooled: Some(tmp),
+            });
+        }
         return Ok(Wrapped {
             source,
             seal: None,

@@ -4,6 +4,7 @@
 //! generators of completions and man pages can reach [`cli::Cli`].
 
 pub mod activity;
+pub mod archive;
 pub mod body;
 pub mod cli;
 pub mod clock;

@@ -20,7 +20,9 @@ use crate::services::{self, Api, Upload, UploadOptions, Uploaded};
 
 #[derive(Debug, Args)]
 pub struct UploadArgs {
-    /// Files to upload; `-` reads standard input, as does no file at all when input is piped.
+    /// Files to upload; a folder goes up as one FOLDER.tar.gz, streamed as it is made (links
+    /// kept as links, special files skipped); `-` reads standard input, as does no file at
+    /// all when input is piped.
     /// One line per uploaded file on stdout, in argument order, each as soon as it is done;
     /// with --json each object's `file` is the argument it came from. A failed file is named
     /// on stderr and has no line, so pair results by `file` (--json), not by line number
@@ -299,7 +301,10 @@ fn options(args: &UploadArgs, settings: &Settings) -> Result<UploadOptions> {
 
 fn total_len(sources: &[Input]) -> Option<u64> {
     sources.iter().try_fold(0u64, |acc, s| match s {
-        Input::File(p) => std::fs::metadata(p).ok().map(|m| acc + m.len()),
+        Input::File(p) => std::fs::metadata(p)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| acc + m.len()),
         Input::Stdin => None,
     })
 }
@@ -336,6 +341,12 @@ async fn upload_one(ctx: Ctx<'_>, name: Option<&str>, source: &Input) -> Result<
             Box::new(FileSource::new(tmp.path())?),
             stdin_name(name, api.quiet),
         ),
+        // A folder goes up as one .tar.gz, streamed as it is made.
+        (Input::File(p), None) if crate::archive::is_dir(p) => {
+            let dir = crate::archive::DirSource::new(p, api.quiet)?;
+            let default = dir.name();
+            (Box::new(dir), name.map(str::to_owned).unwrap_or(default))
+        }
         (Input::File(p), None) => {
             let file = FileSource::new(p)?;
             let default = p

@@ -25,7 +25,8 @@ const LAYERS: &[(u32, &[&str])] = &[
     // The services, and the server (which only `commands::serve` may use).
     (50, &["services", "server"]),
     // Transforms of an upload's or a download's byte stream: encryption (issue 14).
-    (45, &["crypt"]),
+    // and folders as archives.
+    (45, &["crypt", "archive"]),
     // Helpers the layers above share: HTTP, upload bodies, saving downloads, the history,
     // credentials, printing results.
     (

@@ -5,6 +5,7 @@
 mod accounts;
 mod download;
 mod encrypt;
+mod folders;
 mod generated;
 mod hostile_server;
 mod layers;
