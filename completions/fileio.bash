@@ -334,7 +334,7 @@ _fileio() {
             return 0
             ;;
         fileio__subcmd__download)
-            opts="-o -f -i -q -v -h -V --output --force --identity --service --server --json --quiet --verbose --no-progress --timeout --retries --api-key-file --no-history --config --help --version"
+            opts="-o -f -i -x -q -v -h -V --output --force --identity --extract --service --server --json --quiet --verbose --no-progress --timeout --retries --api-key-file --no-history --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -353,6 +353,14 @@ _fileio() {
                     return 0
                     ;;
                 -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --extract)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -x)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

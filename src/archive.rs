@@ -12,6 +12,7 @@ use anyhow::Result;
 use bytes::Bytes;
 
 use crate::body::{ByteStream, Source};
+use crate::error::{Failure, Kind};
 
 /// How many compressed pieces may wait between the archiving thread and the upload.
 const PIPE_DEPTH: usize = 4;
@@ -147,4 +148,122 @@ impl Write for Pipe {
 /// Whether `path` names a directory to upload as an archive.
 pub fn is_dir(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+/// Unpacks a downloaded `.tar.gz` into `into` as it arrives. Entries go first into a hidden
+/// directory beside their target, and are moved into place only once the whole archive
+/// unpacked (and, when encrypted, verified): a failure leaves nothing half-extracted in
+/// sight. Entries that would land outside `into` (absolute paths, `..`, links pointing out)
+/// refuse the whole archive; an existing top-level entry is refused unless `force`.
+/// Returns the top-level paths placed.
+pub async fn extract(body: ByteStream, into: &Path, force: bool) -> Result<Vec<PathBuf>> {
+    use futures_util::TryStreamExt;
+    std::fs::create_dir_all(into).map_err(|e| crate::body::local_error(into, &e))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".fileio-extract-")
+        .tempdir_in(into)
+        .map_err(|e| crate::body::local_error(into, &e))?;
+    let stage = staging.path().to_path_buf();
+    let reader =
+        tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(body.map_err(|e| e)));
+    let unpacked = tokio::task::spawn_blocking(move || unpack(reader, &stage)).await?;
+    if let Err(e) = unpacked {
+        let outcome = "nothing was extracted";
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(refused) = crate::crypt::refusal(io, outcome) {
+                return Err(refused);
+            }
+        }
+        if crate::error::failure_of(&e).is_some() {
+            return Err(e);
+        }
+        return Err(e.context(outcome));
+    }
+    // Everything unpacked: check, then move the top-level entries into place.
+    let mut tops: Vec<_> = std::fs::read_dir(staging.path())?.collect::<std::io::Result<_>>()?;
+    tops.sort_by_key(|e| e.file_name());
+    for top in &tops {
+        let target = into.join(top.file_name());
+        if std::fs::symlink_metadata(&target).is_ok() && !force {
+            return Err(Failure::new(
+                Kind::LocalFile,
+                format!("{} already exists; nothing was extracted", target.display()),
+            )
+            .hint("use --force to replace it, or --extract another directory")
+            .into());
+        }
+    }
+    let mut placed = Vec::new();
+    for top in tops {
+        let target = into.join(top.file_name());
+        if force && std::fs::symlink_metadata(&target).is_ok() {
+            if std::fs::symlink_metadata(&target)?.is_dir() {
+                std::fs::remove_dir_all(&target)?;
+            } else {
+                std::fs::remove_file(&target)?;
+            }
+        }
+        std::fs::rename(top.path(), &target).map_err(|e| crate::body::local_error(&target, &e))?;
+        placed.push(target);
+    }
+    Ok(placed)
+}
+
+/// Unpacks every entry into `stage`, refusing any that would land outside it.
+fn unpack(reader: impl std::io::Read, stage: &Path) -> Result<()> {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(reader));
+    archive.set_preserve_permissions(false);
+    archive.set_overwrite(false);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.into_owned();
+        let shown = crate::terminal_text::inert(&path.display().to_string()).into_owned();
+        let refuse = |why: &str| -> anyhow::Error {
+            Failure::new(
+                Kind::BadAnswer,
+                format!("the archive's entry {shown} {why}; nothing was extracted"),
+            )
+            .hint("the archive may be hostile: unpack it by hand with care, if at all")
+            .into()
+        };
+        if !inside(&path, Path::new("")) {
+            return Err(refuse("would land outside the target directory"));
+        }
+        if let Some(link) = entry.link_name()? {
+            let kind = entry.header().entry_type();
+            let base = if kind.is_hard_link() {
+                Path::new("")
+            } else {
+                path.parent().unwrap_or(Path::new(""))
+            };
+            if !inside(&link, base) {
+                return Err(refuse("is a link pointing outside the target directory"));
+            }
+        }
+        if !entry.unpack_in(stage)? {
+            return Err(refuse("would land outside the target directory"));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `rel`, taken from `base` (itself relative), stays inside: no root, no prefix, and
+/// never more `..` than depth.
+fn inside(rel: &Path, base: &Path) -> bool {
+    use std::path::Component;
+    let mut depth: i64 = 0;
+    for c in base.components().chain(rel.components()) {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    true
 }

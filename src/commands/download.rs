@@ -45,6 +45,13 @@ pub struct DownloadArgs {
     /// already written stand, so a pipe trusts the stream only once fileio exits 0
     #[arg(short, long, value_name = "FILE", env = "FILEIO_IDENTITY")]
     pub identity: Option<PathBuf>,
+
+    /// Unpack a .tar.gz (a folder `upload` sent) into DIR [default: the current directory]
+    /// as it downloads, decrypting first when encrypted. Entries that would land outside DIR
+    /// (absolute, `..`, links pointing out) refuse the archive; nothing is overwritten
+    /// without --force, and a failure leaves nothing half-extracted in sight
+    #[arg(short = 'x', long, value_name = "DIR", num_args = 0..=1, conflicts_with = "output")]
+    pub extract: Option<Option<PathBuf>>,
 }
 
 /// Where the bytes go, as the user said it.
@@ -78,6 +85,16 @@ pub async fn run(args: DownloadArgs, settings: &Settings) -> Result<()> {
     let api = settings.api(&http, key.as_ref());
     let url = settings.service.download_url(&api, &target).await?;
     let force = args.force;
+    if let Some(into) = &args.extract {
+        let into = into.clone().unwrap_or_else(|| PathBuf::from("."));
+        let resp = get(&http, url.clone(), &what).await?;
+        let body: ByteStream = Box::pin(resp.bytes_stream().map_err(std::io::Error::other));
+        let (body, _) = crate::crypt::open(body, keys).await?;
+        for placed in crate::archive::extract(body, &into, force).await? {
+            println!("{}", placed.display());
+        }
+        return Ok(());
+    }
 
     // Everything that can make saving fail is checked before the GET: a refusal must not
     // spend a one-time link. `shown` is the path as the user will see it; `plan` is `None`
