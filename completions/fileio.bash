@@ -334,7 +334,7 @@ _fileio() {
             return 0
             ;;
         fileio__subcmd__download)
-            opts="-o -f -q -v -h -V --output --force --service --server --json --quiet --verbose --no-progress --timeout --retries --api-key-file --no-history --config --help --version"
+            opts="-o -f -i -x -q -v -h -V --output --force --identity --extract --service --server --json --quiet --verbose --no-progress --timeout --retries --api-key-file --no-history --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -345,6 +345,22 @@ _fileio() {
                     return 0
                     ;;
                 -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --extract)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -x)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -770,7 +786,7 @@ _fileio() {
             return 0
             ;;
         fileio__subcmd__upload)
-            opts="-j -q -v -h -V --expires --max-downloads --no-auto-delete --secret --name --jobs --qr --service --server --json --quiet --verbose --no-progress --timeout --retries --api-key-file --no-history --config --help --version"
+            opts="-j -q -v -h -V --expires --max-downloads --no-auto-delete --secret --name --jobs --qr --encrypt --no-encrypt --to --to-file --service --server --json --quiet --verbose --no-progress --timeout --retries --api-key-file --no-history --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -793,6 +809,14 @@ _fileio() {
                     return 0
                     ;;
                 -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -58,6 +58,8 @@ complete -c fileio -n "__fish_fileio_using_subcommand upload" -l expires -d 'Whe
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l max-downloads -d 'How many downloads the link allows before the file is gone' -r
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l name -d 'Name the upload on the server; one file only (standard input is otherwise "stdin-<UTC time>", e.g. stdin-20261123-063000)' -r
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -s j -l jobs -d 'How many files (or FileShot chunks) to upload at once [default: 4]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand upload" -l to -d 'Encrypt to this public key instead (age1…, ssh-ed25519 or ssh-rsa; repeatable): no secret in the link, and the recipient decrypts with --identity or `age -d -i`' -r
+complete -c fileio -n "__fish_fileio_using_subcommand upload" -l to-file -d 'Encrypt to the public keys in this file, one per line, as age\'s -R reads them (repeatable)' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
 fileshot\t''
 fiione\t''
@@ -71,6 +73,8 @@ complete -c fileio -n "__fish_fileio_using_subcommand upload" -l config -d 'Read
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l no-auto-delete -d 'Keep the file (listed, revivable by `update`) after its last download or expiry'
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l secret -d 'Ask for a hard-to-guess URL (0x0)'
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l qr -d 'Also draw each link as a QR code on stderr, for a phone\'s camera (only when stderr is a terminal)'
+complete -c fileio -n "__fish_fileio_using_subcommand upload" -l encrypt -d 'Encrypt end to end (age): the link printed carries the key in its #fragment, which is never sent to a server; the service stores only ciphertext under a neutral name. Decrypt with `fileio download LINK`, or with stock age (see the README)'
+complete -c fileio -n "__fish_fileio_using_subcommand upload" -l no-encrypt -d 'Do not encrypt, even when the config file says `encrypt = true`'
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'
@@ -79,6 +83,8 @@ complete -c fileio -n "__fish_fileio_using_subcommand upload" -l no-history -d '
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -s V -l version -d 'Print version'
 complete -c fileio -n "__fish_fileio_using_subcommand download" -s o -l output -d 'Where to save: a file, a directory (ending in / or existing), or - for standard output. An existing FIFO or character device (/dev/null, /dev/stdout, a terminal) is written to as it is; a symbolic link is followed to what it points to [default: the current directory, under the server\'s file name]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand download" -s i -l identity -d 'Decrypt with this age identity file or SSH private key, as `age -i` takes them (for files encrypted to a public key with `upload --to`). A link from `upload --encrypt` carries its key in its #fragment and needs none. An encrypted download that does not verify to its very end is refused (exit 10) and nothing is saved; with `-o -` the bytes already written stand, so a pipe trusts the stream only once fileio exits 0' -r -F
+complete -c fileio -n "__fish_fileio_using_subcommand download" -s x -l extract -d 'Unpack a .tar.gz (a folder `upload` sent) into DIR [default: the current directory] as it downloads, decrypting first when encrypted. Entries that would land outside DIR (absolute, `..`, links pointing out) refuse the archive; nothing is overwritten without --force, and a failure leaves nothing half-extracted in sight' -r -F
 complete -c fileio -n "__fish_fileio_using_subcommand download" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
 fileshot\t''
 fiione\t''

@@ -71,9 +71,12 @@ impl FileSource {
     pub fn new(path: &Path) -> Result<FileSource> {
         let meta = std::fs::metadata(path).map_err(|e| local_error(path, &e))?;
         if !meta.is_file() {
-            return Err(Failure::new(Kind::LocalFile, format!("{} is not a regular file", path.display()))
-                .hint("upload files one by one, or pack a directory first: tar cz DIR | fileio upload - --name DIR.tgz")
-                .into());
+            return Err(Failure::new(
+                Kind::LocalFile,
+                format!("{} is not a regular file", path.display()),
+            )
+            .hint("upload regular files, or a folder (sent as one .tar.gz)")
+            .into());
         }
         std::fs::File::open(path).map_err(|e| local_error(path, &e))?;
         Ok(FileSource {

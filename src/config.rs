@@ -87,6 +87,8 @@ pub struct ConfigFile {
     pub jobs: Option<usize>,
     pub credential_store: Option<String>,
     pub history: Option<bool>,
+    /// Encrypt every upload as `--encrypt` does (`--no-encrypt` overrides it).
+    pub encrypt: Option<bool>,
     /// The uncertain details of the services (`[services]`).
     #[serde(default)]
     pub services: ServiceConfig,
@@ -131,7 +133,7 @@ impl ConfigFile {
                 Kind::Usage,
                 format!("config file {} is invalid: {first}", path.display()),
             )
-            .hint("keys: service, server, expires, max-downloads, timeout, retries, jobs, credential-store, history, [services]")
+            .hint("keys: service, server, expires, max-downloads, timeout, retries, jobs, credential-store, history, encrypt, [services]")
             .into()
         })
     }
@@ -155,6 +157,8 @@ pub struct Settings {
     pub api_key_file: Option<PathBuf>,
     pub credential_store: StoreChoice,
     pub history: bool,
+    /// The config file's `encrypt = true`: uploads encrypted unless `--no-encrypt`.
+    pub default_encrypt: bool,
     pub services: ServiceConfig,
 }
 
@@ -208,6 +212,7 @@ impl Settings {
             api_key_file: global.api_key_file.clone(),
             credential_store,
             history: !global.no_history && file.history.unwrap_or(true),
+            default_encrypt: file.encrypt.unwrap_or(false),
             services: file.services.clone(),
         })
     }

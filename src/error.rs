@@ -29,6 +29,9 @@ pub enum Kind {
     BadAnswer,
     /// A local file problem: input missing or unreadable, output exists, disk full (exit 9).
     LocalFile,
+    /// An encrypted download that did not verify: tampered, truncated or for another key
+    /// (exit 10).
+    Integrity,
     /// Interrupted by Ctrl-C (exit 130).
     Interrupted,
 }
@@ -46,6 +49,7 @@ impl Kind {
             Kind::Network => 7,
             Kind::BadAnswer => 8,
             Kind::LocalFile => 9,
+            Kind::Integrity => 10,
             Kind::Interrupted => 130,
         }
     }
@@ -74,6 +78,10 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     (
         9,
         "local file problem: input missing or unreadable, output exists, disk full",
+    ),
+    (
+        10,
+        "integrity: an encrypted download was tampered with, cut short or for another key",
     ),
     (130, "interrupted"),
 ];

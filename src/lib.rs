@@ -4,12 +4,14 @@
 //! generators of completions and man pages can reach [`cli::Cli`].
 
 pub mod activity;
+pub mod archive;
 pub mod body;
 pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod credentials;
+pub mod crypt;
 pub mod dirs;
 pub mod docs;
 pub mod error;

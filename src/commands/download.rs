@@ -37,6 +37,21 @@ pub struct DownloadArgs {
     /// replaced. A name the server chose never follows a link
     #[arg(short, long)]
     pub force: bool,
+
+    /// Decrypt with this age identity file or SSH private key, as `age -i` takes them (for
+    /// files encrypted to a public key with `upload --to`). A link from `upload --encrypt`
+    /// carries its key in its #fragment and needs none. An encrypted download that does not
+    /// verify to its very end is refused (exit 10) and nothing is saved; with `-o -` the bytes
+    /// already written stand, so a pipe trusts the stream only once fileio exits 0
+    #[arg(short, long, value_name = "FILE", env = "FILEIO_IDENTITY")]
+    pub identity: Option<PathBuf>,
+
+    /// Unpack a .tar.gz (a folder `upload` sent) into DIR [default: the current directory]
+    /// as it downloads, decrypting first when encrypted. Entries that would land outside DIR
+    /// (absolute, `..`, links pointing out) refuse the archive; nothing is overwritten
+    /// without --force, and a failure leaves nothing half-extracted in sight
+    #[arg(short = 'x', long, value_name = "DIR", num_args = 0..=1, conflicts_with = "output")]
+    pub extract: Option<Option<PathBuf>>,
 }
 
 /// Where the bytes go, as the user said it.
@@ -60,12 +75,26 @@ enum Sink {
 const MAX_REDIRECTS: usize = 5;
 
 pub async fn run(args: DownloadArgs, settings: &Settings) -> Result<()> {
-    let what = format!("downloading {}", args.target);
+    // The fragment (an encrypted link's key and name) is split off first: it is never sent,
+    // logged or shown.
+    let (target, fragment) = crate::crypt::split_target(&args.target)?;
+    let keys = crate::crypt::Keys::new(&fragment, args.identity.as_deref())?;
+    let what = format!("downloading {target}");
     let http = settings.http()?;
     let key = settings.api_key()?.map(|(k, _)| k);
     let api = settings.api(&http, key.as_ref());
-    let url = settings.service.download_url(&api, &args.target).await?;
+    let url = settings.service.download_url(&api, &target).await?;
     let force = args.force;
+    if let Some(into) = &args.extract {
+        let into = into.clone().unwrap_or_else(|| PathBuf::from("."));
+        let resp = get(&http, url.clone(), &what).await?;
+        let body: ByteStream = Box::pin(resp.bytes_stream().map_err(std::io::Error::other));
+        let (body, _) = crate::crypt::open(body, keys).await?;
+        for placed in crate::archive::extract(body, &into, force).await? {
+            println!("{}", placed.display());
+        }
+        return Ok(());
+    }
 
     // Everything that can make saving fail is checked before the GET: a refusal must not
     // spend a one-time link. `shown` is the path as the user will see it; `plan` is `None`
@@ -74,7 +103,13 @@ pub async fn run(args: DownloadArgs, settings: &Settings) -> Result<()> {
     let (plan, mut shown) = match &dest {
         Dest::Stdout => (Some(Plan::Stdout), None),
         Dest::File(p) => (Some(save::plan(p, force, Chooser::User)?), Some(p.clone())),
-        Dest::Dir(dir) => match head_name(&http, &url, &what).await? {
+        Dest::Dir(dir) => match match fragment.name.as_deref().and_then(filename::sanitize) {
+            Some(n) => Some(n),
+            None => match head_name(&http, &url, &what).await? {
+                Some(n) => Some(keys.plain_name(n)?),
+                None => None,
+            },
+        } {
             Some(name) => {
                 let p = join(dir.as_deref(), &name);
                 (Some(save::plan(&p, force, Chooser::Server)?), Some(p))
@@ -118,7 +153,7 @@ pub async fn run(args: DownloadArgs, settings: &Settings) -> Result<()> {
 
         let resp = get(&http, url.clone(), &what).await?;
         if let (None, Dest::Dir(dir)) = (&plan, &dest) {
-            let p = join(dir.as_deref(), &name_of(&resp, &url));
+            let p = join(dir.as_deref(), &keys.plain_name(name_of(&resp, &url))?);
             // Dropping the answer unread gives the download back on servers that count a
             // download only when it was sent in full, as `fileio serve` does.
             match save::plan(&p, force, Chooser::Server)? {
@@ -143,6 +178,9 @@ pub async fn run(args: DownloadArgs, settings: &Settings) -> Result<()> {
         // The body as a plain byte stream: a wrapper that changes the bytes on their way
         // (decryption, unpacking) takes this stream and gives another.
         let body: ByteStream = Box::pin(resp.bytes_stream().map_err(std::io::Error::other));
+        let (body, decrypting) = crate::crypt::open(body, keys).await?;
+        // The plaintext is shorter than the ciphertext announced; age checks its own end.
+        let len = if decrypting { None } else { len };
         match &mut sink {
             Sink::Stdout => copy_body(body, &mut StdoutSink, len, &bar, to_part).await?,
             Sink::Through(file) => copy_body(body, file, len, &bar, to_part).await?,
@@ -313,7 +351,10 @@ async fn copy_body(
 ) -> Result<()> {
     let mut got = 0u64;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| broke_off(got, len, &e.to_string(), part))?;
+        let chunk = chunk.map_err(|e| {
+            crate::crypt::refusal(&e, outcome(part))
+                .unwrap_or_else(|| broke_off(got, len, &e.to_string(), part))
+        })?;
         // Plain blocking writes: one consumer, local disk or a pipe; a thread hop per chunk
         // (tokio::fs) would only slow it down.
         sink.write_all(&chunk).map_err(|e| write_error(e, part))?;

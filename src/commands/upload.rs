@@ -20,7 +20,9 @@ use crate::services::{self, Api, Upload, UploadOptions, Uploaded};
 
 #[derive(Debug, Args)]
 pub struct UploadArgs {
-    /// Files to upload; `-` reads standard input, as does no file at all when input is piped.
+    /// Files to upload; a folder goes up as one FOLDER.tar.gz, streamed as it is made (links
+    /// kept as links, special files skipped); `-` reads standard input, as does no file at
+    /// all when input is piped.
     /// One line per uploaded file on stdout, in argument order, each as soon as it is done;
     /// with --json each object's `file` is the argument it came from. A failed file is named
     /// on stderr and has no line, so pair results by `file` (--json), not by line number
@@ -58,6 +60,26 @@ pub struct UploadArgs {
     /// a terminal)
     #[arg(long)]
     pub qr: bool,
+
+    /// Encrypt end to end (age): the link printed carries the key in its #fragment, which is
+    /// never sent to a server; the service stores only ciphertext under a neutral name.
+    /// Decrypt with `fileio download LINK`, or with stock age (see the README)
+    #[arg(long, conflicts_with_all = ["to", "to_file"])]
+    pub encrypt: bool,
+
+    /// Do not encrypt, even when the config file says `encrypt = true`
+    #[arg(long, conflicts_with_all = ["encrypt", "to", "to_file"])]
+    pub no_encrypt: bool,
+
+    /// Encrypt to this public key instead (age1…, ssh-ed25519 or ssh-rsa; repeatable): no
+    /// secret in the link, and the recipient decrypts with --identity or `age -d -i`
+    #[arg(long, value_name = "RECIPIENT")]
+    pub to: Vec<String>,
+
+    /// Encrypt to the public keys in this file, one per line, as age's -R reads them
+    /// (repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub to_file: Vec<PathBuf>,
 }
 
 /// One thing to upload.
@@ -95,6 +117,11 @@ pub async fn run(args: UploadArgs, settings: &Settings) -> Result<()> {
         .into());
     }
     let opts = options(&args, settings)?;
+    let sealing = crate::crypt::Sealing::choose(
+        args.encrypt || (settings.default_encrypt && !args.no_encrypt),
+        &args.to,
+        &args.to_file,
+    )?;
     services::check_upload(settings.service, &opts, &settings.services)?;
     let key = settings.api_key()?.map(|(k, _)| k);
     let jobs = args
@@ -133,6 +160,7 @@ pub async fn run(args: UploadArgs, settings: &Settings) -> Result<()> {
                     progress: &progress,
                     total: total.as_ref(),
                     jobs,
+                    sealing: sealing.as_ref(),
                 };
                 async move { (source, upload_one(ctx, name, source).await) }
             })
@@ -281,7 +309,10 @@ fn options(args: &UploadArgs, settings: &Settings) -> Result<UploadOptions> {
 
 fn total_len(sources: &[Input]) -> Option<u64> {
     sources.iter().try_fold(0u64, |acc, s| match s {
-        Input::File(p) => std::fs::metadata(p).ok().map(|m| acc + m.len()),
+        Input::File(p) => std::fs::metadata(p)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| acc + m.len()),
         Input::Stdin => None,
     })
 }
@@ -294,6 +325,8 @@ struct Ctx<'a> {
     progress: &'a Progress,
     total: Option<&'a ProgressBar>,
     jobs: usize,
+    /// How uploads are encrypted, if they are.
+    sealing: Option<&'a crate::crypt::Sealing>,
 }
 
 async fn upload_one(ctx: Ctx<'_>, name: Option<&str>, source: &Input) -> Result<Uploaded> {
@@ -303,6 +336,7 @@ async fn upload_one(ctx: Ctx<'_>, name: Option<&str>, source: &Input) -> Result<
         progress,
         total,
         jobs,
+        sealing,
     } = ctx;
     // A service that needs the length first gets standard input spooled to a temporary
     // file (never to memory), which also makes it retryable.
@@ -315,6 +349,12 @@ async fn upload_one(ctx: Ctx<'_>, name: Option<&str>, source: &Input) -> Result<
             Box::new(FileSource::new(tmp.path())?),
             stdin_name(name, api.quiet),
         ),
+        // A folder goes up as one .tar.gz, streamed as it is made.
+        (Input::File(p), None) if crate::archive::is_dir(p) => {
+            let dir = crate::archive::DirSource::new(p, api.quiet)?;
+            let default = dir.name();
+            (Box::new(dir), name.map(str::to_owned).unwrap_or(default))
+        }
         (Input::File(p), None) => {
             let file = FileSource::new(p)?;
             let default = p
@@ -324,17 +364,23 @@ async fn upload_one(ctx: Ctx<'_>, name: Option<&str>, source: &Input) -> Result<
         }
         (Input::Stdin, None) => (Box::new(StdinSource), stdin_name(name, api.quiet)),
     };
+    // Encryption wraps the bytes and hides the name; the link gets both back after.
+    let wrapped = crate::crypt::wrap(sealing, bytes, api.service.needs_length()).await?;
+    let bytes = wrapped.source();
     let bar = progress.bar(&name, bytes.size());
     let activity = Activity::default();
     let up = Upload {
-        name: &name,
-        source: bytes.as_ref(),
+        name: wrapped.stored_name(&name),
+        source: bytes,
         activity: &activity,
         bar: &bar,
         total,
         jobs,
     };
-    let result = api.service.upload(api, &up, opts).await;
+    let result = api.service.upload(api, &up, opts).await.map(|mut up| {
+        wrapped.finish(&mut up.record, &name);
+        up
+    });
     bar.finish_and_clear();
     result
 }

@@ -24,6 +24,10 @@ const LAYERS: &[(u32, &[&str])] = &[
     (65, &["known"]),
     // The services, and the server (which only `commands::serve` may use).
     (50, &["services", "server"]),
+    // Transforms of an upload's or a download's byte stream (issue 14): folders as archives
+    // (whose unpacking reports a failed decryption), and encryption.
+    (47, &["archive"]),
+    (45, &["crypt"]),
     // Helpers the layers above share: HTTP, upload bodies, saving downloads, the history,
     // credentials, printing results.
     (

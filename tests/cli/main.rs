@@ -4,6 +4,8 @@
 
 mod accounts;
 mod download;
+mod encrypt;
+mod folders;
 mod generated;
 mod history_durability;
 mod hostile_client;

@@ -1010,3 +1010,133 @@ fn search_and_sort_are_done_here_for_services_that_cannot() {
             "fileio: error: cannot sort by 'colour'\nhint: sort by name, size, expires, created\n",
         );
 }
+
+// ---------------------------------------------------------------------------------------
+// Encrypted uploads (issue 14) through each emulator: the service sees only an age file
+// named file.age, and the link (with its #fragment) downloads the plaintext back.
+
+/// Uploads `data` with --encrypt through `svc` and downloads it back by its link (or its key
+/// and the link's fragment, `by_key`); returns the link.
+fn encrypted_round_trip(
+    env: &Env,
+    svc: &[&str],
+    api_key: &str,
+    upload_args: &[&str],
+    data: &[u8],
+    by_key: bool,
+) -> String {
+    env.write("secret.bin", data);
+    let out = env
+        .cmd()
+        .env("FILEIO_API_KEY", api_key)
+        .args(svc)
+        .args(["--json", "upload", "--encrypt", "secret.bin"])
+        .args(upload_args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let link = v["link"].as_str().unwrap().to_string();
+    assert!(link.contains("#key=AGE-SECRET-KEY-1"), "{link}");
+    assert_eq!(v["name"], "secret.bin");
+    assert_eq!(v["size"], data.len());
+    let _ = std::fs::remove_file(env.work().join("back.bin"));
+    // A service whose links point at its public host is reached by the key, fragment kept.
+    let target = if by_key {
+        let frag = link.split_once('#').unwrap().1;
+        format!("{}#{frag}", v["key"].as_str().unwrap())
+    } else {
+        link.clone()
+    };
+    let back = env
+        .cmd()
+        .env("FILEIO_API_KEY", api_key)
+        .args(svc)
+        .args(["download", &target, "-o", "back.bin"])
+        .output()
+        .unwrap();
+    assert!(back.status.success(), "{}", text(&back.stderr));
+    assert!(std::fs::read(env.work().join("back.bin")).unwrap() == data);
+    link
+}
+
+fn age_magic(b: &[u8]) -> bool {
+    b.starts_with(b"age-encryption.org/v1\n")
+}
+
+#[test]
+fn encrypted_uploads_round_trip_through_0x0() {
+    let env = Env::new();
+    let (server, state) = null_pointer("200 OK");
+    let svc = ["--service", "0x0", "--server", &server.url];
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    encrypted_round_trip(&env, &svc, "", &["--expires", "24h"], &data, false);
+    let st = state.lock().unwrap();
+    assert!(st.files.values().all(|(b, _)| age_magic(b)));
+    for req in server.requests() {
+        if req.method == "POST" {
+            let parts = multipart(&req);
+            let file = parts.iter().find(|p| p.name == "file").unwrap();
+            assert_eq!(file.filename.as_deref(), Some("file.age"));
+        }
+    }
+}
+
+#[test]
+fn encrypted_uploads_round_trip_through_fileshot_whole_and_in_chunks() {
+    let env = Env::new();
+    let (server, state) = fileshot();
+    let svc = ["--service", "fileshot", "--server", &server.url];
+    let small: Vec<u8> = (0..50_000u32).map(|i| (i % 241) as u8).collect();
+    encrypted_round_trip(
+        &env,
+        &svc,
+        "creator-key",
+        &["--expires", "2d"],
+        &small,
+        false,
+    );
+    config(&env, "[services]\nfileshot-chunk-threshold = \"1MB\"\n");
+    let big: Vec<u8> = (0..(11u32 << 20)).map(|i| (i % 251) as u8).collect();
+    encrypted_round_trip(&env, &svc, "creator-key", &["-j", "3"], &big, false);
+    assert!(
+        !state.lock().unwrap().chunk_posts.is_empty(),
+        "the large file went up in chunks"
+    );
+}
+
+#[test]
+fn encrypted_uploads_round_trip_through_fiione() {
+    let env = Env::new();
+    let (server, _files) = fiione();
+    let svc = ["--service", "fiione", "--server", &server.url];
+    let data: Vec<u8> = (0..70_000u32).map(|i| (i % 239) as u8).collect();
+    encrypted_round_trip(&env, &svc, "fii_good", &[], &data, true);
+}
+
+#[test]
+fn encrypted_uploads_to_filepost_send_only_an_age_file() {
+    let env = Env::new();
+    let server = Canned::start(|req, _| {
+        json(&format!(
+            r#"{{"file_id":"fp1","url":"{}/cdn/fp1.age"}}"#,
+            host(req)
+        ))
+    });
+    env.write("r.pdf", "pdf bytes");
+    let out = env
+        .cmd()
+        .env("FILEIO_API_KEY", "fp_key")
+        .args(["--service", "filepost", "--server", &server.url])
+        .args(["upload", "--encrypt", "r.pdf"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("/cdn/fp1.age#key=AGE-SECRET-KEY-1"));
+    let reqs = server.requests();
+    let parts = multipart(&reqs[0]);
+    let file = parts.iter().find(|p| p.name == "file").unwrap();
+    assert_eq!(file.filename.as_deref(), Some("file.age"));
+    assert!(age_magic(&file.data));
+    assert!(!reqs[0].body_text().contains("r.pdf"));
+}

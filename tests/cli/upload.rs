@@ -440,16 +440,16 @@ fn nothing_listening_is_a_network_error() {
 }
 
 #[test]
-fn a_directory_or_unreadable_file_is_a_local_error() {
+fn a_special_or_unreadable_file_is_a_local_error() {
     let env = Env::new();
     let server = ok_server();
-    std::fs::create_dir_all(env.work().join("dir")).unwrap();
+    // A folder is archived (tests/cli/folders.rs); a device is not uploaded.
     env.cmd()
-        .args(["--server", &server.url, "upload", "dir"])
+        .args(["--server", &server.url, "upload", "/dev/null"])
         .assert()
         .code(9)
         .stderr(predicates::str::starts_with(
-            "fileio: error: dir is not a regular file\n",
+            "fileio: error: /dev/null is not a regular file\n",
         ));
     assert!(server.requests().is_empty());
 }

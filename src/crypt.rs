@@ -1,0 +1,722 @@
+//! End-to-end encryption (issue 14): uploads stored as age v1 files, decrypted on download.
+//!
+//! Nothing here is home-made cryptography: the `age` crate encrypts and decrypts (its STREAM
+//! construction, 64 KiB chunks, each authenticated), and its X25519 identities are drawn
+//! from the operating system's CSPRNG.
+//!
+//! - `--encrypt`: each file gets a fresh X25519 identity; its `AGE-SECRET-KEY-1…` string
+//!   travels in the link's fragment (`#key=…&name=…`), which HTTP clients never send. The
+//!   stored object decrypts with stock age: `age -d -i <(echo AGE-SECRET-KEY-1…)`.
+//! - `--to`/`--to-file`: age X25519 or SSH public keys; the fragment holds only the name.
+//! - The service stores the neutral name [`STORED_NAME`]; the original name travels in the
+//!   fragment, not inside the encrypted stream, so that stock age gives back the file itself.
+//!
+//! Both directions stream: [`Sealed`] encrypts as its source's bytes flow; [`open`]
+//! decrypts on a blocking thread into a bounded channel. Plaintext leaves [`open`] only
+//! chunk by chunk as each chunk verified, and its stream ends only once the whole age file
+//! verified, so a part file moved into place after the stream ended holds verified bytes.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use age::secrecy::ExposeSecret;
+use anyhow::Result;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt, TryStreamExt};
+
+use crate::body::{ByteStream, Source};
+use crate::error::{Failure, Kind};
+use crate::secret::Secret;
+
+/// The name every encrypted upload is stored under: the host learns nothing from it.
+pub const STORED_NAME: &str = "file.age";
+
+/// The first line of every age v1 file.
+pub const MAGIC: &[u8] = b"age-encryption.org/v1";
+
+/// age's plaintext chunk size (STREAM), and its tag size.
+const CHUNK: u64 = 64 * 1024;
+const TAG: u64 = 16;
+
+/// A recipient the uploads are encrypted to.
+pub type Recipient = Box<dyn age::Recipient + Send + Sync>;
+/// An identity a download is decrypted with.
+pub type Identity = Box<dyn age::Identity + Send + Sync>;
+
+/// How this run's uploads are encrypted.
+pub enum Sealing {
+    /// A fresh X25519 identity per file, its secret in the link's fragment.
+    Fresh,
+    /// These public keys; no secret in the link.
+    To(Arc<Vec<Recipient>>),
+}
+
+/// One file's encryption: its recipients and, for `--encrypt`, the secret for the link.
+pub struct Seal {
+    recipients: Arc<Vec<Recipient>>,
+    key: Option<Secret>,
+}
+
+impl Sealing {
+    /// The recipients of `--to` and `--to-file` (one per line, `#` comments, as age's `-R`
+    /// reads them); `None` when neither was given.
+    pub fn recipients(to: &[String], files: &[std::path::PathBuf]) -> Result<Option<Sealing>> {
+        let mut all: Vec<Recipient> = Vec::new();
+        for r in to {
+            all.push(parse_recipient(r, "--to")?);
+        }
+        for f in files {
+            let text = std::fs::read_to_string(f).map_err(|e| {
+                Failure::new(
+                    Kind::LocalFile,
+                    format!("cannot read recipients file {}: {e}", f.display()),
+                )
+            })?;
+            let mut any = false;
+            for (i, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                any = true;
+                all.push(parse_recipient(
+                    line,
+                    &format!("{} line {}", f.display(), i + 1),
+                )?);
+            }
+            if !any {
+                return Err(Failure::new(
+                    Kind::Usage,
+                    format!("recipients file {} names no recipient", f.display()),
+                )
+                .into());
+            }
+        }
+        Ok((!all.is_empty()).then(|| Sealing::To(Arc::new(all))))
+    }
+
+    /// How this run encrypts: `--encrypt` (or the config's `encrypt = true`), or `--to` and
+    /// `--to-file`, or not at all.
+    pub fn choose(
+        encrypt: bool,
+        to: &[String],
+        to_files: &[std::path::PathBuf],
+    ) -> Result<Option<Sealing>> {
+        match Sealing::recipients(to, to_files)? {
+            Some(s) => Ok(Some(s)),
+            None if encrypt => Ok(Some(Sealing::Fresh)),
+            None => Ok(None),
+        }
+    }
+
+    /// One file's seal: for [`Sealing::Fresh`] a new identity of its own.
+    pub fn seal(&self) -> Seal {
+        match self {
+            Sealing::Fresh => {
+                let id = age::x25519::Identity::generate();
+                let recipient: Recipient = Box::new(id.to_public());
+                Seal {
+                    recipients: Arc::new(vec![recipient]),
+                    key: Some(Secret::new(id.to_string().expose_secret())),
+                }
+            }
+            Sealing::To(r) => Seal {
+                recipients: r.clone(),
+                key: None,
+            },
+        }
+    }
+}
+
+fn parse_recipient(text: &str, from: &str) -> Result<Recipient> {
+    if let Ok(r) = age::x25519::Recipient::from_str(text) {
+        return Ok(Box::new(r));
+    }
+    if let Ok(r) = age::ssh::Recipient::from_str(text) {
+        return Ok(Box::new(r));
+    }
+    let shown: String = crate::terminal_text::inert(text).chars().take(40).collect();
+    Err(Failure::new(
+        Kind::Usage,
+        format!("{from}: '{shown}' is not an age recipient (age1…) or an SSH public key (ssh-ed25519, ssh-rsa)"),
+    )
+    .hint("make a key pair with age-keygen, and give its public key (age1…)")
+    .into())
+}
+
+impl Seal {
+    /// `source`, encrypted as it is read.
+    pub fn wrap(self, source: Box<dyn Source>) -> Result<Sealed> {
+        let first = prepare(&self.recipients)?;
+        Ok(Sealed {
+            header_len: first.1.len(),
+            prepared: Mutex::new(Some(first)),
+            recipients: self.recipients,
+            inner: source,
+        })
+    }
+
+    /// The fragment the link gets: the key (for `--encrypt`) and the original name.
+    pub fn fragment(&self, name: &str) -> String {
+        let mut pairs = Vec::new();
+        if let Some(k) = &self.key {
+            pairs.push(("key", k.expose()));
+        }
+        pairs.push(("name", name));
+        serde_urlencoded::to_string(pairs).expect("strings always encode")
+    }
+}
+
+/// A writer into a buffer that the stream drains after each write.
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl Shared {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().expect("not poisoned"))
+    }
+    fn len(&self) -> u64 {
+        self.0.lock().expect("not poisoned").len() as u64
+    }
+}
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("not poisoned").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+type Prepared = (age::stream::StreamWriter<Shared>, Shared);
+
+/// A writer with the header (and nonce) already in its buffer.
+fn prepare(recipients: &[Recipient]) -> Result<Prepared> {
+    let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r.as_ref() as _))
+        .map_err(|e| Failure::new(Kind::Usage, format!("cannot encrypt: {e}")))?;
+    let buf = Shared::default();
+    let writer = enc.wrap_output(buf.clone())?;
+    Ok((writer, buf))
+}
+
+/// How long the age file of `n` plaintext bytes is, past its header and nonce.
+pub fn payload_len(n: u64) -> u64 {
+    n + TAG * n.div_ceil(CHUNK).max(1)
+}
+
+/// An upload's bytes encrypted as they are read: an age v1 file.
+pub struct Sealed {
+    inner: Box<dyn Source>,
+    recipients: Arc<Vec<Recipient>>,
+    /// The header of the first try, made up front so that its length is known.
+    prepared: Mutex<Option<Prepared>>,
+    header_len: u64,
+}
+
+impl Sealed {
+    /// How many plaintext bytes go in, where known.
+    pub fn plain_size(&self) -> Option<u64> {
+        self.inner.size()
+    }
+}
+
+impl Source for Sealed {
+    fn open(&self) -> Result<ByteStream> {
+        let taken = self.prepared.lock().expect("not poisoned").take();
+        let (writer, buf) = match taken {
+            Some(p) => p,
+            None => {
+                // A retry: a new file key, and a header of the length announced. Its random
+                // "grease" stanza varies in length, so a few are drawn until one fits.
+                let mut p = prepare(&self.recipients)?;
+                for _ in 0..100_000 {
+                    if p.1.len() == self.header_len {
+                        break;
+                    }
+                    p = prepare(&self.recipients)?;
+                }
+                p
+            }
+        };
+        Ok(Box::pin(SealStream {
+            inner: self.inner.open()?,
+            writer: Some(writer),
+            buf,
+        }))
+    }
+
+    fn size(&self) -> Option<u64> {
+        self.inner.size().map(|n| self.header_len + payload_len(n))
+    }
+
+    fn replayable(&self) -> bool {
+        self.inner.replayable()
+    }
+}
+
+struct SealStream {
+    inner: ByteStream,
+    writer: Option<age::stream::StreamWriter<Shared>>,
+    buf: Shared,
+}
+
+impl Stream for SealStream {
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let SealStream { inner, writer, buf } = &mut *self;
+        loop {
+            let Some(w) = writer.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match inner.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Ok(chunk))) => {
+                    if let Err(e) = w.write_all(&chunk) {
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    let out = buf.take();
+                    if !out.is_empty() {
+                        return Poll::Ready(Some(Ok(Bytes::from(out))));
+                    }
+                }
+                Poll::Ready(None) => {
+                    let w = writer.take().expect("checked above");
+                    if let Err(e) = w.finish() {
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    return Poll::Ready(Some(Ok(Bytes::from(buf.take()))));
+                }
+            }
+        }
+    }
+}
+
+/// An upload's bytes as they go up: encrypted or as they are.
+pub struct Wrapped {
+    source: Box<dyn Source>,
+    seal: Option<Seal>,
+    plain_size: Option<u64>,
+    /// The ciphertext, spooled for a service that needs the length first and sends large
+    /// files in pieces (FileShot); kept until the upload is done.
+    _spooled: Option<tempfile::NamedTempFile>,
+}
+
+/// Wraps `source` for `sealing`. With `spool` (a service that needs the length first and
+/// reads large files in pieces) the ciphertext is written to a temporary file first: only
+/// ciphertext ever reaches the disk.
+pub async fn wrap(
+    sealing: Option<&Sealing>,
+    source: Box<dyn Source>,
+    spool: bool,
+) -> Result<Wrapped> {
+    let plain_size = source.size();
+    let Some(sealing) = sealing else {
+        if spool && plain_size.is_none() && source.replayable() {
+            // A folder's archive, for a service that needs the length first.
+            let tmp = spool_to_file(source.as_ref()).await?;
+            return Ok(Wrapped {
+                source: Box::new(crate::body::FileSource::new(tmp.path())?),
+                seal: None,
+                plain_size,
+                _spooled: Some(tmp),
+            });
+        }
+        return Ok(Wrapped {
+            source,
+            seal: None,
+            plain_size,
+            _spooled: None,
+        });
+    };
+    let seal = sealing.seal();
+    let sealed = Seal {
+        recipients: seal.recipients.clone(),
+        key: None,
+    }
+    .wrap(source)?;
+    if !spool {
+        return Ok(Wrapped {
+            source: Box::new(sealed),
+            seal: Some(seal),
+            plain_size,
+            _spooled: None,
+        });
+    }
+    let tmp = spool_to_file(&sealed).await?;
+    let file = crate::body::FileSource::new(tmp.path())?;
+    Ok(Wrapped {
+        source: Box::new(file),
+        seal: Some(seal),
+        plain_size,
+        _spooled: Some(tmp),
+    })
+}
+
+async fn spool_to_file(source: &dyn Source) -> Result<tempfile::NamedTempFile> {
+    let failed = |what: &str, e: &dyn std::fmt::Display| {
+        Failure::new(Kind::LocalFile, format!("cannot {what}: {e}"))
+    };
+    let tmp = tempfile::NamedTempFile::new()
+        .map_err(|e| failed("create a temporary file for the ciphertext", &e))?;
+    let mut out = std::io::BufWriter::new(tmp.reopen()?);
+    let mut stream = source.open()?;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| failed("read the upload", &e))?;
+        out.write_all(&chunk)
+            .map_err(|e| failed("write the temporary ciphertext", &e))?;
+    }
+    out.flush()?;
+    Ok(tmp)
+}
+
+impl Wrapped {
+    pub fn source(&self) -> &dyn Source {
+        self.source.as_ref()
+    }
+
+    /// The name the service stores: neutral when encrypted.
+    pub fn stored_name<'a>(&self, name: &'a str) -> &'a str {
+        if self.seal.is_some() {
+            STORED_NAME
+        } else {
+            name
+        }
+    }
+
+    /// Puts back in the record what the host must not see: the link gets its fragment (the
+    /// key and the original name), the name and size are the plaintext's.
+    pub fn finish(&self, record: &mut crate::record::FileRecord, name: &str) {
+        let Some(seal) = &self.seal else { return };
+        record.link = format!("{}#{}", record.link, seal.fragment(name));
+        record.name = Some(name.to_string());
+        record.size = self.plain_size;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Links
+
+/// What a link's fragment carries.
+#[derive(Default)]
+pub struct Fragment {
+    pub key: Option<Secret>,
+    pub name: Option<String>,
+}
+
+/// Splits the fragment off a link: the part before `#` is all that is ever sent or shown.
+pub fn split_target(target: &str) -> Result<(String, Fragment)> {
+    let Some((link, frag)) = target.split_once('#') else {
+        return Ok((target.to_string(), Fragment::default()));
+    };
+    let mut out = Fragment::default();
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(frag).unwrap_or_default();
+    for (k, v) in pairs {
+        match k.as_str() {
+            "key" => out.key = Some(Secret::new(v)),
+            "name" => out.name = Some(v),
+            _ => {}
+        }
+    }
+    Ok((link.to_string(), out))
+}
+
+// ---------------------------------------------------------------------------------------
+// Decryption
+
+/// The identities a download may be decrypted with: the link's key, `--identity`.
+#[derive(Default)]
+pub struct Keys {
+    identities: Vec<Identity>,
+    /// The link carried a key: its file must be an age file.
+    from_link: bool,
+}
+
+impl Keys {
+    pub fn new(fragment: &Fragment, identity_file: Option<&Path>) -> Result<Keys> {
+        let mut keys = Keys::default();
+        if let Some(k) = &fragment.key {
+            let id = age::x25519::Identity::from_str(k.expose()).map_err(|_| {
+                Failure::new(
+                    Kind::Usage,
+                    "the key in the link (#key=…) is not an age secret key",
+                )
+                .hint("copy the whole link the upload printed")
+            })?;
+            keys.identities.push(Box::new(id));
+            keys.from_link = true;
+        }
+        if let Some(path) = identity_file {
+            keys.identities.extend(read_identities(path)?);
+        }
+        // A fragment with a name and no key comes from `upload --to`: the file needs an
+        // identity, and a GET without one would only spend the download.
+        if fragment.name.is_some() && keys.is_empty() {
+            return Err(no_keys());
+        }
+        Ok(keys)
+    }
+
+    /// A server's name for a file these keys may decrypt, without its `.age`; a refusal,
+    /// before the GET spends a one-time link, when it names an age file and there are no
+    /// keys.
+    pub fn plain_name(&self, name: String) -> Result<String> {
+        match name.strip_suffix(".age") {
+            Some(_) if self.is_empty() => Err(no_keys()),
+            Some(stem) if !stem.is_empty() => Ok(stem.to_string()),
+            _ => Ok(name),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.identities.is_empty()
+    }
+}
+
+/// An age identity file (`AGE-SECRET-KEY-1…` lines) or an unencrypted SSH private key, as
+/// `age -i` takes them.
+fn read_identities(path: &Path) -> Result<Vec<Identity>> {
+    let unreadable = |e: std::io::Error| {
+        Failure::new(
+            Kind::LocalFile,
+            format!("cannot read identity file {}: {e}", path.display()),
+        )
+    };
+    let text = std::fs::read(path).map_err(unreadable)?;
+    if text.starts_with(b"-----BEGIN") {
+        let id = age::ssh::Identity::from_buffer(&text[..], Some(path.display().to_string()))
+            .map_err(unreadable)?;
+        return match id {
+            age::ssh::Identity::Unencrypted(_) => Ok(vec![Box::new(id)]),
+            age::ssh::Identity::Encrypted(_) => Err(Failure::new(
+                Kind::Usage,
+                format!("{} is a passphrase-protected SSH key", path.display()),
+            )
+            .hint("decrypt with stock age (age -d -i KEY), which asks for the passphrase")
+            .into()),
+            age::ssh::Identity::Unsupported(_) => Err(Failure::new(
+                Kind::Usage,
+                format!("{} is an SSH key age does not support", path.display()),
+            )
+            .into()),
+        };
+    }
+    let file = age::IdentityFile::from_buffer(&text[..]).map_err(unreadable)?;
+    let ids = file
+        .into_identities()
+        .map_err(|e| Failure::new(Kind::Usage, format!("{}: {e}", path.display())))?;
+    if ids.is_empty() {
+        return Err(Failure::new(
+            Kind::Usage,
+            format!("identity file {} holds no identity", path.display()),
+        )
+        .into());
+    }
+    Ok(ids)
+}
+
+/// How many plaintext pieces may wait between the decrypting thread and the writer.
+const PIPE_DEPTH: usize = 4;
+
+/// The download `body`, decrypted when it is an age file and there are keys, as is
+/// otherwise. `Ok(None)`-like refusals come early: an age file without keys, or a link
+/// with a key whose file is not an age file. The returned flag says whether it decrypts.
+pub async fn open(mut body: ByteStream, keys: Keys) -> Result<(ByteStream, bool)> {
+    // Enough of the start to tell an age file. A failure meanwhile stays in the stream, to
+    // be reported where every broken body is.
+    let mut head: Vec<u8> = Vec::new();
+    let mut broke = None;
+    while head.len() < MAGIC.len() {
+        match body.next().await {
+            Some(Ok(chunk)) => head.extend_from_slice(&chunk),
+            Some(Err(e)) => {
+                broke = Some(e);
+                break;
+            }
+            None => break,
+        }
+    }
+    let is_age = head.starts_with(MAGIC);
+    let first =
+        futures_util::stream::iter([Ok(Bytes::from(head))].into_iter().chain(broke.map(Err)));
+    let rest: ByteStream = Box::pin(first.chain(body));
+    if !is_age {
+        if keys.from_link {
+            return Err(Failure::new(
+                Kind::Integrity,
+                "the link carries a key (#key=…), but the file is not an age-encrypted file; nothing was saved",
+            )
+            .hint("the file may have been replaced; ask the sender for a new link")
+            .into());
+        }
+        return Ok((rest, false));
+    }
+    if keys.is_empty() {
+        return Err(no_keys());
+    }
+    Ok((decrypt(rest, keys), true))
+}
+
+fn no_keys() -> anyhow::Error {
+    Failure::new(
+        Kind::Usage,
+        "the file is encrypted (age), and there is no key to open it; nothing was saved",
+    )
+    .hint("give the whole link with its #key=… part, or --identity FILE (or FILEIO_IDENTITY) with the key it was encrypted to")
+    .into()
+}
+
+/// Decrypts on a blocking thread: age reads, verifies and hands out one chunk at a time.
+fn decrypt(body: ByteStream, keys: Keys) -> ByteStream {
+    let broke = Arc::new(AtomicBool::new(false));
+    let b = broke.clone();
+    let body = body.inspect_err(move |_| b.store(true, Ordering::SeqCst));
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(body));
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(PIPE_DEPTH);
+    tokio::task::spawn_blocking(move || {
+        let refuse = |e: &dyn std::fmt::Display, broke: &AtomicBool| -> std::io::Error {
+            if broke.load(Ordering::SeqCst) {
+                std::io::Error::other(e.to_string())
+            } else {
+                std::io::Error::other(Refused(e.to_string()))
+            }
+        };
+        let decryptor = match age::Decryptor::new(reader) {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(refuse(&e, &broke)));
+                return;
+            }
+        };
+        let ids = keys
+            .identities
+            .iter()
+            .map(|i| i.as_ref() as &dyn age::Identity);
+        let mut plain = match decryptor.decrypt(ids) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(refuse(&e, &broke)));
+                return;
+            }
+        };
+        loop {
+            let mut buf = vec![0u8; CHUNK as usize];
+            let mut filled = 0;
+            // Fill a whole piece: fewer, larger writes downstream.
+            let res = loop {
+                match plain.read(&mut buf[filled..]) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => {
+                        filled += n;
+                        if filled == buf.len() {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            };
+            if filled > 0 {
+                buf.truncate(filled);
+                if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                    return;
+                }
+            }
+            match res {
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(refuse(&e, &broke)));
+                    return;
+                }
+                Ok(()) if filled < CHUNK as usize => return,
+                Ok(()) => {}
+            }
+        }
+    });
+    Box::pin(tokio_stream_of(rx))
+}
+
+fn tokio_stream_of(
+    mut rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+) -> impl Stream<Item = std::io::Result<Bytes>> + Send {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Decryption refused the bytes: tampered, truncated, or not for these keys.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// The failure to report for an error from [`open`]'s stream, when decryption refused the
+/// bytes; `outcome` says what was left ("nothing was saved").
+pub fn refusal(e: &std::io::Error, outcome: &str) -> Option<anyhow::Error> {
+    let why = e.get_ref()?.downcast_ref::<Refused>()?;
+    Some(
+        Failure::new(
+            Kind::Integrity,
+            format!(
+                "the encrypted file did not verify ({}): it was tampered with, cut short or encrypted for another key; {outcome}",
+                crate::terminal_text::inert(&why.0)
+            ),
+        )
+        .hint("if the link allowed one download, that download is spent now; ask the sender to upload it again")
+        .into(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sealed_bytes(n: usize) -> (Vec<u8>, u64) {
+        let seal = Sealing::Fresh.seal();
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(tmp.path(), vec![7u8; n]).unwrap();
+        let src = crate::body::FileSource::new(tmp.path()).unwrap();
+        let sealed = seal.wrap(Box::new(src)).unwrap();
+        let size = sealed.size().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut out = Vec::new();
+        for _ in 0..2 {
+            // The first try and a retry announce and give the same length.
+            let bytes: Vec<Bytes> = rt.block_on(sealed.open().unwrap().try_collect()).unwrap();
+            out = bytes.concat();
+            assert_eq!(out.len() as u64, size, "{n} bytes");
+        }
+        (out, size)
+    }
+
+    #[test]
+    fn the_announced_length_is_the_age_file_length() {
+        for n in [0, 1, 65535, 65536, 65537, 3 * 65536, 200_000] {
+            let (out, _) = sealed_bytes(n);
+            assert!(out.starts_with(MAGIC));
+        }
+    }
+
+    #[test]
+    fn fragments_carry_key_and_name_and_are_split_off() {
+        let seal = Sealing::Fresh.seal();
+        let f = seal.fragment("a b&c.txt");
+        let (link, frag) = split_target(&format!("https://x/abc#{f}")).unwrap();
+        assert_eq!(link, "https://x/abc");
+        assert_eq!(frag.name.as_deref(), Some("a b&c.txt"));
+        assert!(frag.key.unwrap().expose().starts_with("AGE-SECRET-KEY-1"));
+    }
+}
