@@ -640,3 +640,38 @@ fn s3_flags_are_checked_before_anything_starts() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--storage"), "{err}");
 }
+
+#[test]
+fn s3_a_download_that_stops_reading_is_dropped_and_given_back() {
+    let Some(moto) = Moto::start() else { return };
+    let env = Env::new();
+    let s = moto.serve(&env, &["--send-timeout", "1"]);
+    let big = patterned(&env, "big.bin", 12 << 20);
+    let key = uploaded(&s, &big, &[]);
+    // A client that takes the first bytes, then reads nothing more, its socket left open.
+    let addr = s.url.strip_prefix("http://").unwrap();
+    let mut stalled = TcpStream::connect(addr).unwrap();
+    stalled
+        .write_all(format!("GET /{key} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut first = [0u8; 8192];
+    stalled.read_exact(&mut first).unwrap();
+    // Held by the stalled download, then given back once --send-timeout drops it.
+    let out = env.path("out.bin");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match download(&s, &key, &out) {
+            200 => break,
+            404 => {}
+            other => panic!("unexpected {other}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stalled download was never given back"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&big).unwrap());
+    assert_eq!(download(&s, &key, &out), 404);
+    drop(stalled);
+}
