@@ -675,3 +675,70 @@ fn s3_a_download_that_stops_reading_is_dropped_and_given_back() {
     assert_eq!(download(&s, &key, &out), 404);
     drop(stalled);
 }
+
+/// In process, with the store's clock in the test's hands: the sweep deletes the objects of
+/// files that expired by that clock, and only those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_the_sweep_deletes_expired_objects_by_the_stores_clock() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use chrono::{TimeZone, Utc};
+    use fileio::server::s3::{S3Blobs, S3Location};
+    use fileio::server::store::{Clock, Store};
+    use fileio::server::{App, Options};
+    use std::sync::{Arc, Mutex};
+
+    let Some(moto) = tokio::task::spawn_blocking(Moto::start).await.unwrap() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut location: S3Location = format!("s3://{BUCKET}/{PREFIX}").parse().unwrap();
+    location.endpoint = Some(moto.endpoint.clone());
+    let vars = aws_vars().map(|(k, v)| (k.to_string(), v.to_string()));
+    let blobs = S3Blobs::connect(&location, vars).await.unwrap();
+    let clock = Arc::new(Mutex::new(
+        Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).unwrap(),
+    ));
+    let c = clock.clone();
+    let store_clock: Clock = Arc::new(move || *c.lock().unwrap());
+    let (store, _) = Store::open_with(&data, Some(Arc::new(blobs)), store_clock)
+        .await
+        .unwrap();
+    let store = Arc::new(store);
+    let app = Arc::new(App {
+        config: Options::new(data.clone()),
+        store: store.clone(),
+        limiter: None,
+        local_addr: "127.0.0.1:8080".parse().unwrap(),
+    });
+    let router = fileio::server::router(app);
+    for (name, expires) in [("day.txt", "1d"), ("week.txt", "1w")] {
+        let body = format!(
+            "--B\r\nContent-Disposition: form-data; name=\"expires\"\r\n\r\n{expires}\r\n\
+             --B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n\
+             contents of {name}\r\n--B--\r\n"
+        );
+        let req = Request::post("/")
+            .header("host", "files.test")
+            .header("content-type", "multipart/form-data; boundary=B")
+            .body(Body::from(body))
+            .unwrap();
+        let resp = tower_service::Service::call(&mut router.clone(), req)
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    let objects = |moto: &Moto| ours(moto).len();
+    assert_eq!(objects(&moto), 2);
+    assert_eq!(store.sweep().await.unwrap(), 0);
+    *clock.lock().unwrap() += chrono::Duration::days(2);
+    assert_eq!(store.sweep().await.unwrap(), 1);
+    assert_eq!(objects(&moto), 1);
+    *clock.lock().unwrap() += chrono::Duration::days(6);
+    assert_eq!(store.sweep().await.unwrap(), 1);
+    assert_eq!(objects(&moto), 0);
+    tokio::task::spawn_blocking(move || drop(moto))
+        .await
+        .unwrap();
+}
