@@ -742,3 +742,28 @@ async fn s3_the_sweep_deletes_expired_objects_by_the_stores_clock() {
         .await
         .unwrap();
 }
+
+#[test]
+fn s3_uploads_abandoned_while_the_server_runs_are_swept_without_a_restart() {
+    let Some(moto) = Moto::start() else { return };
+    let env = Env::new();
+    let s = moto.serve(&env, &["--s3-upload-lease", "2", "--sweep-interval", "1"]);
+    // An upload under way on this server keeps its lease through the sweeps.
+    let stream = slow_upload(&s, 20 << 20, 7 << 20);
+    eventually("the upload is pending", || moto.pending().len() == 1);
+    // Another instance, killed mid-upload after this one started: no live lease.
+    moto.start_upload(&format!("{PREFIX}/abandoned00000001"));
+    eventually("the abandoned upload is aborted by a sweep", || {
+        moto.pending().len() == 1
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    let pending = moto.pending();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert!(!pending[0].ends_with("abandoned00000001"), "{pending:?}");
+    assert!(
+        s.log().contains("aborted 1 uploads abandoned"),
+        "{}",
+        s.log()
+    );
+    drop(stream);
+}
