@@ -66,6 +66,12 @@ pub trait Blobs: Send + Sync + 'static {
     fn names(&self) -> BoxFuture<'_, io::Result<HashSet<String>>>;
     /// Removes what uploads under way at an unclean stop left; returns how many.
     fn clean_staging(&self) -> BoxFuture<'_, io::Result<usize>>;
+    /// Removes what uploads abandoned by a stopped instance left, while this one serves (so
+    /// never an upload under way); returns how many. Nothing by default: a local directory
+    /// has one server, and its start-up cleans it.
+    fn sweep_abandoned(&self) -> BoxFuture<'_, io::Result<usize>> {
+        Box::pin(async { Ok(0) })
+    }
 }
 
 /// Writes to disk go out in pieces this large: big enough that a 1 GiB upload makes 8,192

@@ -382,7 +382,8 @@ async fn access_log(req: Request, next: Next) -> Response {
     Response::from_parts(parts, LoggedBody::wrap(body, line))
 }
 
-/// Deletes expired files every --sweep-interval.
+/// Deletes expired files, and aborts uploads abandoned by stopped instances, every
+/// --sweep-interval.
 async fn sweep(app: Arc<App>) {
     let mut tick = tokio::time::interval(app.config.sweep_interval);
     loop {
@@ -394,6 +395,11 @@ async fn sweep(app: Arc<App>) {
             Ok(0) => {}
             Ok(n) => log!("fileio serve: deleted {n} expired files"),
             Err(e) => log!("fileio serve: sweeping expired files failed: {}", e.message),
+        }
+        match app.store.sweep_abandoned().await {
+            Ok(0) => {}
+            Ok(n) => log!("fileio serve: aborted {n} uploads abandoned by stopped instances"),
+            Err(e) => log!("fileio serve: sweeping abandoned uploads failed: {e}"),
         }
     }
 }

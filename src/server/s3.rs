@@ -11,10 +11,10 @@
 //!   upload. For one a killed instance leaves behind, an upload holds a lease in the bucket
 //!   itself: before its multipart upload is created it writes an empty marker object
 //!   `<prefix>uploads-in-progress/<name>`, rewritten every quarter of the lease while the
-//!   upload lasts and deleted at its end. The start-up cleanup lists the pending multipart
-//!   uploads with a signed `ListMultipartUploads` request (which `object_store` does not
-//!   offer) and aborts those under our prefix whose marker is missing or older than the lease,
-//!   so it never touches another instance's upload under way. The lease lives beside the data
+//!   upload lasts and deleted at its end. The start-up cleanup and every sweep list the
+//!   pending multipart uploads with a signed `ListMultipartUploads` request (which
+//!   `object_store` does not offer) and abort those under our prefix whose marker is missing
+//!   or older than the lease, so they never touch another instance's upload under way. The lease lives beside the data
 //!   (no database needed) and does not trust S3's `Initiated` date, which some servers (moto)
 //!   do not keep.
 //! - Downloads stream the object's body (a GET) through the server.
@@ -580,45 +580,54 @@ impl Blobs for S3Blobs {
         })
     }
 
+    /// At start, as at every sweep: [`S3Blobs::abort_abandoned`].
+    fn clean_staging(&self) -> BoxFuture<'_, io::Result<usize>> {
+        Box::pin(self.abort_abandoned())
+    }
+
+    fn sweep_abandoned(&self) -> BoxFuture<'_, io::Result<usize>> {
+        Box::pin(self.abort_abandoned())
+    }
+}
+
+impl S3Blobs {
     /// Aborts the pending multipart uploads under our prefix whose lease ran out (or that
     /// have none): those of instances killed mid-upload. Then removes leases run out.
-    fn clean_staging(&self) -> BoxFuture<'_, io::Result<usize>> {
-        Box::pin(async move {
-            let run_out = Utc::now()
-                - chrono::Duration::from_std(self.upload_lease).unwrap_or(chrono::Duration::MAX);
-            let lease_prefix = Path::from(format!("{}{LEASES}", self.prefix));
-            let mut leases = std::collections::HashMap::new();
-            let mut list = self.store.list(Some(&lease_prefix));
-            while let Some(meta) = list.next().await {
-                let meta = meta.map_err(io_error)?;
-                if let Some(name) = meta.location.filename() {
-                    leases.insert(
-                        name.to_string(),
-                        (meta.location.clone(), meta.last_modified),
-                    );
-                }
+    async fn abort_abandoned(&self) -> io::Result<usize> {
+        let run_out = Utc::now()
+            - chrono::Duration::from_std(self.upload_lease).unwrap_or(chrono::Duration::MAX);
+        let lease_prefix = Path::from(format!("{}{LEASES}", self.prefix));
+        let mut leases = std::collections::HashMap::new();
+        let mut list = self.store.list(Some(&lease_prefix));
+        while let Some(meta) = list.next().await {
+            let meta = meta.map_err(io_error)?;
+            if let Some(name) = meta.location.filename() {
+                leases.insert(
+                    name.to_string(),
+                    (meta.location.clone(), meta.last_modified),
+                );
             }
-            let mut n = 0;
-            for upload in self.pending_uploads().await? {
-                let Some(name) = upload.key.strip_prefix(self.prefix.as_str()) else {
-                    continue;
-                };
-                if name.contains('/') {
-                    continue;
-                }
-                let live = leases.get(name).is_some_and(|(_, at)| *at > run_out);
-                if !live {
-                    self.abort_upload(&upload).await?;
-                    n += 1;
-                }
+        }
+        let mut n = 0;
+        for upload in self.pending_uploads().await? {
+            let Some(name) = upload.key.strip_prefix(self.prefix.as_str()) else {
+                continue;
+            };
+            if name.contains('/') {
+                continue;
             }
-            for (path, at) in leases.into_values() {
-                if at <= run_out {
-                    let _ = self.store.delete(&path).await;
-                }
+            let live = leases.get(name).is_some_and(|(_, at)| *at > run_out);
+            if !live {
+                self.abort_upload(&upload).await?;
+                n += 1;
             }
-            Ok(n)
-        })
+        }
+        for (path, at) in leases.into_values() {
+            if at <= run_out {
+                let _ = self.store.delete(&path).await;
+            }
+        }
+        Ok(n)
     }
 }
 

@@ -355,6 +355,12 @@ impl Store {
     }
 
     /// Drops the files that expired and are to be deleted automatically; returns how many.
+    /// Removes what uploads abandoned by stopped instances left (see
+    /// [`Blobs::sweep_abandoned`]); returns how many.
+    pub async fn sweep_abandoned(&self) -> std::io::Result<usize> {
+        self.blobs.sweep_abandoned().await
+    }
+
     pub async fn sweep(&self) -> Result<usize, ApiError> {
         let garbage = self.meta.sweep().await?;
         let n = garbage.len();

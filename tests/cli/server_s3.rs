@@ -640,3 +640,130 @@ fn s3_flags_are_checked_before_anything_starts() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--storage"), "{err}");
 }
+
+#[test]
+fn s3_a_download_that_stops_reading_is_dropped_and_given_back() {
+    let Some(moto) = Moto::start() else { return };
+    let env = Env::new();
+    let s = moto.serve(&env, &["--send-timeout", "1"]);
+    let big = patterned(&env, "big.bin", 12 << 20);
+    let key = uploaded(&s, &big, &[]);
+    // A client that takes the first bytes, then reads nothing more, its socket left open.
+    let addr = s.url.strip_prefix("http://").unwrap();
+    let mut stalled = TcpStream::connect(addr).unwrap();
+    stalled
+        .write_all(format!("GET /{key} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut first = [0u8; 8192];
+    stalled.read_exact(&mut first).unwrap();
+    // Held by the stalled download, then given back once --send-timeout drops it.
+    let out = env.path("out.bin");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match download(&s, &key, &out) {
+            200 => break,
+            404 => {}
+            other => panic!("unexpected {other}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stalled download was never given back"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&big).unwrap());
+    assert_eq!(download(&s, &key, &out), 404);
+    drop(stalled);
+}
+
+/// In process, with the store's clock in the test's hands: the sweep deletes the objects of
+/// files that expired by that clock, and only those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_the_sweep_deletes_expired_objects_by_the_stores_clock() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use chrono::{TimeZone, Utc};
+    use fileio::server::s3::{S3Blobs, S3Location};
+    use fileio::server::store::{Clock, Store};
+    use fileio::server::{App, Options};
+    use std::sync::{Arc, Mutex};
+
+    let Some(moto) = tokio::task::spawn_blocking(Moto::start).await.unwrap() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut location: S3Location = format!("s3://{BUCKET}/{PREFIX}").parse().unwrap();
+    location.endpoint = Some(moto.endpoint.clone());
+    let vars = aws_vars().map(|(k, v)| (k.to_string(), v.to_string()));
+    let blobs = S3Blobs::connect(&location, vars).await.unwrap();
+    let clock = Arc::new(Mutex::new(
+        Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).unwrap(),
+    ));
+    let c = clock.clone();
+    let store_clock: Clock = Arc::new(move || *c.lock().unwrap());
+    let (store, _) = Store::open_with(&data, Some(Arc::new(blobs)), store_clock)
+        .await
+        .unwrap();
+    let store = Arc::new(store);
+    let app = Arc::new(App {
+        config: Options::new(data.clone()),
+        store: store.clone(),
+        limiter: None,
+        local_addr: "127.0.0.1:8080".parse().unwrap(),
+    });
+    let router = fileio::server::router(app);
+    for (name, expires) in [("day.txt", "1d"), ("week.txt", "1w")] {
+        let body = format!(
+            "--B\r\nContent-Disposition: form-data; name=\"expires\"\r\n\r\n{expires}\r\n\
+             --B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n\
+             contents of {name}\r\n--B--\r\n"
+        );
+        let req = Request::post("/")
+            .header("host", "files.test")
+            .header("content-type", "multipart/form-data; boundary=B")
+            .body(Body::from(body))
+            .unwrap();
+        let resp = tower_service::Service::call(&mut router.clone(), req)
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    let objects = |moto: &Moto| ours(moto).len();
+    assert_eq!(objects(&moto), 2);
+    assert_eq!(store.sweep().await.unwrap(), 0);
+    *clock.lock().unwrap() += chrono::Duration::days(2);
+    assert_eq!(store.sweep().await.unwrap(), 1);
+    assert_eq!(objects(&moto), 1);
+    *clock.lock().unwrap() += chrono::Duration::days(6);
+    assert_eq!(store.sweep().await.unwrap(), 1);
+    assert_eq!(objects(&moto), 0);
+    tokio::task::spawn_blocking(move || drop(moto))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn s3_uploads_abandoned_while_the_server_runs_are_swept_without_a_restart() {
+    let Some(moto) = Moto::start() else { return };
+    let env = Env::new();
+    let s = moto.serve(&env, &["--s3-upload-lease", "2", "--sweep-interval", "1"]);
+    // An upload under way on this server keeps its lease through the sweeps.
+    let stream = slow_upload(&s, 20 << 20, 7 << 20);
+    eventually("the upload is pending", || moto.pending().len() == 1);
+    // Another instance, killed mid-upload after this one started: no live lease.
+    moto.start_upload(&format!("{PREFIX}/abandoned00000001"));
+    eventually("the abandoned upload is aborted by a sweep", || {
+        moto.pending().len() == 1
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    let pending = moto.pending();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert!(!pending[0].ends_with("abandoned00000001"), "{pending:?}");
+    assert!(
+        s.log().contains("aborted 1 uploads abandoned"),
+        "{}",
+        s.log()
+    );
+    drop(stream);
+}
