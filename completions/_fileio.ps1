@@ -391,6 +391,33 @@ Register-ArgumentCompleter -Native -CommandName 'fileio' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Move a single-machine server''s files and metadata to PostgreSQL, an S3-compatible object store, or both')
+            break
+        }
+        'fileio;serve;migrate' {
+            [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'The data directory of the server to move (its --data)')
+            [CompletionResult]::new('--database', '--database', [CompletionResultType]::ParameterName, 'The PostgreSQL database to move the metadata into [default: keep SQLite in DIR]')
+            [CompletionResult]::new('--storage', '--storage', [CompletionResultType]::ParameterName, 'The object store to move the files into, as s3://BUCKET/PREFIX; credentials from the AWS_* variables [default: keep the files in DIR]')
+            [CompletionResult]::new('--s3-endpoint', '--s3-endpoint', [CompletionResultType]::ParameterName, 'The object store''s URL [default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS]')
+            [CompletionResult]::new('--s3-region', '--s3-region', [CompletionResultType]::ParameterName, 'The object store''s region [default: AWS_REGION or AWS_DEFAULT_REGION, else us-east-1]')
+            [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do')
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request that makes no progress for this many seconds [default: 30]')
+            [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times; an upload is sent again only after a connect error or a 429 or 503, so it is never stored twice [default: 3]')
+            [CompletionResult]::new('--api-key-file', '--api-key-file', [CompletionResultType]::ParameterName, 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read settings from this TOML file instead of config.toml in the user''s config directory')
+            [CompletionResult]::new('--merge', '--merge', [CompletionResultType]::ParameterName, 'Add the files to a database or bucket that already holds other files')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the result: no summary, hints or progress')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the result: no summary, hints or progress')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log requests and responses on stderr, secrets redacted')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log requests and responses on stderr, secrets redacted')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never draw progress bars')
+            [CompletionResult]::new('--no-history', '--no-history', [CompletionResultType]::ParameterName, 'Do not record uploads in the local history')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'fileio;completions' {

@@ -42,6 +42,14 @@ pub type BlobChunks = futures_util::stream::BoxStream<'static, io::Result<Bytes>
 pub trait Blobs: Send + Sync + 'static {
     /// A new staging place for an upload.
     fn stage(&self) -> BoxFuture<'_, io::Result<Box<dyn Staged>>>;
+    /// A staging place for contents that must become the blob `name` (a migration keeps
+    /// each blob's name, so that a migration run again finds what it already copied).
+    /// Committing it under `name` replaces a blob of that name: only for names no server
+    /// hands out, and only with the same contents.
+    fn stage_named(&self, name: String) -> BoxFuture<'_, io::Result<Box<dyn Staged>>> {
+        let _ = name;
+        self.stage()
+    }
     /// Opens a blob for reading. Once open, it can be read in full even if it is deleted.
     fn open(&self, name: String) -> BoxFuture<'_, io::Result<BlobReader>>;
     /// Opens a blob for reading as chunks of `chunk` bytes (the last one shorter), at most

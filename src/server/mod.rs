@@ -9,6 +9,7 @@
 //! - [`auth`], [`limits`]: API keys, rate limiting
 //! - [`response`], [`errors`]: the v2 answer and error shapes
 //! - [`body`]: the access log
+//! - [`migrate`]: `fileio serve migrate`, from one data directory to PostgreSQL and S3
 //! - [`conn`]: one connection's bounds (stalls, lingering close, the open-file limit); the
 //!   accept loop below adds the connection cap and the request-head timeout
 
@@ -40,6 +41,7 @@ pub mod ids;
 pub mod incoming;
 pub mod limits;
 pub mod meta;
+pub mod migrate;
 pub mod pg;
 pub mod response;
 pub mod s3;

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::pg_cluster::Cluster;
 use crate::support::{Env, Server};
 
-const KEY: &str = "PGKEY01.aaaaaaa-bbbbbbb-ccccccc-ddddddd";
+pub(crate) const KEY: &str = "PGKEY01.aaaaaaa-bbbbbbb-ccccccc-ddddddd";
 
 /// Runs tests of server.rs with `--database` on a fresh database.
 macro_rules! on_postgres {
@@ -49,21 +49,21 @@ on_postgres!(
 );
 
 /// An HTTP answer from curl.
-struct Resp {
-    status: u16,
-    headers: String,
-    body: Vec<u8>,
+pub(crate) struct Resp {
+    pub status: u16,
+    pub headers: String,
+    pub body: Vec<u8>,
 }
 
 impl Resp {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 }
 
 /// Runs curl; the status, the headers and the body.
-fn curl(args: &[&str]) -> Resp {
+pub(crate) fn curl(args: &[&str]) -> Resp {
     let dir = tempfile::tempdir().unwrap();
     let head = dir.path().join("head");
     let out = StdCommand::new("curl")
@@ -86,11 +86,11 @@ fn curl(args: &[&str]) -> Resp {
     }
 }
 
-fn auth() -> String {
+pub(crate) fn auth() -> String {
     format!("Authorization: Bearer {KEY}")
 }
 
-fn upload(base: &str, path: &Path, extra: &[&str]) -> Value {
+pub(crate) fn upload(base: &str, path: &Path, extra: &[&str]) -> Value {
     let file = format!("file=@{}", path.display());
     let auth = auth();
     let mut args = vec!["-F", &file, "-H", &auth];
@@ -101,7 +101,7 @@ fn upload(base: &str, path: &Path, extra: &[&str]) -> Value {
     r.json()
 }
 
-fn key_of(v: &Value) -> String {
+pub(crate) fn key_of(v: &Value) -> String {
     v["key"].as_str().unwrap().to_string()
 }
 
