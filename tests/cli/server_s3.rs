@@ -444,7 +444,7 @@ fn s3_an_upload_of_unknown_length_streams_in_parts() {
 
 /// Sends the head of a multipart upload announcing `total` bytes and the first `sent`;
 /// returns the connection, still open.
-fn slow_upload(s: &Server, total: usize, sent: usize) -> TcpStream {
+pub(crate) fn slow_upload(s: &Server, total: usize, sent: usize) -> TcpStream {
     let addr = s.url.strip_prefix("http://").unwrap();
     let mut stream = TcpStream::connect(addr).unwrap();
     let part =
