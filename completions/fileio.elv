@@ -356,6 +356,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
             cand --database 'Keep the metadata in this PostgreSQL database instead of SQLite in --data, so that several instances can share it, e.g. postgres://fileio@db.example/fileio. Give a password through FILEIO_DATABASE_URL, not this flag (other users can see a command''s arguments). The files stay in --data (or --storage), which the instances must share'
             cand --sweep-interval 'Seconds between sweeps that delete expired files (for tests)'
             cand --lease 'Seconds a download''s lease lasts unless renewed: how soon a download held by a killed instance counts again (for tests)'
+            cand --staging-lease 'With --database and the files under --data: seconds a partial upload''s file in tmp/ stays unchanged before a sweep removes it as a killed instance''s (for tests)'
             cand --service 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do'
             cand --server 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`'
             cand --timeout 'Give up on a request that makes no progress for this many seconds [default: 30]'

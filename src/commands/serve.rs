@@ -205,6 +205,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 60, hide = true)]
     pub lease: u64,
 
+    /// With --database and the files under --data: seconds a partial upload's file in tmp/
+    /// stays unchanged before a sweep removes it as a killed instance's (for tests)
+    #[arg(long, value_name = "SECS", default_value_t = 3600, hide = true)]
+    pub staging_lease: u64,
+
     #[command(subcommand)]
     pub command: Option<ServeCommand>,
 }
@@ -474,6 +479,7 @@ fn options(args: ServeArgs) -> Result<Options> {
 
         database: args.database.map(crate::secret::Secret::new),
         lease: Duration::from_secs(args.lease),
+        staging_abandoned: Duration::from_secs(args.staging_lease.max(1)),
     })
 }
 

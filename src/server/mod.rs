@@ -102,7 +102,16 @@ async fn serve(config: Options) -> Result<()> {
                 None => format!("cannot open the data directory {}", config.data.display()),
             })?,
         // Its errors name the database (never its password) and say what to check.
-        Some(url) => Store::open_shared(&config.data, url.expose(), blobs, None).await?,
+        Some(url) => {
+            Store::open_shared(
+                &config.data,
+                url.expose(),
+                blobs,
+                None,
+                config.staging_abandoned,
+            )
+            .await?
+        }
     };
     let store = store.with_lease(config.lease);
     let listener = tokio::net::TcpListener::bind(&config.bind)

@@ -715,3 +715,42 @@ fn a_killed_instances_upload_on_s3_is_aborted_by_the_other_instances_sweep() {
         p.b.log()
     );
 }
+
+/// Two instances sharing a data directory: a killed instance's partial upload in tmp/ is
+/// removed by the other's sweep once unchanged for the staging lease, while an upload under
+/// way on the living instance keeps its file and completes.
+#[test]
+fn a_killed_instances_partial_upload_in_a_shared_directory_is_swept_by_age() {
+    let test = "server_pg::a_killed_instances_partial_upload_in_a_shared_directory";
+    let Some(mut p) = pair(test, &["--staging-lease", "3", "--sweep-interval", "1"]) else {
+        return;
+    };
+    let tmp = p.env.path("shared").join("tmp");
+    let files = || std::fs::read_dir(&tmp).unwrap().count();
+    // A on its way (past the write buffer, so its file has bytes), then killed.
+    let killed = slow_upload(&p.a, 20 << 20, 2 << 20);
+    eventually("A's partial upload is on disk", || files() == 1);
+    p.a.child.kill().unwrap();
+    p.a.child.wait().unwrap();
+    drop(killed);
+    // B's upload under way, writing a megabyte a second: never unchanged for the lease.
+    let mut live = slow_upload(&p.b, 8 << 20, 1 << 20);
+    eventually("B's upload is on disk too", || files() == 2);
+    let chunk = vec![b'x'; 1 << 20];
+    for _ in 1..8 {
+        std::thread::sleep(Duration::from_millis(1000));
+        live.write_all(&chunk).unwrap();
+    }
+    // A's file is gone, B's remains until B completes its upload.
+    assert_eq!(files(), 1, "{}", p.b.log());
+    live.write_all(b"\r\n--XX--\r\n").unwrap();
+    let mut answer = String::new();
+    live.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(files(), 0);
+    assert!(
+        p.b.log().contains("aborted 1 uploads abandoned"),
+        "{}",
+        p.b.log()
+    );
+}
