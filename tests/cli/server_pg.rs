@@ -586,6 +586,22 @@ fn a_killed_instances_download_is_given_back_after_its_lease() {
     ) else {
         return;
     };
+    killed_download(&mut p);
+}
+
+#[test]
+fn a_killed_instances_download_on_s3_is_given_back_after_its_lease() {
+    let test = "server_pg::a_killed_instances_download_on_s3_is_given_back";
+    let Some((mut p, moto)) = pair_on_s3(test, &["--lease", "2"]) else {
+        return;
+    };
+    killed_download(&mut p);
+    // Downloaded in full once: its object is deleted.
+    eventually("the object is deleted", || ours(&moto).is_empty());
+}
+
+/// A killed mid-download; B serves the file once the lease ran out, once only.
+fn killed_download(p: &mut Pair) {
     let size = 32 << 20;
     let f = p.env.write("big.bin", vec![42u8; size]);
     let key = key_of(&upload(&p.a.url, &f, &[]));
