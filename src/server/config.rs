@@ -121,6 +121,9 @@ pub struct Options {
     /// How long a download's lease lasts unless renewed (how soon a killed instance's
     /// downloads count again).
     pub lease: Duration,
+    /// With --database and files under `data`: how long a staging file stays unchanged
+    /// before a sweep takes it for a killed instance's.
+    pub staging_abandoned: Duration,
 }
 
 impl Options {
@@ -146,6 +149,7 @@ impl Options {
             web: true,
             database: None,
             lease: LEASE,
+            staging_abandoned: crate::server::blobs::STAGING_ABANDONED,
         }
     }
 

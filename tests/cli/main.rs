@@ -16,6 +16,7 @@ mod pg_cluster;
 mod saving;
 mod server;
 mod server_api;
+mod server_migrate;
 mod server_pg;
 mod server_s3;
 mod services;
