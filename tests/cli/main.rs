@@ -21,5 +21,6 @@ mod services;
 mod support;
 mod terminal;
 mod tls;
+mod tus_server;
 mod upload;
 mod web;
