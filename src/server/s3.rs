@@ -590,7 +590,11 @@ impl Blobs for S3Blobs {
     }
 
     fn partial_create(&self) -> BoxFuture<'_, io::Result<String>> {
-        Box::pin(async { Err(io::Error::other("resumable uploads to S3: not yet")) })
+        Box::pin(async {
+            Err(io::Error::other(
+                "resumable uploads are not available with an object store",
+            ))
+        })
     }
 
     fn partial_append(
@@ -598,11 +602,19 @@ impl Blobs for S3Blobs {
         _state: String,
         _offset: u64,
     ) -> BoxFuture<'_, io::Result<Box<dyn crate::server::blobs::Appending>>> {
-        Box::pin(async { Err(io::Error::other("resumable uploads to S3: not yet")) })
+        Box::pin(async {
+            Err(io::Error::other(
+                "resumable uploads are not available with an object store",
+            ))
+        })
     }
 
     fn partial_finish(&self, _state: String) -> BoxFuture<'_, io::Result<Box<dyn Staged>>> {
-        Box::pin(async { Err(io::Error::other("resumable uploads to S3: not yet")) })
+        Box::pin(async {
+            Err(io::Error::other(
+                "resumable uploads are not available with an object store",
+            ))
+        })
     }
 
     fn partial_delete(&self, _state: String) -> BoxFuture<'_, io::Result<()>> {

@@ -597,3 +597,220 @@ async fn a_patch_cut_off_mid_body_keeps_what_arrived(backend: Backend) {
     assert!(got[200_000..300_000].iter().all(|b| *b == b'b'));
     assert!(got[300_000..].iter().all(|b| *b == b'c'));
 }
+
+// Interop: the tus clients written by others, against the real server process.
+
+use crate::support::{Env, Server};
+
+/// The value of an environment variable `.ci/run` exports, or None after saying the test
+/// is skipped (failing under CI=true, where it must be there).
+fn tool_var(var: &str, test: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+            assert!(
+                !ci,
+                "{test} needs {var}, which .ci/run exports: it is missing"
+            );
+            eprintln!("skipped {test}: set {var} (.ci/run installs the client and exports it)");
+            None
+        }
+    }
+}
+
+/// 3 MiB and a bit, every byte telling its position.
+fn patterned(env: &Env) -> std::path::PathBuf {
+    let path = env.path("upload.bin");
+    let data: Vec<u8> = (0..(3 << 20) + 12345u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(&path, data).unwrap();
+    path
+}
+
+/// The upload URL's link (HEAD with curl), then the file by that link.
+fn fetch_finished(upload_url: &str) -> Vec<u8> {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-I",
+            "--noproxy",
+            "*",
+            "-H",
+            "Tus-Resumable: 1.0.0",
+            upload_url,
+        ])
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&out.stdout).to_string();
+    let link = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("fileio-link")
+                .then(|| v.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no Fileio-Link on HEAD {upload_url}: {head}"));
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--fail", "--noproxy", "*", &link])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+const TUSPY_SCRIPT: &str = r#"
+import socket, sys, time
+from urllib.parse import urlparse
+from tusclient import client
+
+endpoint, path = sys.argv[1], sys.argv[2]
+chunk = 1 << 20
+c = client.TusClient(endpoint)
+first = c.uploader(path, chunk_size=chunk, metadata={"filename": "from-tuspy.bin"})
+first.upload(stop_at=chunk)
+url, offset = first.url, first.offset
+# The next chunk's PATCH is cut off after 300,000 bytes: the connection drops.
+data = open(path, "rb").read()
+u = urlparse(url)
+body = data[offset:offset + chunk]
+s = socket.create_connection((u.hostname, u.port))
+s.sendall((
+    f"PATCH {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nTus-Resumable: 1.0.0\r\n"
+    f"Upload-Offset: {offset}\r\nContent-Type: application/offset+octet-stream\r\n"
+    f"Content-Length: {len(body)}\r\n\r\n"
+).encode())
+s.sendall(body[:300000])
+s.close()
+# A new uploader resumes from the offset the server reports (HEAD).
+for _ in range(100):
+    resumed = c.uploader(path, url=url, chunk_size=chunk)
+    if resumed.offset > offset:
+        break
+    time.sleep(0.05)
+print(url)
+print(offset, resumed.offset)
+resumed.upload()
+"#;
+
+#[test]
+fn tuspy_uploads_and_resumes_after_a_cut_connection() {
+    let test = "tus_server::tuspy_uploads_and_resumes_after_a_cut_connection";
+    let Some(python) = tool_var("FILEIO_TUSPY_PYTHON", test) else {
+        return;
+    };
+    if !crate::support::have_tool("curl", test) {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env, &[]);
+    let file = patterned(&env);
+    let script = env.path("up.py");
+    std::fs::write(&script, TUSPY_SCRIPT).unwrap();
+    let out = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(format!("{}/tus/", server.url))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut lines = stdout.lines();
+    let url = lines.next().unwrap().to_string();
+    let offsets: Vec<u64> = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    // What arrived of the cut PATCH was kept: the client resumed beyond it.
+    assert_eq!(offsets, [1 << 20, (1 << 20) + 300_000], "{stdout}");
+    assert_eq!(fetch_finished(&url), std::fs::read(&file).unwrap());
+}
+
+const TUS_JS_SCRIPT: &str = r#"
+const tus = require("tus-js-client");
+const fs = require("fs");
+const [endpoint, path] = process.argv.slice(2);
+const data = fs.readFileSync(path);
+const chunkSize = 1 << 20;
+
+function run(extra, stopAfter) {
+  return new Promise((resolve, reject) => {
+    const upload = new tus.Upload(data, {
+      endpoint,
+      chunkSize,
+      retryDelays: [100, 200, 400, 800, 1600],
+      metadata: { filename: "from-tus-js.bin", filetype: "application/octet-stream" },
+      ...extra,
+      onError: reject,
+      onSuccess: () => resolve(upload),
+      onChunkComplete: (_size, sent) => {
+        // Stop while the next chunk is being sent: its request is cut off.
+        if (stopAfter && sent >= stopAfter) {
+          setTimeout(() => upload.abort().then(() => resolve(upload)), 5);
+        }
+      },
+    });
+    upload.start();
+  });
+}
+
+(async () => {
+  const first = await run({}, chunkSize);
+  const url = first.url;
+  let resumedFrom = -1;
+  await run({
+    uploadUrl: url,
+    onProgress: (sent) => { if (resumedFrom < 0) resumedFrom = sent; },
+  });
+  console.log(url);
+  console.log(resumedFrom);
+})().catch((e) => { console.error(String(e)); process.exit(1); });
+"#;
+
+#[test]
+fn tus_js_client_uploads_and_resumes_after_an_abort() {
+    let test = "tus_server::tus_js_client_uploads_and_resumes_after_an_abort";
+    let Some(dir) = tool_var("FILEIO_TUS_JS_DIR", test) else {
+        return;
+    };
+    if !crate::support::have_tool("node", test) || !crate::support::have_tool("curl", test) {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env, &[]);
+    let file = patterned(&env);
+    let script = env.path("up.js");
+    std::fs::write(&script, TUS_JS_SCRIPT).unwrap();
+    let out = std::process::Command::new("node")
+        .arg(&script)
+        .arg(format!("{}/tus/", server.url))
+        .arg(&file)
+        .env("NODE_PATH", std::path::Path::new(&dir).join("node_modules"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut lines = stdout.lines();
+    let url = lines.next().unwrap().to_string();
+    let resumed_from: i64 = lines.next().unwrap().parse().unwrap();
+    // The second run asked the server (HEAD) and went on from at least the first chunk.
+    assert!(resumed_from >= 1 << 20, "{stdout}");
+    assert!(server.log().contains("HEAD /tus/"), "{}", server.log());
+    assert_eq!(fetch_finished(&url), std::fs::read(&file).unwrap());
+}
