@@ -814,3 +814,114 @@ fn tus_js_client_uploads_and_resumes_after_an_abort() {
     assert!(server.log().contains("HEAD /tus/"), "{}", server.log());
     assert_eq!(fetch_finished(&url), std::fs::read(&file).unwrap());
 }
+
+/// curl with the tus header; the status line's code and the headers.
+fn tus_curl(args: &[&str]) -> (u16, String) {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-i",
+            "--noproxy",
+            "*",
+            "-H",
+            "Expect:",
+            "-H",
+            "Tus-Resumable: 1.0.0",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let code = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (code, text)
+}
+
+fn header_of(text: &str, name: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+    })
+}
+
+#[test]
+fn two_instances_on_postgres_share_one_upload() {
+    let test = "tus_server::two_instances_on_postgres_share_one_upload";
+    if !crate::support::have_tool("curl", test) {
+        return;
+    }
+    let Some(cluster) = crate::pg_cluster::Cluster::shared(test) else {
+        return;
+    };
+    let url = cluster.database("tus_two_instances");
+    let env = Env::new();
+    let data = env.path("shared");
+    let a = Server::start_with_data(&env, &data, &["--database", &url]);
+    let b = Server::start_with_data(&env, &data, &["--database", &url]);
+    let file = patterned(&env);
+    let bytes = std::fs::read(&file).unwrap();
+    let half = bytes.len() / 2;
+    let first = env.path("first.bin");
+    let second = env.path("second.bin");
+    std::fs::write(&first, &bytes[..half]).unwrap();
+    std::fs::write(&second, &bytes[half..]).unwrap();
+    // Created on A, with its first half.
+    let (code, text) = tus_curl(&[
+        "-X",
+        "POST",
+        "-H",
+        &format!("Upload-Length: {}", bytes.len()),
+        "-H",
+        "Content-Type: application/offset+octet-stream",
+        "--data-binary",
+        &format!("@{}", first.display()),
+        &format!("{}/tus/", a.url),
+    ]);
+    assert_eq!(code, 201, "{text}");
+    assert_eq!(header_of(&text, "upload-offset"), Some(half.to_string()));
+    let location = header_of(&text, "location").unwrap();
+    let id = location.rsplit('/').next().unwrap();
+    // B knows it, and takes the rest.
+    let on_b = format!("{}/tus/{id}", b.url);
+    let (code, text) = tus_curl(&["-I", &on_b]);
+    assert_eq!(
+        (code, header_of(&text, "upload-offset")),
+        (200, Some(half.to_string()))
+    );
+    let (code, text) = tus_curl(&[
+        "-X",
+        "PATCH",
+        "-H",
+        &format!("Upload-Offset: {half}"),
+        "-H",
+        "Content-Type: application/offset+octet-stream",
+        "--data-binary",
+        &format!("@{}", second.display()),
+        &on_b,
+    ]);
+    assert_eq!(code, 204, "{text}");
+    let link = header_of(&text, "fileio-link").unwrap();
+    // A gives the link too, and the file.
+    let (_, text) = tus_curl(&["-I", &location]);
+    assert_eq!(header_of(&text, "fileio-link"), Some(link.clone()));
+    let key = link.rsplit('/').next().unwrap();
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--fail",
+            "--noproxy",
+            "*",
+            &format!("{}/{key}", a.url),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.stdout == bytes,
+        "the file differs from what was uploaded"
+    );
+}
