@@ -335,8 +335,9 @@ async fn send_rest(
                 (e, true)
             }
             Ok(resp) => {
-                let transient = resp.status().is_server_error()
-                    || resp.status() == StatusCode::TOO_MANY_REQUESTS;
+                // 423: the server is still busy with the broken request's bytes.
+                let transient =
+                    resp.status().is_server_error() || matches!(resp.status().as_u16(), 423 | 429);
                 (api.error(what, resp).await, transient)
             }
             Err(e) => {
