@@ -50,6 +50,14 @@ pub type BlobChunks = futures_util::stream::BoxStream<'static, io::Result<Bytes>
 pub trait Blobs: Send + Sync + 'static {
     /// A new staging place for an upload.
     fn stage(&self) -> BoxFuture<'_, io::Result<Box<dyn Staged>>>;
+    /// A staging place for contents that must become the blob `name` (a migration keeps
+    /// each blob's name, so that a migration run again finds what it already copied).
+    /// Committing it under `name` replaces a blob of that name: only for names no server
+    /// hands out, and only with the same contents.
+    fn stage_named(&self, name: String) -> BoxFuture<'_, io::Result<Box<dyn Staged>>> {
+        let _ = name;
+        self.stage()
+    }
     /// Opens a blob for reading. Once open, it can be read in full even if it is deleted.
     fn open(&self, name: String) -> BoxFuture<'_, io::Result<BlobReader>>;
     /// Opens a blob for reading as chunks of `chunk` bytes (the last one shorter), at most
@@ -116,7 +124,16 @@ const WRITE_BUFFER: usize = 128 * 1024;
 /// directories, 0600 files) whatever the umask.
 pub struct LocalBlobs {
     dir: PathBuf,
+    /// Shared by several instances: a staging file unchanged this long was left by a killed
+    /// one, and the sweep removes it (see [`LocalBlobs::shared`]).
+    abandoned_after: Option<std::time::Duration>,
 }
+
+/// How long a staging file in a shared directory may stay unchanged before a sweep takes it
+/// for one a killed instance left. An upload under way writes to it every 128 KiB (and one
+/// that sends nothing for --body-timeout is dropped, its file with it), so only an upload
+/// slower than about 36 bytes a second could be taken for abandoned.
+pub const STAGING_ABANDONED: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Creates a directory (and its missing parents) that only the owner can enter.
 pub fn create_private_dir(path: &Path) -> io::Result<()> {
@@ -150,7 +167,16 @@ impl LocalBlobs {
         }
         Ok(LocalBlobs {
             dir: dir.to_path_buf(),
+            abandoned_after: None,
         })
+    }
+
+    /// The same directory, shared with other instances: nothing is removed at start (another
+    /// instance may be writing), and each sweep removes the staging files unchanged for
+    /// `abandoned_after` (those of killed instances).
+    pub fn shared(mut self, abandoned_after: std::time::Duration) -> LocalBlobs {
+        self.abandoned_after = Some(abandoned_after);
+        self
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -354,6 +380,32 @@ impl Blobs for LocalBlobs {
                 let mut n = 0;
                 for entry in std::fs::read_dir(dir)? {
                     if std::fs::remove_file(entry?.path()).is_ok() {
+                        n += 1;
+                    }
+                }
+                Ok(n)
+            })
+            .await?
+        })
+    }
+
+    fn sweep_abandoned(&self) -> BoxFuture<'_, io::Result<usize>> {
+        let dir = self.dir.join("tmp");
+        let age = self.abandoned_after;
+        Box::pin(async move {
+            let Some(age) = age else { return Ok(0) };
+            tokio::task::spawn_blocking(move || {
+                let mut n = 0;
+                for entry in std::fs::read_dir(dir)? {
+                    let entry = entry?;
+                    let unchanged = entry
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok());
+                    if unchanged.is_some_and(|u| u >= age)
+                        && std::fs::remove_file(entry.path()).is_ok()
+                    {
                         n += 1;
                     }
                 }

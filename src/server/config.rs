@@ -131,6 +131,9 @@ pub struct Options {
     /// How long a resumable (tus) upload is kept after its creation: unfinished, its bytes
     /// are then swept; finished, its URL stops giving the link.
     pub tus_expiry: Duration,
+    /// With --database and files under `data`: how long a staging file stays unchanged
+    /// before a sweep takes it for a killed instance's.
+    pub staging_abandoned: Duration,
 }
 
 impl Options {
@@ -157,6 +160,7 @@ impl Options {
             database: None,
             lease: LEASE,
             tus_expiry: TUS_EXPIRY,
+            staging_abandoned: crate::server::blobs::STAGING_ABANDONED,
         }
     }
 

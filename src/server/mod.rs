@@ -10,6 +10,7 @@
 //! - [`auth`], [`limits`]: API keys, rate limiting
 //! - [`response`], [`errors`]: the v2 answer and error shapes
 //! - [`body`]: the access log
+//! - [`migrate`]: `fileio serve migrate`, from one data directory to PostgreSQL and S3
 //! - [`conn`]: one connection's bounds (stalls, lingering close, the open-file limit); the
 //!   accept loop below adds the connection cap and the request-head timeout
 
@@ -41,6 +42,7 @@ pub mod ids;
 pub mod incoming;
 pub mod limits;
 pub mod meta;
+pub mod migrate;
 pub mod pg;
 pub mod response;
 pub mod s3;
@@ -102,7 +104,16 @@ async fn serve(config: Options) -> Result<()> {
                 None => format!("cannot open the data directory {}", config.data.display()),
             })?,
         // Its errors name the database (never its password) and say what to check.
-        Some(url) => Store::open_shared(&config.data, url.expose(), blobs, None).await?,
+        Some(url) => {
+            Store::open_shared(
+                &config.data,
+                url.expose(),
+                blobs,
+                None,
+                config.staging_abandoned,
+            )
+            .await?
+        }
     };
     let store = store.with_lease(config.lease);
     let listener = tokio::net::TcpListener::bind(&config.bind)

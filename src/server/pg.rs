@@ -410,6 +410,43 @@ impl PgMeta {
         Ok(PgMeta { pool, clock })
     }
 
+    /// Every file's key and blob name (for `fileio serve migrate`, which must know what
+    /// the database already holds).
+    pub async fn keys(&self) -> Result<std::collections::HashMap<String, String>, ApiError> {
+        let c = self.client().await?;
+        let rows = c.query("SELECT key, blob FROM files", &[]).await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Inserts a file's row as it is, its counts and times included (for `fileio serve
+    /// migrate`); false when the key is taken.
+    pub async fn import(&self, row: &FileRow) -> Result<bool, ApiError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                &format!(
+                    "INSERT INTO files ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                        ON CONFLICT (key) DO NOTHING"
+                ),
+                &[
+                    &row.key,
+                    &row.blob,
+                    &row.owner,
+                    &row.name,
+                    &row.mime,
+                    &big(row.size),
+                    &i64::from(row.downloads),
+                    &i64::from(row.max_downloads),
+                    &row.auto_delete,
+                    &row.expires,
+                    &row.created,
+                    &row.modified,
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
     /// The pinned time, if any (`$1` of every statement that reads the time).
     fn pinned(&self) -> Option<DateTime<Utc>> {
         self.clock.as_ref().map(|c| c())

@@ -525,8 +525,11 @@ pub struct PendingUpload {
 
 impl Blobs for S3Blobs {
     fn stage(&self) -> BoxFuture<'_, io::Result<Box<dyn Staged>>> {
+        self.stage_named(crate::server::ids::random(16))
+    }
+
+    fn stage_named(&self, name: String) -> BoxFuture<'_, io::Result<Box<dyn Staged>>> {
         Box::pin(async move {
-            let name = crate::server::ids::random(16);
             let writer = BufWriter::with_capacity(self.store.clone(), self.path(&name)?, PART_SIZE)
                 .with_max_concurrency(PART_CONCURRENCY);
             Ok(Box::new(S3Staged {

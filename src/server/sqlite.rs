@@ -172,6 +172,24 @@ impl SqliteMeta {
         })
     }
 
+    /// Up to `limit` rows whose keys sort after `after`, in key order: how `fileio serve
+    /// migrate` reads every file without holding them all.
+    pub fn rows_after(
+        &self,
+        after: String,
+        limit: u32,
+    ) -> MetaResult<'_, Vec<crate::server::meta::FileRow>> {
+        self.run(false, move |conn, _| {
+            let rows = conn
+                .prepare(&format!(
+                    "SELECT {COLUMNS} FROM files WHERE key > ?1 ORDER BY key LIMIT ?2"
+                ))?
+                .query_map(params![after, limit], read_row)?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
     /// Runs `f` with a connection and the time: a write on the writer thread, committed
     /// with the others waiting; a read on the blocking pool.
     fn run<T, F>(&self, write: bool, f: F) -> MetaResult<'_, T>

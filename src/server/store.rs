@@ -157,12 +157,14 @@ impl Store {
     ///
     /// Nothing is cleaned up at start: other instances may be uploading into the same
     /// directory and database right now, and a staged or just-committed upload of theirs
-    /// is indistinguishable from one a crash left behind.
+    /// is indistinguishable from one a crash left behind. Instead every sweep removes the
+    /// staging files unchanged for `staging_abandoned` (a killed instance's uploads).
     pub async fn open_shared(
         dir: &Path,
         database: &str,
         blobs: Option<Arc<dyn Blobs>>,
         clock: Option<Clock>,
+        staging_abandoned: Duration,
     ) -> anyhow::Result<(Store, Cleanup)> {
         let blobs = match blobs {
             Some(remote) => remote,
@@ -176,7 +178,7 @@ impl Store {
                     })
                 })
                 .await??;
-                Arc::new(local) as Arc<dyn Blobs>
+                Arc::new(local.shared(staging_abandoned)) as Arc<dyn Blobs>
             }
         };
         let meta = crate::server::pg::PgMeta::open(database, clock).await?;

@@ -17,6 +17,7 @@ mod resume_upload;
 mod saving;
 mod server;
 mod server_api;
+mod server_migrate;
 mod server_pg;
 mod server_s3;
 mod services;

@@ -129,9 +129,15 @@ impl Api {
         let sqlite = matches!(backend, Backend::Sqlite);
         let (store, _) = match backend {
             Backend::Sqlite => Store::open_local(&data, store_clock).await.unwrap(),
-            Backend::Postgres(url) => Store::open_shared(&data, &url, None, Some(store_clock))
-                .await
-                .unwrap(),
+            Backend::Postgres(url) => Store::open_shared(
+                &data,
+                &url,
+                None,
+                Some(store_clock),
+                fileio::server::blobs::STAGING_ABANDONED,
+            )
+            .await
+            .unwrap(),
         };
         let store = Arc::new(store);
         let app = Arc::new(App {
