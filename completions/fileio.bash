@@ -855,7 +855,7 @@ _fileio() {
             return 0
             ;;
         fileio__subcmd__upload)
-            opts="-j -q -v -h -V --expires --max-downloads --no-auto-delete --secret --name --jobs --qr --encrypt --no-encrypt --to --to-file --service --server --json --quiet --verbose --no-progress --timeout --retries --api-key-file --no-history --config --help --version"
+            opts="-j -q -v -h -V --expires --max-downloads --no-auto-delete --secret --name --jobs --qr --encrypt --no-encrypt --to --to-file --resumable-above --service --server --json --quiet --verbose --no-progress --timeout --retries --api-key-file --no-history --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -886,6 +886,10 @@ _fileio() {
                     return 0
                     ;;
                 --to-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --resumable-above)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

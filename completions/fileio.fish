@@ -60,6 +60,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand upload" -l name -d 'Name t
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -s j -l jobs -d 'How many files (or FileShot chunks) to upload at once [default: 4]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l to -d 'Encrypt to this public key instead (age1…, ssh-ed25519 or ssh-rsa; repeatable): no secret in the link, and the recipient decrypts with --identity or `age -d -i`' -r
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l to-file -d 'Encrypt to the public keys in this file, one per line, as age\'s -R reads them (repeatable)' -r -F
+complete -c fileio -n "__fish_fileio_using_subcommand upload" -l resumable-above -d 'Send files larger than SIZE resumably where the server offers it (tus, as `fileio serve` does): a dropped connection, or the same command run again after an interruption, sends only the rest. `0`: every file; `never`: none. Standard input, folders and encrypted uploads always go up in one request [default: 64MiB]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand upload" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
 fileshot\t''
 fiione\t''

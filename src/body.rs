@@ -52,12 +52,24 @@ pub trait Source: Send + Sync {
         Err(Failure::new(Kind::Other, "this upload cannot be read in pieces").into())
     }
 
-    /// What identifies these very bytes across runs (a file's path, size and modification
-    /// time), so that an interrupted upload can be resumed; `None` when nothing does.
+    /// The bytes from `offset` to the end, as a stream (only where [`Source::seekable`]): a
+    /// resumed upload sends the rest.
+    fn open_from(&self, _offset: u64) -> Result<ByteStream> {
+        Err(Failure::new(Kind::Other, "this upload cannot be read from an offset").into())
+    }
+
+    /// What identifies these very bytes across runs (a file's path, size, modification
+    /// time, and a hash of its first and last pieces), so that an interrupted upload can be
+    /// resumed; `None` when nothing does.
     fn identity(&self) -> Option<String> {
         None
     }
 }
+
+/// How much of each end of a file its identity hashes: a file rewritten in place within the
+/// same second and at the same size still changes its identity where it changed at an end
+/// (headers, trailers, appended logs).
+const IDENTITY_PIECE: u64 = 64 * 1024;
 
 /// A local file, re-opened for each try.
 pub struct FileSource {
@@ -87,6 +99,23 @@ impl FileSource {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// SHA-256 of the file's first and last [`IDENTITY_PIECE`] bytes, in hex.
+    fn hash_of_ends(&self) -> std::io::Result<String> {
+        use sha2::{Digest, Sha256};
+        let mut f = std::fs::File::open(&self.path)?;
+        let mut h = Sha256::new();
+        let head = self.len.min(IDENTITY_PIECE);
+        let mut buf = vec![0; head as usize];
+        f.read_exact(&mut buf)?;
+        h.update(&buf);
+        let tail_at = self.len.saturating_sub(IDENTITY_PIECE).max(head);
+        buf.resize((self.len - tail_at) as usize, 0);
+        f.seek(SeekFrom::Start(tail_at))?;
+        f.read_exact(&mut buf)?;
+        h.update(&buf);
+        Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
     }
 }
 
@@ -135,7 +164,18 @@ impl Source for FileSource {
             .ok()?
             .as_nanos();
         let abs = std::fs::canonicalize(&self.path).ok()?;
-        Some(format!("{}\n{}\n{mtime}", abs.display(), self.len))
+        let ends = self.hash_of_ends().ok()?;
+        Some(format!("{}\n{}\n{mtime}\n{ends}", abs.display(), self.len))
+    }
+
+    fn open_from(&self, offset: u64) -> Result<ByteStream> {
+        let mut file = std::fs::File::open(&self.path).map_err(|e| local_error(&self.path, &e))?;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| local_error(&self.path, &e))?;
+        Ok(Box::pin(FileChunks {
+            file,
+            buf: BytesMut::new(),
+        }))
     }
 }
 

@@ -89,10 +89,16 @@ pub struct ConfigFile {
     pub history: Option<bool>,
     /// Encrypt every upload as `--encrypt` does (`--no-encrypt` overrides it).
     pub encrypt: Option<bool>,
+    /// `upload --resumable-above`: a size, or "never".
+    pub resumable_above: Option<String>,
     /// The uncertain details of the services (`[services]`).
     #[serde(default)]
     pub services: ServiceConfig,
 }
+
+/// Files larger than this go up resumably by default, where the server offers it: below it a
+/// cut upload costs little to send again, and one request is quicker than four.
+pub const DEFAULT_RESUMABLE_ABOVE: u64 = 64 << 20;
 
 /// Where the config file lives when `--config` is not given.
 pub fn default_config_path() -> Option<PathBuf> {
@@ -133,7 +139,7 @@ impl ConfigFile {
                 Kind::Usage,
                 format!("config file {} is invalid: {first}", path.display()),
             )
-            .hint("keys: service, server, expires, max-downloads, timeout, retries, jobs, credential-store, history, encrypt, [services]")
+            .hint("keys: service, server, expires, max-downloads, timeout, retries, jobs, credential-store, history, encrypt, resumable-above, [services]")
             .into()
         })
     }
@@ -159,6 +165,9 @@ pub struct Settings {
     pub history: bool,
     /// The config file's `encrypt = true`: uploads encrypted unless `--no-encrypt`.
     pub default_encrypt: bool,
+    /// Files larger than this go up resumably where the server offers it (the config's
+    /// `resumable-above`, else 64 MiB); `None`: never.
+    pub resumable_above: Option<u64>,
     pub services: ServiceConfig,
 }
 
@@ -183,6 +192,16 @@ impl Settings {
                     .map_err(|e| Failure::new(Kind::Usage, format!("config file: {e}")))?,
             ),
             None => None,
+        };
+        let resumable_above = match &file.resumable_above {
+            Some(s) => {
+                s.parse::<crate::size::Threshold>()
+                    .map_err(|e| {
+                        Failure::new(Kind::Usage, format!("config file: resumable-above: {e}"))
+                    })?
+                    .0
+            }
+            None => Some(DEFAULT_RESUMABLE_ABOVE),
         };
         if file.max_downloads == Some(0) {
             return Err(
@@ -213,6 +232,7 @@ impl Settings {
             credential_store,
             history: !global.no_history && file.history.unwrap_or(true),
             default_encrypt: file.encrypt.unwrap_or(false),
+            resumable_above,
             services: file.services.clone(),
         })
     }
@@ -258,6 +278,7 @@ impl Settings {
             key,
             config: &self.services,
             quiet: self.quiet,
+            tus_endpoint: Default::default(),
         }
     }
 

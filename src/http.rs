@@ -217,7 +217,13 @@ impl Http {
         }
     }
 
-    fn note_retry(&self, why: &str, wait: Duration, attempt: u32) {
+    /// How many times a transient failure is retried (`--retries`).
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// The warning that a retry is coming (unless quiet).
+    pub fn note_retry(&self, why: &str, wait: Duration, attempt: u32) {
         if !self.quiet {
             // Above any progress bar, not through it.
             crate::progress::suspend(|| {
@@ -234,7 +240,7 @@ impl Http {
 
 /// 250 ms, doubling each try, capped at 8 s, with up to 50% jitter so that many clients
 /// retrying at once spread out.
-fn backoff(attempt: u32) -> Duration {
+pub fn backoff(attempt: u32) -> Duration {
     let base = Duration::from_millis(250).saturating_mul(1 << attempt.min(5));
     let base = base.min(Duration::from_secs(8));
     let jitter = rand::rng().random_range(0.0..0.5);
@@ -396,7 +402,8 @@ fn redact_location(location: &str) -> String {
     match reqwest::Url::parse(location) {
         Ok(u) if !matches!(u.scheme(), "http" | "https") => format!("a {}: URL", u.scheme()),
         Ok(u) => redact_url(u.as_str()),
-        // A relative Location: no host to speak of, but its query may still hold a secret.
+        // A relative Location: no host to speak of, but it may still hold a secret.
+        Err(_) if location.contains("/tus/") => "a tus upload URL (redacted)".into(),
         Err(_) => match location.split_once('?') {
             Some((path, _)) => format!("{} (query redacted)", first_line(path)),
             None => first_line(location),
@@ -741,6 +748,17 @@ pub fn redact_url(url: &str) -> String {
     };
     let _ = u.set_password(None);
     let _ = u.set_username("");
+    // A tus upload's URL (`…/tus/ID`) is a capability: whoever has it may write to the upload.
+    let segments: Option<Vec<String>> = u.path_segments().map(|s| s.map(str::to_owned).collect());
+    if let Some(mut segs) = segments {
+        if let Some(i) = segs.iter().position(|s| s == "tus") {
+            if segs.get(i + 1).is_some_and(|id| !id.is_empty()) {
+                segs[i + 1] = "(redacted)".into();
+                segs.truncate(i + 2);
+                u.set_path(&segs.join("/"));
+            }
+        }
+    }
     if u.query().is_some() {
         let pairs: Vec<(String, String)> = u
             .query_pairs()
@@ -813,6 +831,15 @@ mod tests {
             assert!(is_secret_param(name), "{name}");
         }
         assert!(!is_secret_param("page") && !is_secret_param("offset"));
+        assert_eq!(
+            redact_url("http://h:1/tus/AbC123secret"),
+            "http://h:1/tus/(redacted)"
+        );
+        assert_eq!(redact_url("http://h:1/tus/"), "http://h:1/tus/");
+        assert_eq!(
+            redact_header("location", &HeaderValue::from_static("http://h/tus/AbC")),
+            "http://h/tus/(redacted)"
+        );
     }
 
     #[test]

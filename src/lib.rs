@@ -24,6 +24,7 @@ pub mod output;
 pub mod progress;
 pub mod qr;
 pub mod record;
+pub mod resume;
 pub mod save;
 pub mod secret;
 pub mod server;

@@ -57,6 +57,24 @@ impl fmt::Display for ByteSize {
     }
 }
 
+/// A size above which something is done, or never: `64MiB`, `0` (always), `never` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Threshold(pub Option<u64>);
+
+impl FromStr for Threshold {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "never" | "off" => Ok(Threshold(None)),
+            _ => s
+                .parse::<ByteSize>()
+                .map(|b| Threshold(Some(b.0)))
+                .map_err(|e| format!("{e}; or never")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +89,15 @@ mod tests {
         assert!("MB".parse::<ByteSize>().is_err());
         assert!("1.5GB".parse::<ByteSize>().is_err());
         assert!("99999999999999TB".parse::<ByteSize>().is_err());
+    }
+
+    #[test]
+    fn thresholds_are_sizes_or_never() {
+        assert_eq!("64MiB".parse(), Ok(Threshold(Some(64 << 20))));
+        assert_eq!("0".parse(), Ok(Threshold(Some(0))));
+        assert_eq!("never".parse(), Ok(Threshold(None)));
+        assert_eq!("Off".parse(), Ok(Threshold(None)));
+        assert!("sometimes".parse::<Threshold>().is_err());
     }
 
     #[test]

@@ -80,6 +80,13 @@ pub struct UploadArgs {
     /// (repeatable)
     #[arg(long, value_name = "FILE")]
     pub to_file: Vec<PathBuf>,
+
+    /// Send files larger than SIZE resumably where the server offers it (tus, as `fileio
+    /// serve` does): a dropped connection, or the same command run again after an
+    /// interruption, sends only the rest. `0`: every file; `never`: none. Standard input,
+    /// folders and encrypted uploads always go up in one request [default: 64MiB]
+    #[arg(long, value_name = "SIZE", env = "FILEIO_RESUMABLE_ABOVE")]
+    pub resumable_above: Option<crate::size::Threshold>,
 }
 
 /// One thing to upload.
@@ -304,6 +311,9 @@ fn options(args: &UploadArgs, settings: &Settings) -> Result<UploadOptions> {
             .filter(|_| caps.max_downloads)),
         auto_delete: args.no_auto_delete.then_some(false),
         secret: args.secret,
+        resumable_above: args
+            .resumable_above
+            .map_or(settings.resumable_above, |t| t.0),
     })
 }
 
@@ -382,7 +392,17 @@ async fn upload_one(ctx: Ctx<'_>, name: Option<&str>, source: &Input) -> Result<
         up
     });
     bar.finish_and_clear();
-    result
+    // Standard input went up as it was read and was not kept: say so rather than suggest
+    // a rerun that could resume it.
+    let cut = |e: &anyhow::Error| failure_of(e).is_some_and(|f| f.kind == Kind::Network);
+    match (result, source) {
+        (Err(e), Input::Stdin) if spooled.is_none() && cut(&e) => Err(crate::error::add_hint(
+            e,
+            Kind::Network,
+            "standard input is sent as it is read and not kept, so it cannot resume; to upload resumably, save it to a file and upload the file",
+        )),
+        (result, _) => result,
+    }
 }
 
 /// The name standard input goes up under: `--name`, or `stdin-<UTC time>` (a name that

@@ -72,6 +72,13 @@ impl Service for FileIo {
         up: &Upload<'_>,
         opts: &UploadOptions,
     ) -> Result<Uploaded> {
+        // A large file goes up resumably where the server offers it (tus).
+        if let Some(len) = super::tus::eligible(up, opts) {
+            if let Some(endpoint) = super::tus::endpoint(api).await {
+                return super::tus::upload(api, &endpoint, up, opts, len, WireFile::into_record)
+                    .await;
+            }
+        }
         let what = format!("uploading {}", up.name);
         let url = api.url("/");
         let make = || {

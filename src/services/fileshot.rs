@@ -4,7 +4,6 @@
 //! here, chosen by `[services] fileshot-chunk-protocol` in the config file.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::Result;
@@ -14,7 +13,6 @@ use reqwest::multipart::{Form, Part};
 use reqwest::{Method, Url};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::{
     Account, Api, AuthScheme, Capabilities, FileRecord, Lenient, ListQuery, Managed, Page, Service,
@@ -22,6 +20,7 @@ use super::{
 };
 use crate::error::{Failure, Kind, add_hint, failure_of};
 use crate::expires::Expires;
+use crate::resume::ResumeFile;
 use crate::size::ByteSize;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.fileshot.io";
@@ -322,35 +321,22 @@ struct ResumeState {
     done: BTreeSet<u64>,
 }
 
-fn state_path(api: &Api<'_>, identity: &str) -> Option<PathBuf> {
-    let mut h = Sha256::new();
-    h.update(format!("{}\n{identity}", api.base()));
-    let id: String = h
-        .finalize()
-        .iter()
-        .take(12)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Some(
-        crate::dirs::project()?
-            .data_dir()
-            .join("resume")
-            .join(format!("fileshot-{id}.json")),
-    )
+/// How long a chunked upload's state is kept for a rerun: FileShot does not say how long it
+/// keeps an unfinished upload, and a rerun after a week is unlikely to find it.
+const STATE_LIFETIME_DAYS: i64 = 7;
+
+/// The state file of this upload, for this server, key and expiry.
+fn state_of(api: &Api<'_>, identity: &str, days: Option<u32>) -> Option<ResumeFile> {
+    let key = crate::resume::key_identity(api.key);
+    let days = days.map(|d| d.to_string()).unwrap_or_default();
+    ResumeFile::new(NAME, &[api.base(), identity, &key, &days])
 }
 
-/// Replaces the state file in one step (tempfile beside it, renamed over it); a failure
-/// only means a rerun sends more again.
-fn save_state(path: &Path, state: &ResumeState) {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let _ = std::fs::create_dir_all(dir);
-    let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) else {
-        return;
-    };
-    let json = serde_json::to_vec(state).unwrap_or_default();
-    if std::io::Write::write_all(&mut tmp, &json).is_ok() {
-        let _ = tmp.persist(path);
-    }
+fn save_state(file: &ResumeFile, state: &ResumeState) {
+    file.save(
+        state,
+        chrono::Utc::now() + chrono::Duration::days(STATE_LIFETIME_DAYS),
+    );
 }
 
 fn preupload_protocol(api: &Api<'_>) -> Result<bool> {
@@ -379,11 +365,10 @@ async fn chunked(api: &Api<'_>, up: &Upload<'_>, len: u64, days: Option<u32>) ->
     let state_file = up
         .source
         .identity()
-        .and_then(|identity| state_path(api, &identity));
+        .and_then(|identity| state_of(api, &identity, days));
     let previous = state_file
-        .as_deref()
-        .and_then(|p| std::fs::read(p).ok())
-        .and_then(|b| serde_json::from_slice::<ResumeState>(&b).ok())
+        .as_ref()
+        .and_then(ResumeFile::load::<ResumeState>)
         .filter(|s| s.total_chunks == total);
     let state = match previous {
         Some(s) => {
@@ -501,8 +486,8 @@ async fn chunked(api: &Api<'_>, up: &Upload<'_>, len: u64, days: Option<u32>) ->
         Some(r) => r,
         None => info(api, &file_id).await?,
     };
-    if let Some(p) = &state_file {
-        let _ = std::fs::remove_file(p);
+    if let Some(f) = &state_file {
+        f.remove();
     }
     Ok(Uploaded {
         record,

@@ -11,6 +11,7 @@ pub mod fiione;
 pub mod fileio;
 pub mod filepost;
 pub mod fileshot;
+pub mod tus;
 pub mod zerox0;
 
 use std::fmt;
@@ -341,6 +342,9 @@ pub struct Api<'a> {
     pub config: &'a ServiceConfig,
     /// No notes on stderr.
     pub quiet: bool,
+    /// Where the server takes resumable (tus) uploads, once asked: asked at most once a run,
+    /// and only when a file is large enough to need it.
+    pub tus_endpoint: tokio::sync::OnceCell<Option<Url>>,
 }
 
 impl Api<'_> {
@@ -414,6 +418,9 @@ pub struct UploadOptions {
     pub max_downloads: Option<u32>,
     pub auto_delete: Option<bool>,
     pub secret: bool,
+    /// Files larger than this go up resumably where the server offers it (tus); `None`:
+    /// never.
+    pub resumable_above: Option<u64>,
 }
 
 /// One file to send: its name and where its bytes come from, and what shows its progress.
@@ -503,6 +510,7 @@ impl Change<'_> {
             max_downloads: self.max_downloads,
             auto_delete: self.auto_delete,
             secret: false,
+            resumable_above: None,
         }
     }
 }
@@ -810,6 +818,7 @@ mod tests {
             key: None,
             config: &cfg,
             quiet: true,
+            tus_endpoint: Default::default(),
         };
         let usage = |r: Result<()>, supports: &str| {
             let e = r.unwrap_err();

@@ -29,10 +29,18 @@ const LAYERS: &[(u32, &[&str])] = &[
     (47, &["archive"]),
     (45, &["crypt"]),
     // Helpers the layers above share: HTTP, upload bodies, saving downloads, the history,
-    // credentials, printing results.
+    // credentials, printing results, the state of uploads to resume.
     (
         40,
-        &["http", "body", "save", "history", "credentials", "output"],
+        &[
+            "http",
+            "body",
+            "save",
+            "history",
+            "credentials",
+            "output",
+            "resume",
+        ],
     ),
     (
         20,
