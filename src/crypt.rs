@@ -664,7 +664,29 @@ impl std::error::Error for Refused {}
 /// The failure to report for an error from [`open`]'s stream, when decryption refused the
 /// bytes; `outcome` says what was left ("nothing was saved").
 pub fn refusal(e: &std::io::Error, outcome: &str) -> Option<anyhow::Error> {
-    let why = e.get_ref()?.downcast_ref::<Refused>()?;
+    refusal_in(e, outcome)
+}
+
+/// [`refusal`] for an error that may carry the refusal deep inside: readers on the way (gzip,
+/// tar) wrap the I/O errors they pass on, and `io::Error::source` skips the wrapper's own
+/// error, so both `get_ref` and `source` are followed.
+pub fn refusal_in(e: &(dyn std::error::Error + 'static), outcome: &str) -> Option<anyhow::Error> {
+    let mut todo = vec![e];
+    let mut why = None;
+    while let Some(e) = todo.pop() {
+        if let Some(r) = e.downcast_ref::<Refused>() {
+            why = Some(r);
+            break;
+        }
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            todo.push(inner);
+        }
+        todo.extend(e.source());
+    }
+    let why = why?;
     Some(
         Failure::new(
             Kind::Integrity,

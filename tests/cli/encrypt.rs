@@ -542,3 +542,60 @@ fn ssh_recipients_work_as_age_takes_them() {
         "ssh secret"
     );
 }
+
+#[test]
+fn a_keyless_download_of_a_to_upload_is_refused_before_it_spends_the_link() {
+    let env = Env::new();
+    let server = Server::start(&env, &[]);
+    let id = age::x25519::Identity::generate();
+    env.write("key.txt", format!("{}\n", id.to_string().expose_secret()));
+    let data = payload(10_000);
+    env.write("notes.txt", &data);
+    let out = env
+        .cmd()
+        .args(["--server", &server.url, "upload", "notes.txt"])
+        .args(["--to", &id.to_public().to_string(), "--max-downloads", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The link without its fragment, as a recipient might be handed it.
+    let link = text(&out.stdout).trim().to_string();
+    let bare = link.split_once('#').unwrap().0.to_string();
+    std::fs::create_dir(env.work().join("out")).unwrap();
+    for dest in [
+        &["-o", "out/notes.txt"][..],
+        &["-o", "-"],
+        &["--extract", "out"],
+    ] {
+        let out = env
+            .cmd()
+            .args(["--server", &server.url, "download", &bare])
+            .args(dest)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{dest:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("the file is encrypted (age)"),
+            "{dest:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(out.stdout.is_empty(), "{dest:?}");
+        assert!(entries(&env.work().join("out")).is_empty(), "{dest:?}");
+    }
+    // The one download was not spent: with the identity it comes through.
+    env.cmd()
+        .args(["--server", &server.url, "download", &bare, "-i", "key.txt"])
+        .args(["-o", "out/notes.txt"])
+        .assert()
+        .success()
+        .stdout("out/notes.txt\n");
+    assert_eq!(
+        std::fs::read(env.work().join("out/notes.txt")).unwrap(),
+        data
+    );
+}
