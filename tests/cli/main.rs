@@ -3,6 +3,7 @@
 //! One test crate (one link step) with a module per area, as ripgrep and xh do.
 
 mod accounts;
+mod cut_proxy;
 mod download;
 mod encrypt;
 mod folders;
