@@ -61,6 +61,9 @@ _fileio() {
             fileio__subcmd__auth,status)
                 cmd="fileio__subcmd__auth__subcmd__status"
                 ;;
+            fileio__subcmd__serve,migrate)
+                cmd="fileio__subcmd__serve__subcmd__migrate"
+                ;;
             *)
                 ;;
         esac
@@ -568,7 +571,7 @@ _fileio() {
             return 0
             ;;
         fileio__subcmd__serve)
-            opts="-q -v -h -V --bind --data --storage --s3-endpoint --s3-region --s3-upload-lease --api-key --api-keys-file --max-size --max-storage --max-expiry --rate-limit --public-url --require-auth --header-timeout --body-timeout --send-timeout --max-connections --no-web --database --sweep-interval --lease --service --server --json --quiet --verbose --no-progress --timeout --retries --api-key-file --no-history --config --help --version"
+            opts="-q -v -h -V --bind --data --storage --s3-endpoint --s3-region --s3-upload-lease --api-key --api-keys-file --max-size --max-storage --max-expiry --rate-limit --public-url --require-auth --header-timeout --body-timeout --send-timeout --max-connections --no-web --database --tus-expiry --sweep-interval --lease --staging-lease --service --server --json --quiet --verbose --no-progress --timeout --retries --api-key-file --no-history --config --help --version migrate"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -650,11 +653,77 @@ _fileio() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --tus-expiry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --sweep-interval)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --staging-lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --service)
+                    COMPREPLY=($(compgen -W "fileio fileshot fiione filepost 0x0" -- "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        fileio__subcmd__serve__subcmd__migrate)
+            opts="-q -v -h -V --from --database --storage --s3-endpoint --s3-region --merge --service --server --json --quiet --verbose --no-progress --timeout --retries --api-key-file --no-history --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --storage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

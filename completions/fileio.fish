@@ -313,46 +313,72 @@ complete -c fileio -n "__fish_fileio_using_subcommand history" -l no-progress -d
 complete -c fileio -n "__fish_fileio_using_subcommand history" -l no-history -d 'Do not record uploads in the local history'
 complete -c fileio -n "__fish_fileio_using_subcommand history" -s h -l help -d 'Print help'
 complete -c fileio -n "__fish_fileio_using_subcommand history" -s V -l version -d 'Print version'
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l bind -d 'Address to listen on; port 0 picks a free port (the banner on stderr shows the real one)' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l data -d 'Directory for the database and, without --storage, the stored files [default: <user data dir>/fileio/server]' -r -F
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l storage -d 'Keep the files in an S3-compatible object store (AWS S3, MinIO, Garage, Ceph, R2…) under s3://BUCKET/PREFIX instead of under --data (which keeps the database). Credentials come from the standard AWS_* variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN…), never from flags [default: --data]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l s3-endpoint -d 'The object store\'s URL, e.g. http://127.0.0.1:9000 for MinIO [default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l s3-region -d 'The object store\'s region [default: AWS_REGION or AWS_DEFAULT_REGION, else us-east-1]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l s3-upload-lease -d 'Seconds an upload\'s lease in the object store lasts unless renewed; at start, pending multipart uploads whose lease ran out are aborted (for tests)' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l api-key -d 'Accept this API key (repeatable); keys are also read from FILEIO_SERVE_API_KEYS (comma-separated), which keeps them out of the process list' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l api-keys-file -d 'Accept the API keys listed in FILE, one per line (`#` comments and blank lines ignored)' -r -F
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l max-size -d 'Refuse uploads larger than SIZE (e.g. 100MB, 2GiB) with 413 [default: unlimited]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l max-storage -d 'Limit the bytes stored per API key (anonymous uploads share one allowance) [default: unlimited]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l max-expiry -d 'Refuse expiries further away than PERIOD (e.g. 30d, 1y); the default of 14 days is shortened to it [default: unlimited]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l rate-limit -d 'Allow each client address N requests per window, e.g. 60/min, 5/s, 1000/h [default: unlimited]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l public-url -d 'Base URL for the links in answers when behind a reverse proxy, e.g. https://files.example.com [default: http://<Host header>]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l require-auth -d 'Refuse uploads without an API key, downloads staying open to anyone with the link (`--require-auth`, or `=uploads`); or refuse every request without one, downloads included (`--require-auth=all`). Listing and managing files always need a key' -r -f -a "uploads\t'uploads need a key, downloads stay open'
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l bind -d 'Address to listen on; port 0 picks a free port (the banner on stderr shows the real one)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l data -d 'Directory for the database and, without --storage, the stored files [default: <user data dir>/fileio/server]' -r -F
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l storage -d 'Keep the files in an S3-compatible object store (AWS S3, MinIO, Garage, Ceph, R2…) under s3://BUCKET/PREFIX instead of under --data (which keeps the database). Credentials come from the standard AWS_* variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN…), never from flags [default: --data]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l s3-endpoint -d 'The object store\'s URL, e.g. http://127.0.0.1:9000 for MinIO [default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l s3-region -d 'The object store\'s region [default: AWS_REGION or AWS_DEFAULT_REGION, else us-east-1]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l s3-upload-lease -d 'Seconds an upload\'s lease in the object store lasts unless renewed; at start, pending multipart uploads whose lease ran out are aborted (for tests)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l api-key -d 'Accept this API key (repeatable); keys are also read from FILEIO_SERVE_API_KEYS (comma-separated), which keeps them out of the process list' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l api-keys-file -d 'Accept the API keys listed in FILE, one per line (`#` comments and blank lines ignored)' -r -F
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l max-size -d 'Refuse uploads larger than SIZE (e.g. 100MB, 2GiB) with 413 [default: unlimited]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l max-storage -d 'Limit the bytes stored per API key (anonymous uploads share one allowance) [default: unlimited]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l max-expiry -d 'Refuse expiries further away than PERIOD (e.g. 30d, 1y); the default of 14 days is shortened to it [default: unlimited]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l rate-limit -d 'Allow each client address N requests per window, e.g. 60/min, 5/s, 1000/h [default: unlimited]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l public-url -d 'Base URL for the links in answers when behind a reverse proxy, e.g. https://files.example.com [default: http://<Host header>]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l require-auth -d 'Refuse uploads without an API key, downloads staying open to anyone with the link (`--require-auth`, or `=uploads`); or refuse every request without one, downloads included (`--require-auth=all`). Listing and managing files always need a key' -r -f -a "uploads\t'uploads need a key, downloads stay open'
 all\t'every request needs a key, downloads included'"
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l header-timeout -d 'Close a connection whose request head (the first, or the next one on a kept-alive connection) has not arrived in full after SECS seconds' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l body-timeout -d 'Abandon a request whose body sends nothing for SECS seconds (its partial upload is removed)' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l send-timeout -d 'Drop a download whose client accepts no bytes for SECS seconds; a one-time file it held becomes downloadable again' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l max-connections -d 'Serve at most N connections at once; more wait to be accepted. Kept below the open-file limit, which is raised to its hard maximum at start' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l database -d 'Keep the metadata in this PostgreSQL database instead of SQLite in --data, so that several instances can share it, e.g. postgres://fileio@db.example/fileio. Give a password through FILEIO_DATABASE_URL, not this flag (other users can see a command\'s arguments). The files stay in --data (or --storage), which the instances must share' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l sweep-interval -d 'Seconds between sweeps that delete expired files (for tests)' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l lease -d 'Seconds a download\'s lease lasts unless renewed: how soon a download held by a killed instance counts again (for tests)' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l header-timeout -d 'Close a connection whose request head (the first, or the next one on a kept-alive connection) has not arrived in full after SECS seconds' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l body-timeout -d 'Abandon a request whose body sends nothing for SECS seconds (its partial upload is removed)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l send-timeout -d 'Drop a download whose client accepts no bytes for SECS seconds; a one-time file it held becomes downloadable again' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l max-connections -d 'Serve at most N connections at once; more wait to be accepted. Kept below the open-file limit, which is raised to its hard maximum at start' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l database -d 'Keep the metadata in this PostgreSQL database instead of SQLite in --data, so that several instances can share it, e.g. postgres://fileio@db.example/fileio. Give a password through FILEIO_DATABASE_URL, not this flag (other users can see a command\'s arguments). The files stay in --data (or --storage), which the instances must share' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l tus-expiry -d 'Hours a resumable (tus) upload is kept after it starts: an unfinished one is then deleted with its bytes, a finished one\'s upload URL stops answering (at most 168)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l sweep-interval -d 'Seconds between sweeps that delete expired files (for tests)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l lease -d 'Seconds a download\'s lease lasts unless renewed: how soon a download held by a killed instance counts again (for tests)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l staging-lease -d 'With --database and the files under --data: seconds a partial upload\'s file in tmp/ stays unchanged before a sweep removes it as a killed instance\'s (for tests)' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
 fileshot\t''
 fiione\t''
 filepost\t''
 0x0\t''"
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times; an upload is sent again only after a connect error or a 429 or 503, so it is never stored twice [default: 3]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l no-web -d 'Serve no browser pages: `/` and `/{key}` answer every client as the API does (JSON and the file\'s bytes)'
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l no-progress -d 'Never draw progress bars'
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l no-history -d 'Do not record uploads in the local history'
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times; an upload is sent again only after a connect error or a 429 or 503, so it is never stored twice [default: 3]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l no-web -d 'Serve no browser pages: `/` and `/{key}` answer every client as the API does (JSON and the file\'s bytes)'
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l no-progress -d 'Never draw progress bars'
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -l no-history -d 'Do not record uploads in the local history'
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -s V -l version -d 'Print version'
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and not __fish_seen_subcommand_from migrate" -f -a "migrate" -d 'Move a single-machine server\'s files and metadata to PostgreSQL, an S3-compatible object store, or both'
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and __fish_seen_subcommand_from migrate" -l from -d 'The data directory of the server to move (its --data)' -r -F
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and __fish_seen_subcommand_from migrate" -l database -d 'The PostgreSQL database to move the metadata into [default: keep SQLite in DIR]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and __fish_seen_subcommand_from migrate" -l storage -d 'The object store to move the files into, as s3://BUCKET/PREFIX; credentials from the AWS_* variables [default: keep the files in DIR]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and __fish_seen_subcommand_from migrate" -l s3-endpoint -d 'The object store\'s URL [default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and __fish_seen_subcommand_from migrate" -l s3-region -d 'The object store\'s region [default: AWS_REGION or AWS_DEFAULT_REGION, else us-east-1]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and __fish_seen_subcommand_from migrate" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
+fileshot\t''
+fiione\t''
+filepost\t''
+0x0\t''"
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and __fish_seen_subcommand_from migrate" -l server -d 'Talk to the server at this base URL instead of the service\'s own, e.g. http://127.0.0.1:8080 for `fileio serve`' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and __fish_seen_subcommand_from migrate" -l timeout -d 'Give up on a request that makes no progress for this many seconds [default: 30]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and __fish_seen_subcommand_from migrate" -l retries -d 'Retry transient failures (connect errors, 429, 502, 503, 504) up to N times; an upload is sent again only after a connect error or a 429 or 503, so it is never stored twice [default: 3]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and __fish_seen_subcommand_from migrate" -l api-key-file -d 'Read the API key from the first line of this file (e.g. a CI secret file); beats FILEIO_API_KEY and the keyring' -r -F
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and __fish_seen_subcommand_from migrate" -l config -d 'Read settings from this TOML file instead of config.toml in the user\'s config directory' -r -F
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and __fish_seen_subcommand_from migrate" -l merge -d 'Add the files to a database or bucket that already holds other files'
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and __fish_seen_subcommand_from migrate" -l json -d 'Print results as JSON on standard output, one value per line: upload and update an object per file, delete an object per key, list, history and services one array, info, me and auth status one object (download prints the saved path either way)'
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and __fish_seen_subcommand_from migrate" -s q -l quiet -d 'Print only the result: no summary, hints or progress'
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and __fish_seen_subcommand_from migrate" -s v -l verbose -d 'Log requests and responses on stderr, secrets redacted'
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and __fish_seen_subcommand_from migrate" -l no-progress -d 'Never draw progress bars'
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and __fish_seen_subcommand_from migrate" -l no-history -d 'Do not record uploads in the local history'
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and __fish_seen_subcommand_from migrate" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c fileio -n "__fish_fileio_using_subcommand serve; and __fish_seen_subcommand_from migrate" -s V -l version -d 'Print version'
 complete -c fileio -n "__fish_fileio_using_subcommand completions" -l service -d 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do' -r -f -a "fileio\t''
 fileshot\t''
 fiione\t''

@@ -196,6 +196,16 @@ pub struct ServeArgs {
     )]
     pub database: Option<String>,
 
+    /// Hours a resumable (tus) upload is kept after it starts: an unfinished one is then
+    /// deleted with its bytes, a finished one's upload URL stops answering (at most 168)
+    #[arg(
+        long,
+        env = "FILEIO_TUS_EXPIRY",
+        value_name = "HOURS",
+        default_value_t = 24
+    )]
+    pub tus_expiry: u64,
+
     /// Seconds between sweeps that delete expired files (for tests)
     #[arg(long, value_name = "SECS", default_value_t = 60, hide = true)]
     pub sweep_interval: u64,
@@ -204,6 +214,74 @@ pub struct ServeArgs {
     /// instance counts again (for tests)
     #[arg(long, value_name = "SECS", default_value_t = 60, hide = true)]
     pub lease: u64,
+
+    /// With --database and the files under --data: seconds a partial upload's file in tmp/
+    /// stays unchanged before a sweep removes it as a killed instance's (for tests)
+    #[arg(long, value_name = "SECS", default_value_t = 3600, hide = true)]
+    pub staging_lease: u64,
+
+    #[command(subcommand)]
+    pub command: Option<ServeCommand>,
+}
+
+/// What `fileio serve` does besides serving.
+#[derive(Debug, clap::Subcommand)]
+pub enum ServeCommand {
+    /// Move a single-machine server's files and metadata to PostgreSQL, an S3-compatible
+    /// object store, or both
+    Migrate(MigrateArgs),
+}
+
+/// Move a single-machine server's files and metadata to PostgreSQL and an object store.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Copies every file of the server whose --data directory is DIR (its fileio.db and blobs/) into \
+the PostgreSQL database of --database and the bucket of --storage, or into one of them (the \
+other staying in DIR): keys, owners (API keys), download counts, limits, expiry and times \
+are kept, so every link and one-time link works as before, and /me reports the same usage. \
+Stop the server first. Contents stream from disk to the bucket under the same names; a file's \
+record is written only once its contents are there. Nothing in DIR is changed or deleted.
+
+If it is cut off, run the same command again: what is already in the target is skipped. A \
+target that holds other files is refused unless --merge is given; a file whose key is taken \
+there is never moved and makes the command fail after the others. Expired and used-up files \
+stay behind. Then start the servers with the same --database and --storage (and the same API \
+keys), and with --data pointing elsewhere, or at DIR if the files stay there.
+
+Example:
+  export FILEIO_DATABASE_URL='postgres://fileio:PASSWORD@db.example/fileio'
+  export AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=...
+  fileio serve migrate --from /var/lib/fileio --storage s3://fileio/files")]
+pub struct MigrateArgs {
+    /// The data directory of the server to move (its --data)
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+
+    /// The PostgreSQL database to move the metadata into [default: keep SQLite in DIR]
+    #[arg(
+        long,
+        env = "FILEIO_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database: Option<String>,
+
+    /// The object store to move the files into, as s3://BUCKET/PREFIX; credentials from the
+    /// AWS_* variables [default: keep the files in DIR]
+    #[arg(long, env = "FILEIO_STORAGE", value_name = "URL")]
+    pub storage: Option<S3Location>,
+
+    /// The object store's URL [default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS]
+    #[arg(long, value_name = "URL", requires = "storage")]
+    pub s3_endpoint: Option<String>,
+
+    /// The object store's region [default: AWS_REGION or AWS_DEFAULT_REGION, else us-east-1]
+    #[arg(long, value_name = "REGION", requires = "storage")]
+    pub s3_region: Option<String>,
+
+    /// Add the files to a database or bucket that already holds other files
+    #[arg(long)]
+    pub merge: bool,
 }
 
 /// `uploads` and `all`, plus the boolean words the variable accepted before there was a choice.
@@ -222,9 +300,61 @@ fn require_auth_parser() -> impl clap::builder::TypedValueParser<Value = Require
     .map(|v| v.parse::<RequireAuth>().unwrap_or(RequireAuth::Uploads))
 }
 
-/// Builds the configuration, then runs the server on its own runtime until SIGINT/SIGTERM.
-pub fn run(args: ServeArgs) -> Result<()> {
-    crate::server::run(options(args)?)
+/// Builds the configuration, then runs the server on its own runtime until SIGINT/SIGTERM;
+/// or runs `fileio serve migrate`.
+pub fn run(mut args: ServeArgs) -> Result<()> {
+    match args.command.take() {
+        Some(ServeCommand::Migrate(m)) => migrate(m),
+        None => crate::server::run(options(args)?),
+    }
+}
+
+fn migrate(args: MigrateArgs) -> Result<()> {
+    let storage = match args.storage {
+        Some(location) => Some(s3_location(
+            location,
+            args.s3_endpoint,
+            args.s3_region,
+            crate::server::s3::UPLOAD_LEASE.as_secs(),
+        )?),
+        None => None,
+    };
+    let from = args.from.clone();
+    let report = crate::server::migrate::run(crate::server::migrate::Migration {
+        from: args.from,
+        database: args.database.map(crate::secret::Secret::new),
+        storage,
+        merge: args.merge,
+    })?;
+    println!(
+        "migrated {} files ({}) from {}; {} were already there; {} expired or used up were left behind",
+        report.moved,
+        ByteSize(report.bytes),
+        from.display(),
+        report.present,
+        report.spent
+    );
+    if !report.missing.is_empty() {
+        eprintln!(
+            "fileio: warning: {} files have no contents in {} (lost before the migration), not moved: {}",
+            report.missing.len(),
+            from.display(),
+            report.missing.join(" ")
+        );
+    }
+    if !report.taken.is_empty() {
+        return Err(Failure::new(
+            Kind::Other,
+            format!(
+                "{} files were not moved: their keys are taken in the target by other files: {}",
+                report.taken.len(),
+                report.taken.join(" ")
+            ),
+        )
+        .hint("their links cannot keep working there: serve them from the old server, or move them to an empty target")
+        .into());
+    }
+    Ok(())
 }
 
 fn usage(message: String) -> anyhow::Error {
@@ -320,6 +450,12 @@ fn options(args: ServeArgs) -> Result<Options> {
             )));
         }
     }
+    if !(1..=crate::server::config::TUS_EXPIRY_MAX_HOURS).contains(&args.tus_expiry) {
+        return Err(usage(format!(
+            "--tus-expiry must be between 1 and {} hours: give a number of hours such as 24",
+            crate::server::config::TUS_EXPIRY_MAX_HOURS
+        )));
+    }
     if args.lease == 0 {
         return Err(usage("--lease must be at least 1 second".to_string()));
     }
@@ -330,27 +466,12 @@ fn options(args: ServeArgs) -> Result<Options> {
     }
 
     let storage = match args.storage {
-        Some(mut location) => {
-            if let Some(e) = args.s3_endpoint {
-                location.endpoint = Some(check_endpoint(&e).map_err(usage)?);
-            }
-            if let Some(r) = args.s3_region {
-                let r = r.trim();
-                if r.is_empty() || !r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                    return Err(usage(format!(
-                        "invalid --s3-region '{r}': use a region name such as us-east-1 or eu-west-3"
-                    )));
-                }
-                location.region = Some(r.to_string());
-            }
-            if args.s3_upload_lease == 0 {
-                return Err(usage(
-                    "--s3-upload-lease must be at least 1 second".to_string(),
-                ));
-            }
-            location.upload_lease = Duration::from_secs(args.s3_upload_lease);
-            Some(location)
-        }
+        Some(location) => Some(s3_location(
+            location,
+            args.s3_endpoint,
+            args.s3_region,
+            args.s3_upload_lease,
+        )?),
         None => None,
     };
 
@@ -374,7 +495,37 @@ fn options(args: ServeArgs) -> Result<Options> {
 
         database: args.database.map(crate::secret::Secret::new),
         lease: Duration::from_secs(args.lease),
+        staging_abandoned: Duration::from_secs(args.staging_lease.max(1)),
+        tus_expiry: Duration::from_secs(args.tus_expiry * 3600),
     })
+}
+
+/// --storage completed by --s3-endpoint, --s3-region and the upload lease, checked.
+fn s3_location(
+    mut location: S3Location,
+    endpoint: Option<String>,
+    region: Option<String>,
+    upload_lease: u64,
+) -> Result<S3Location> {
+    if let Some(e) = endpoint {
+        location.endpoint = Some(check_endpoint(&e).map_err(usage)?);
+    }
+    if let Some(r) = region {
+        let r = r.trim();
+        if r.is_empty() || !r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(usage(format!(
+                "invalid --s3-region '{r}': use a region name such as us-east-1 or eu-west-3"
+            )));
+        }
+        location.region = Some(r.to_string());
+    }
+    if upload_lease == 0 {
+        return Err(usage(
+            "--s3-upload-lease must be at least 1 second".to_string(),
+        ));
+    }
+    location.upload_lease = Duration::from_secs(upload_lease);
+    Ok(location)
 }
 
 #[cfg(test)]

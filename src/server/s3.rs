@@ -525,8 +525,11 @@ pub struct PendingUpload {
 
 impl Blobs for S3Blobs {
     fn stage(&self) -> BoxFuture<'_, io::Result<Box<dyn Staged>>> {
+        self.stage_named(crate::server::ids::random(16))
+    }
+
+    fn stage_named(&self, name: String) -> BoxFuture<'_, io::Result<Box<dyn Staged>>> {
         Box::pin(async move {
-            let name = crate::server::ids::random(16);
             let writer = BufWriter::with_capacity(self.store.clone(), self.path(&name)?, PART_SIZE)
                 .with_max_concurrency(PART_CONCURRENCY);
             Ok(Box::new(S3Staged {
@@ -587,6 +590,38 @@ impl Blobs for S3Blobs {
 
     fn sweep_abandoned(&self) -> BoxFuture<'_, io::Result<usize>> {
         Box::pin(self.abort_abandoned())
+    }
+
+    fn partial_create(&self) -> BoxFuture<'_, io::Result<String>> {
+        Box::pin(async {
+            Err(io::Error::other(
+                "resumable uploads are not available with an object store",
+            ))
+        })
+    }
+
+    fn partial_append(
+        &self,
+        _state: String,
+        _offset: u64,
+    ) -> BoxFuture<'_, io::Result<Box<dyn crate::server::blobs::Appending>>> {
+        Box::pin(async {
+            Err(io::Error::other(
+                "resumable uploads are not available with an object store",
+            ))
+        })
+    }
+
+    fn partial_finish(&self, _state: String) -> BoxFuture<'_, io::Result<Box<dyn Staged>>> {
+        Box::pin(async {
+            Err(io::Error::other(
+                "resumable uploads are not available with an object store",
+            ))
+        })
+    }
+
+    fn partial_delete(&self, _state: String) -> BoxFuture<'_, io::Result<()>> {
+        Box::pin(async { Ok(()) })
     }
 }
 

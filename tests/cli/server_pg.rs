@@ -1,7 +1,8 @@
 //! `fileio serve --database` on a real PostgreSQL (the test run's throwaway cluster, one fresh
 //! database per test): the important process-level tests of server.rs again, failures of the
 //! database at start and while serving, and two instances behind a real nginx configured by
-//! the file README.md shows.
+//! the file README.md shows: sharing a data directory, and sharing a bucket (moto), where an
+//! instance killed mid-upload leaves nothing once the other's sweep has run.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -12,9 +13,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::pg_cluster::Cluster;
+use crate::server_s3::{BUCKET, Moto, PREFIX, aws_vars, eventually, ours, slow_upload};
 use crate::support::{Env, Server};
 
-const KEY: &str = "PGKEY01.aaaaaaa-bbbbbbb-ccccccc-ddddddd";
+pub(crate) const KEY: &str = "PGKEY01.aaaaaaa-bbbbbbb-ccccccc-ddddddd";
 
 /// Runs tests of server.rs with `--database` on a fresh database.
 macro_rules! on_postgres {
@@ -49,21 +51,21 @@ on_postgres!(
 );
 
 /// An HTTP answer from curl.
-struct Resp {
-    status: u16,
-    headers: String,
-    body: Vec<u8>,
+pub(crate) struct Resp {
+    pub status: u16,
+    pub headers: String,
+    pub body: Vec<u8>,
 }
 
 impl Resp {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 }
 
 /// Runs curl; the status, the headers and the body.
-fn curl(args: &[&str]) -> Resp {
+pub(crate) fn curl(args: &[&str]) -> Resp {
     let dir = tempfile::tempdir().unwrap();
     let head = dir.path().join("head");
     let out = StdCommand::new("curl")
@@ -86,11 +88,11 @@ fn curl(args: &[&str]) -> Resp {
     }
 }
 
-fn auth() -> String {
+pub(crate) fn auth() -> String {
     format!("Authorization: Bearer {KEY}")
 }
 
-fn upload(base: &str, path: &Path, extra: &[&str]) -> Value {
+pub(crate) fn upload(base: &str, path: &Path, extra: &[&str]) -> Value {
     let file = format!("file=@{}", path.display());
     let auth = auth();
     let mut args = vec!["-F", &file, "-H", &auth];
@@ -101,7 +103,7 @@ fn upload(base: &str, path: &Path, extra: &[&str]) -> Value {
     r.json()
 }
 
-fn key_of(v: &Value) -> String {
+pub(crate) fn key_of(v: &Value) -> String {
     v["key"].as_str().unwrap().to_string()
 }
 
@@ -389,6 +391,41 @@ fn pair(test: &str, extra: &[&str]) -> Option<Pair> {
     })
 }
 
+/// Two instances on one database and one bucket (moto), and nginx in front; the moto
+/// lives as long as the pair.
+fn pair_on_s3(test: &str, extra: &[&str]) -> Option<(Pair, Moto)> {
+    let cluster = Cluster::shared(test)?;
+    let moto = Moto::start()?;
+    let env = Env::new();
+    let url = cluster.database(test.rsplit(':').next().unwrap());
+    let storage = format!("s3://{BUCKET}/{PREFIX}");
+    let mut args = vec![
+        "--api-key",
+        KEY,
+        "--database",
+        &url,
+        "--storage",
+        &storage,
+        "--s3-endpoint",
+        &moto.endpoint,
+    ];
+    args.extend(extra);
+    // Each its own --data: nothing is shared but the database and the bucket.
+    let a = Server::start_with_vars(&env, &env.path("a"), &args, &aws_vars());
+    let b = Server::start_with_vars(&env, &env.path("b"), &args, &aws_vars());
+    let nginx = start_nginx(test, &a, &b)?;
+    Some((
+        Pair {
+            env,
+            a,
+            b,
+            nginx,
+            url,
+        },
+        moto,
+    ))
+}
+
 /// Requests served by an instance (its access log lines for GET /key).
 fn gets_in(s: &Server, key: &str) -> usize {
     s.log().matches(&format!(" GET /{key} ")).count()
@@ -399,6 +436,23 @@ fn two_instances_behind_nginx_are_one_server() {
     let Some(p) = pair("server_pg::two_instances_behind_nginx_are_one_server", &[]) else {
         return;
     };
+    one_server(&p);
+}
+
+#[test]
+fn two_instances_on_postgres_and_s3_behind_nginx_are_one_server() {
+    let test = "server_pg::two_instances_on_postgres_and_s3_behind_nginx_are_one_server";
+    let Some((p, moto)) = pair_on_s3(test, &[]) else {
+        return;
+    };
+    one_server(&p);
+    // Every file was deleted or downloaded as often as allowed: no object is left.
+    eventually("every object is deleted", || ours(&moto).is_empty());
+    assert!(moto.pending().is_empty());
+}
+
+/// list, me, update, delete, upload and download through both instances and nginx.
+fn one_server(p: &Pair) {
     let auth = auth();
     let f = p.env.write("a.txt", b"from A");
     // An upload on A downloads from B.
@@ -459,6 +513,22 @@ fn a_twenty_way_race_through_nginx_gives_exactly_n_downloads() {
     let Some(p) = pair("server_pg::a_twenty_way_race_through_nginx", &[]) else {
         return;
     };
+    race(&p);
+}
+
+#[test]
+fn a_twenty_way_race_on_postgres_and_s3_through_nginx_gives_exactly_n_downloads() {
+    let test = "server_pg::a_twenty_way_race_on_postgres_and_s3_through_nginx";
+    let Some((p, moto)) = pair_on_s3(test, &[]) else {
+        return;
+    };
+    race(&p);
+    // Both files used up: their objects are deleted.
+    eventually("the used-up objects are deleted", || ours(&moto).is_empty());
+}
+
+/// 20 downloads at once through nginx, for N = 1 and N = 3.
+fn race(p: &Pair) {
     let f = p.env.write("race.bin", vec![7u8; 300_000]);
     let addr = p.nginx.url.strip_prefix("http://").unwrap().to_string();
     for n in [1usize, 3] {
@@ -516,6 +586,22 @@ fn a_killed_instances_download_is_given_back_after_its_lease() {
     ) else {
         return;
     };
+    killed_download(&mut p);
+}
+
+#[test]
+fn a_killed_instances_download_on_s3_is_given_back_after_its_lease() {
+    let test = "server_pg::a_killed_instances_download_on_s3_is_given_back";
+    let Some((mut p, moto)) = pair_on_s3(test, &["--lease", "2"]) else {
+        return;
+    };
+    killed_download(&mut p);
+    // Downloaded in full once: its object is deleted.
+    eventually("the object is deleted", || ours(&moto).is_empty());
+}
+
+/// A killed mid-download; B serves the file once the lease ran out, once only.
+fn killed_download(p: &mut Pair) {
     let size = 32 << 20;
     let f = p.env.write("big.bin", vec![42u8; size]);
     let key = key_of(&upload(&p.a.url, &f, &[]));
@@ -611,4 +697,76 @@ fn two_sweepers_delete_a_thousand_expired_files_once() {
     std::thread::sleep(Duration::from_millis(1200));
     assert_eq!(deleted(&a) + deleted(&b), 1000, "{}\n{}", a.log(), b.log());
     assert!(!a.log().contains("cannot delete") && !b.log().contains("cannot delete"));
+}
+
+/// An instance killed with SIGKILL mid-upload on PostgreSQL + S3: once the upload's lease
+/// runs out, the other instance's sweep aborts the pending multipart upload, and nothing
+/// is left: no object, no pending upload, no lease, no row.
+#[test]
+fn a_killed_instances_upload_on_s3_is_aborted_by_the_other_instances_sweep() {
+    let test = "server_pg::a_killed_instances_upload_on_s3_is_aborted";
+    let Some((mut p, moto)) =
+        pair_on_s3(test, &["--s3-upload-lease", "2", "--sweep-interval", "1"])
+    else {
+        return;
+    };
+    let db = p.url.rsplit('/').next().unwrap().to_string();
+    let stream = slow_upload(&p.a, 20 << 20, 7 << 20);
+    eventually("A's upload is pending", || moto.pending().len() == 1);
+    // Longer than the lease: A renews it, so B's sweeps leave it alone.
+    std::thread::sleep(Duration::from_millis(3000));
+    assert_eq!(moto.pending().len(), 1, "{}", p.b.log());
+    p.a.child.kill().unwrap();
+    p.a.child.wait().unwrap();
+    drop(stream);
+    eventually("B's sweep aborts the killed upload", || {
+        moto.pending().is_empty()
+    });
+    eventually("the lease goes too", || ours(&moto).is_empty());
+    let cluster = Cluster::shared(test).unwrap();
+    assert_eq!(cluster.psql(&db, "SELECT count(*) FROM files").trim(), "0");
+    assert!(
+        p.b.log().contains("aborted 1 uploads abandoned"),
+        "{}",
+        p.b.log()
+    );
+}
+
+/// Two instances sharing a data directory: a killed instance's partial upload in tmp/ is
+/// removed by the other's sweep once unchanged for the staging lease, while an upload under
+/// way on the living instance keeps its file and completes.
+#[test]
+fn a_killed_instances_partial_upload_in_a_shared_directory_is_swept_by_age() {
+    let test = "server_pg::a_killed_instances_partial_upload_in_a_shared_directory";
+    let Some(mut p) = pair(test, &["--staging-lease", "3", "--sweep-interval", "1"]) else {
+        return;
+    };
+    let tmp = p.env.path("shared").join("tmp");
+    let files = || std::fs::read_dir(&tmp).unwrap().count();
+    // A on its way (past the write buffer, so its file has bytes), then killed.
+    let killed = slow_upload(&p.a, 20 << 20, 2 << 20);
+    eventually("A's partial upload is on disk", || files() == 1);
+    p.a.child.kill().unwrap();
+    p.a.child.wait().unwrap();
+    drop(killed);
+    // B's upload under way, writing a megabyte a second: never unchanged for the lease.
+    let mut live = slow_upload(&p.b, 8 << 20, 1 << 20);
+    eventually("B's upload is on disk too", || files() == 2);
+    let chunk = vec![b'x'; 1 << 20];
+    for _ in 1..8 {
+        std::thread::sleep(Duration::from_millis(1000));
+        live.write_all(&chunk).unwrap();
+    }
+    // A's file is gone, B's remains until B completes its upload.
+    assert_eq!(files(), 1, "{}", p.b.log());
+    live.write_all(b"\r\n--XX--\r\n").unwrap();
+    let mut answer = String::new();
+    live.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(files(), 0);
+    assert!(
+        p.b.log().contains("aborted 1 uploads abandoned"),
+        "{}",
+        p.b.log()
+    );
 }

@@ -19,8 +19,8 @@ use crate::support::{Env, Server};
 
 const ACCESS_KEY: &str = "AKIAFILEIOTEST000001";
 const SECRET_KEY: &str = "s3cr3t-F1LEIO-never-shown-anywhere";
-const BUCKET: &str = "fileio-test";
-const PREFIX: &str = "srv/files";
+pub(crate) const BUCKET: &str = "fileio-test";
+pub(crate) const PREFIX: &str = "srv/files";
 
 /// A moto S3 server on a free loopback port, killed when dropped.
 pub struct Moto {
@@ -133,7 +133,7 @@ impl Moto {
         Some((status, body.to_string()))
     }
 
-    fn request(&self, method: &str, target: &str) -> (u16, String) {
+    pub(crate) fn request(&self, method: &str, target: &str) -> (u16, String) {
         self.try_request(method, target, &[])
             .unwrap_or_else(|| panic!("moto did not answer {method} {target}"))
     }
@@ -144,7 +144,7 @@ impl Moto {
     }
 
     /// Every object in the bucket: key and ETag.
-    fn objects(&self) -> Vec<(String, String)> {
+    pub(crate) fn objects(&self) -> Vec<(String, String)> {
         let (status, body) = self.request("GET", &format!("/{BUCKET}?list-type=2"));
         assert_eq!(status, 200, "{body}");
         body.split("<Contents>")
@@ -159,7 +159,7 @@ impl Moto {
     }
 
     /// The keys of the multipart uploads started and neither completed nor aborted.
-    fn pending(&self) -> Vec<String> {
+    pub(crate) fn pending(&self) -> Vec<String> {
         let (status, body) = self.request("GET", &format!("/{BUCKET}?uploads"));
         assert_eq!(status, 200, "{body}");
         body.split("<Upload>")
@@ -169,7 +169,7 @@ impl Moto {
     }
 
     /// Starts a multipart upload as a killed instance would have left it.
-    fn start_upload(&self, key: &str) {
+    pub(crate) fn start_upload(&self, key: &str) {
         let (status, body) = self.request("POST", &format!("/{BUCKET}/{key}?uploads"));
         assert_eq!(status, 200, "{body}");
     }
@@ -189,7 +189,7 @@ impl Drop for Moto {
     }
 }
 
-fn aws_vars() -> [(&'static str, &'static str); 3] {
+pub(crate) fn aws_vars() -> [(&'static str, &'static str); 3] {
     [
         ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
         ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
@@ -272,7 +272,7 @@ fn download(s: &Server, key: &str, out: &Path) -> u16 {
 }
 
 /// A file of `len` bytes that are not all alike, so a misplaced part shows.
-fn patterned(env: &Env, name: &str, len: usize) -> std::path::PathBuf {
+pub(crate) fn patterned(env: &Env, name: &str, len: usize) -> std::path::PathBuf {
     let mut data = Vec::with_capacity(len);
     let mut x: u32 = 0x9e37_79b9;
     while data.len() < len {
@@ -286,7 +286,7 @@ fn patterned(env: &Env, name: &str, len: usize) -> std::path::PathBuf {
 }
 
 /// Waits (up to 10 s) for `f` to hold: an abort is sent after the answer.
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+pub(crate) fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !f() {
         assert!(Instant::now() < deadline, "never happened: {what}");
@@ -294,7 +294,7 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-fn ours(moto: &Moto) -> Vec<(String, String)> {
+pub(crate) fn ours(moto: &Moto) -> Vec<(String, String)> {
     moto.objects()
         .into_iter()
         .filter(|(k, _)| k.starts_with(&format!("{PREFIX}/")))
@@ -444,7 +444,7 @@ fn s3_an_upload_of_unknown_length_streams_in_parts() {
 
 /// Sends the head of a multipart upload announcing `total` bytes and the first `sent`;
 /// returns the connection, still open.
-fn slow_upload(s: &Server, total: usize, sent: usize) -> TcpStream {
+pub(crate) fn slow_upload(s: &Server, total: usize, sent: usize) -> TcpStream {
     let addr = s.url.strip_prefix("http://").unwrap();
     let mut stream = TcpStream::connect(addr).unwrap();
     let part =
