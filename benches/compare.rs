@@ -5,7 +5,8 @@
 //! 127.0.0.1 with a temporary data directory, times uploads and downloads of 1 MiB, 64 MiB
 //! and 1 GiB files, 200 small uploads in a row, 8 parallel 64 MiB uploads, 256 MiB uploads
 //! while a background writer keeps the disk busy, and start-up, with each client's peak RSS
-//! (from `wait4`) and the server's (VmHWM, reset before every run). Then the server rows:
+//! (from `wait4`) and the server's (VmHWM, reset before every run); then fileio with
+//! `--encrypt` against fileio without, 1 GiB up and down. Then the server rows:
 //! `fileio serve`, nginx (from a config the benchmark writes) and rustypaste (when on PATH),
 //! each in its own directory, for start-up, 10 KiB uploads and downloads from wrk with 32
 //! connections, 1 GiB up and down with curl, and memory per stalled connection; a server or
@@ -423,6 +424,65 @@ fn transfer_rows(b: &Bench, label: &str, len: u64, runs: usize, smoke: bool) -> 
     }
     std::fs::remove_file(&src).unwrap();
     [up, down]
+}
+
+/// fileio with `--encrypt` against fileio without, in alternating turns (issue 14's targets:
+/// throughput at least 0.8× the unencrypted, peak memory within 2 MiB): a table of its own,
+/// since its columns are not fileio and curl.
+fn encrypted_table(b: &Bench, label: &str, len: u64, runs: usize, smoke: bool) -> String {
+    let src = b.path(&format!("src-enc-{label}"));
+    make_file(&src, len);
+    // [plain, encrypted] samples for upload and download.
+    let mut up: [Vec<Sample>; 2] = [vec![], vec![]];
+    let mut down: [Vec<Sample>; 2] = [vec![], vec![]];
+    for i in 0..runs {
+        let turns = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        let mut links = [String::new(), String::new()];
+        for e in turns {
+            let mut cmd = b.upload_cmd(Client::Fileio, &src, Some(1));
+            if e == 1 {
+                cmd.arg("--encrypt");
+            }
+            let (s, out) = b.measure(cmd);
+            links[e] = key_of(Client::Fileio, &out);
+            up[e].push(s);
+        }
+        for e in turns {
+            let out = b.fresh_out();
+            let (s, _) = b.measure(b.download_cmd(Client::Fileio, &links[e], &out));
+            let got = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+            assert_eq!(got, len, "encrypted: {e}: downloaded {got} of {len} bytes");
+            if smoke {
+                assert!(
+                    same_contents(&src, &out),
+                    "encrypted: {e}: the download differs"
+                );
+            }
+            std::fs::remove_file(&out).unwrap();
+            down[e].push(s);
+        }
+    }
+    std::fs::remove_file(&src).unwrap();
+    let mut t = String::from(
+        "fileio with `--encrypt` (age v1) against fileio without, same file, alternating turns:\n\n\
+         | test | runs | plain time | encrypted time | **throughput encrypted/plain** | plain peak RSS | encrypted peak RSS | **RSS encrypted − plain** |\n\
+         |---|--:|--:|--:|--:|--:|--:|--:|\n",
+    );
+    for (what, samples) in [("upload", &up), ("download", &down)] {
+        let p = summarize(&samples[0]);
+        let e = summarize(&samples[1]);
+        let _ = writeln!(
+            t,
+            "| {what} {label} | {runs} | {} | {} | **{:.2}** | {} | {} | **{:+.1} MiB** |",
+            time(p.secs),
+            time(e.secs),
+            p.secs / e.secs,
+            mib(p.rss_kib),
+            mib(e.rss_kib),
+            (e.rss_kib as f64 - p.rss_kib as f64) / 1024.0,
+        );
+    }
+    t
 }
 
 fn push(row: &mut Row, client: Client, s: Sample) {
@@ -1826,6 +1886,17 @@ fn main() {
         rows.push(startup_row(&b, if o.smoke { 3 } else { 100 }));
     }
 
+    let mut encrypted = String::new();
+    if want("encrypted") {
+        let (label, len, runs) = if o.smoke {
+            ("64 KiB", 64 * KIB, 1)
+        } else {
+            ("1 GiB", GIB, 5)
+        };
+        eprintln!("encrypted and plain {label} uploads and downloads…");
+        encrypted = encrypted_table(&b, label, len, o.runs.unwrap_or(runs), o.smoke);
+    }
+
     let (server_rows, server_notes) = server_rows(
         &o.fileio,
         &b.path("servers"),
@@ -1865,6 +1936,10 @@ fn main() {
     );
     if !rows.is_empty() {
         report.push_str(&table(&rows));
+        report.push('\n');
+    }
+    if !encrypted.is_empty() {
+        report.push_str(&encrypted);
         report.push('\n');
     }
     if !server_rows.is_empty() || !server_notes.is_empty() {

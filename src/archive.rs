@@ -7,6 +7,8 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
 use bytes::Bytes;
@@ -164,20 +166,15 @@ pub async fn extract(body: ByteStream, into: &Path, force: bool) -> Result<Vec<P
         .tempdir_in(into)
         .map_err(|e| crate::body::local_error(into, &e))?;
     let stage = staging.path().to_path_buf();
-    let reader =
-        tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(body.map_err(|e| e)));
+    // Whether the body itself failed (the network, or decryption): anything else that goes
+    // wrong while reading is the archive's own damage.
+    let broke = Arc::new(AtomicBool::new(false));
+    let b = broke.clone();
+    let body = body.inspect_err(move |_| b.store(true, Ordering::SeqCst));
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(body));
     let unpacked = tokio::task::spawn_blocking(move || unpack(reader, &stage)).await?;
     if let Err(e) = unpacked {
-        let outcome = "nothing was extracted";
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if let Some(refused) = crate::crypt::refusal(io, outcome) {
-                return Err(refused);
-            }
-        }
-        if crate::error::failure_of(&e).is_some() {
-            return Err(e);
-        }
-        return Err(e.context(outcome));
+        return Err(unpack_failure(e, broke.load(Ordering::SeqCst)));
     }
     // Everything unpacked: check, then move the top-level entries into place.
     let mut tops: Vec<_> = std::fs::read_dir(staging.path())?.collect::<std::io::Result<_>>()?;
@@ -244,7 +241,47 @@ fn unpack(reader: impl std::io::Read, stage: &Path) -> Result<()> {
             return Err(refuse("would land outside the target directory"));
         }
     }
+    // Tar stops at its end marker; the rest is read too, so that gzip checks its CRC and
+    // age verifies the last chunk before anything is moved into place.
+    let mut gz = archive.into_inner();
+    std::io::copy(&mut gz, &mut std::io::sink())?;
+    std::io::copy(&mut gz.into_inner(), &mut std::io::sink())?;
     Ok(())
+}
+
+/// What an unpacking failure is, for the user: a hostile entry (as refused), a decryption
+/// refusal or a damaged archive (integrity), the download breaking off (network), or the
+/// local disk (a failure the operating system reported while writing).
+fn unpack_failure(e: anyhow::Error, broke: bool) -> anyhow::Error {
+    let outcome = "nothing was extracted";
+    if crate::error::failure_of(&e).is_some() {
+        return e;
+    }
+    if let Some(refused) = crate::crypt::refusal_in(e.as_ref(), outcome) {
+        return refused;
+    }
+    let why = crate::terminal_text::inert(&format!("{e:#}")).into_owned();
+    if broke {
+        return Failure::new(
+            Kind::Network,
+            format!("the download broke off ({why}); {outcome}"),
+        )
+        .hint("not retried: a retry could spend a one-time link. If the link still works, run the command again")
+        .into();
+    }
+    let os_error = e
+        .chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| io.raw_os_error().is_some());
+    if os_error {
+        return Failure::new(Kind::LocalFile, format!("cannot extract: {why}; {outcome}")).into();
+    }
+    Failure::new(
+        Kind::Integrity,
+        format!("the archive is damaged ({why}): it was tampered with or cut short; {outcome}"),
+    )
+    .hint("if the link allowed one download, that download is spent now; ask the sender to upload it again")
+    .into()
 }
 
 /// Whether `rel`, taken from `base` (itself relative), stays inside: no root, no prefix, and

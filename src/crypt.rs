@@ -18,11 +18,9 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
 use age::secrecy::ExposeSecret;
 use anyhow::Result;
@@ -177,8 +175,14 @@ impl Seal {
 struct Shared(Arc<Mutex<Vec<u8>>>);
 
 impl Shared {
-    fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.0.lock().expect("not poisoned"))
+    /// What was written so far; the buffer starts again with room for a whole piece, so
+    /// that it is not grown chunk by chunk.
+    fn take(&self) -> Bytes {
+        let fresh = Vec::with_capacity((PIECE + CHUNK + TAG) as usize);
+        Bytes::from(std::mem::replace(
+            &mut *self.0.lock().expect("not poisoned"),
+            fresh,
+        ))
     }
     fn len(&self) -> u64 {
         self.0.lock().expect("not poisoned").len() as u64
@@ -245,11 +249,7 @@ impl Source for Sealed {
                 p
             }
         };
-        Ok(Box::pin(SealStream {
-            inner: self.inner.open()?,
-            writer: Some(writer),
-            buf,
-        }))
+        Ok(seal_on_thread(self.inner.open()?, writer, buf))
     }
 
     fn size(&self) -> Option<u64> {
@@ -261,43 +261,45 @@ impl Source for Sealed {
     }
 }
 
-struct SealStream {
-    inner: ByteStream,
-    writer: Option<age::stream::StreamWriter<Shared>>,
+/// How much ciphertext the sealing thread gathers before handing it on: fewer, larger
+/// pieces for the upload to send.
+const PIECE: u64 = 2 * (CHUNK + TAG);
+
+/// Encrypts on a blocking thread, pipelined with the upload through a bounded channel: the
+/// cipher runs on one core while the network is driven from another.
+fn seal_on_thread(
+    mut inner: ByteStream,
+    mut writer: age::stream::StreamWriter<Shared>,
     buf: Shared,
-}
-
-impl Stream for SealStream {
-    type Item = std::io::Result<Bytes>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let SealStream { inner, writer, buf } = &mut *self;
+) -> ByteStream {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(PIPE_DEPTH);
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
         loop {
-            let Some(w) = writer.as_mut() else {
-                return Poll::Ready(None);
-            };
-            match inner.as_mut().poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
-                Poll::Ready(Some(Ok(chunk))) => {
-                    if let Err(e) = w.write_all(&chunk) {
-                        return Poll::Ready(Some(Err(e)));
+            match handle.block_on(inner.next()) {
+                Some(Ok(chunk)) => {
+                    if let Err(e) = writer.write_all(&chunk) {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
                     }
-                    let out = buf.take();
-                    if !out.is_empty() {
-                        return Poll::Ready(Some(Ok(Bytes::from(out))));
+                    if buf.len() >= PIECE && tx.blocking_send(Ok(buf.take())).is_err() {
+                        // The upload stopped reading: nothing more to do.
+                        return;
                     }
                 }
-                Poll::Ready(None) => {
-                    let w = writer.take().expect("checked above");
-                    if let Err(e) = w.finish() {
-                        return Poll::Ready(Some(Err(e)));
-                    }
-                    return Poll::Ready(Some(Ok(Bytes::from(buf.take()))));
+                Some(Err(e)) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+                None => {
+                    let last = writer.finish().map(|_| buf.take());
+                    let _ = tx.blocking_send(last);
+                    return;
                 }
             }
         }
-    }
+    });
+    Box::pin(tokio_stream_of(rx))
 }
 
 /// An upload's bytes as they go up: encrypted or as they are.
@@ -664,7 +666,29 @@ impl std::error::Error for Refused {}
 /// The failure to report for an error from [`open`]'s stream, when decryption refused the
 /// bytes; `outcome` says what was left ("nothing was saved").
 pub fn refusal(e: &std::io::Error, outcome: &str) -> Option<anyhow::Error> {
-    let why = e.get_ref()?.downcast_ref::<Refused>()?;
+    refusal_in(e, outcome)
+}
+
+/// [`refusal`] for an error that may carry the refusal deep inside: readers on the way (gzip,
+/// tar) wrap the I/O errors they pass on, and `io::Error::source` skips the wrapper's own
+/// error, so both `get_ref` and `source` are followed.
+pub fn refusal_in(e: &(dyn std::error::Error + 'static), outcome: &str) -> Option<anyhow::Error> {
+    let mut todo = vec![e];
+    let mut why = None;
+    while let Some(e) = todo.pop() {
+        if let Some(r) = e.downcast_ref::<Refused>() {
+            why = Some(r);
+            break;
+        }
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            todo.push(inner);
+        }
+        todo.extend(e.source());
+    }
+    let why = why?;
     Some(
         Failure::new(
             Kind::Integrity,
@@ -695,7 +719,9 @@ mod tests {
         let mut out = Vec::new();
         for _ in 0..2 {
             // The first try and a retry announce and give the same length.
-            let bytes: Vec<Bytes> = rt.block_on(sealed.open().unwrap().try_collect()).unwrap();
+            let bytes: Vec<Bytes> = rt
+                .block_on(async { sealed.open().unwrap().try_collect().await })
+                .unwrap();
             out = bytes.concat();
             assert_eq!(out.len() as u64, size, "{n} bytes");
         }

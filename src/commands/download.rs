@@ -87,6 +87,7 @@ pub async fn run(args: DownloadArgs, settings: &Settings) -> Result<()> {
     let force = args.force;
     if let Some(into) = &args.extract {
         let into = into.clone().unwrap_or_else(|| PathBuf::from("."));
+        needs_no_key(&http, &url, &what, &keys).await?;
         let resp = get(&http, url.clone(), &what).await?;
         let body: ByteStream = Box::pin(resp.bytes_stream().map_err(std::io::Error::other));
         let (body, _) = crate::crypt::open(body, keys).await?;
@@ -119,6 +120,10 @@ pub async fn run(args: DownloadArgs, settings: &Settings) -> Result<()> {
     };
     if plan == Some(Plan::Stdout) {
         shown = None;
+    }
+    // Saving into a directory learnt from the name it asked for whether a key is needed.
+    if !matches!(dest, Dest::Dir(_)) {
+        needs_no_key(&http, &url, &what, &keys).await?;
     }
     // Opening a FIFO waits for its reader; Ctrl-C meanwhile just ends us (nothing to clean).
     let through = match &plan {
@@ -264,6 +269,34 @@ async fn head_name(http: &Http, url: &Url, what: &str) -> Result<Option<String>>
         }
         _ => Ok(None),
     }
+}
+
+/// Without a key, learns before the GET whether the file needs one, so that a GET does not
+/// spend a one-time link on a file it cannot open: a file whose name says it is an age file
+/// (the neutral `file.age` encrypted uploads are stored under, or any `*.age`), by its link's
+/// last segment or the name a HEAD answers with, is refused. Anything else (no name, a HEAD
+/// the server does not answer) leaves it to the GET, which refuses an age file before saving
+/// anything, but may have spent the link by then.
+async fn needs_no_key(http: &Http, url: &Url, what: &str, keys: &crate::crypt::Keys) -> Result<()> {
+    if !keys.is_empty() {
+        return Ok(());
+    }
+    if let Some(last) = url
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .and_then(filename::sanitize)
+    {
+        keys.plain_name(last)?;
+    }
+    let asked = http
+        .send(what, true, None, || Ok(http.client.head(url.clone())))
+        .await;
+    if let Ok(resp) = asked {
+        if resp.status().is_success() && resp.headers().contains_key(CONTENT_DISPOSITION) {
+            keys.plain_name(name_of(&resp, url))?;
+        }
+    }
+    Ok(())
 }
 
 /// GETs the file, following redirects to another host (a CDN), retrying transient failures

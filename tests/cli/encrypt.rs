@@ -542,3 +542,144 @@ fn ssh_recipients_work_as_age_takes_them() {
         "ssh secret"
     );
 }
+
+#[test]
+fn a_keyless_download_of_a_to_upload_is_refused_before_it_spends_the_link() {
+    let env = Env::new();
+    let server = Server::start(&env, &[]);
+    let id = age::x25519::Identity::generate();
+    env.write("key.txt", format!("{}\n", id.to_string().expose_secret()));
+    let data = payload(10_000);
+    env.write("notes.txt", &data);
+    let out = env
+        .cmd()
+        .args(["--server", &server.url, "upload", "notes.txt"])
+        .args(["--to", &id.to_public().to_string(), "--max-downloads", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The link without its fragment, as a recipient might be handed it.
+    let link = text(&out.stdout).trim().to_string();
+    let bare = link.split_once('#').unwrap().0.to_string();
+    std::fs::create_dir(env.work().join("out")).unwrap();
+    for dest in [
+        &["-o", "out/notes.txt"][..],
+        &["-o", "-"],
+        &["--extract", "out"],
+    ] {
+        let out = env
+            .cmd()
+            .args(["--server", &server.url, "download", &bare])
+            .args(dest)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{dest:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("the file is encrypted (age)"),
+            "{dest:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(out.stdout.is_empty(), "{dest:?}");
+        assert!(entries(&env.work().join("out")).is_empty(), "{dest:?}");
+    }
+    // The one download was not spent: with the identity it comes through.
+    env.cmd()
+        .args(["--server", &server.url, "download", &bare, "-i", "key.txt"])
+        .args(["-o", "out/notes.txt"])
+        .assert()
+        .success()
+        .stdout("out/notes.txt\n");
+    assert_eq!(
+        std::fs::read(env.work().join("out/notes.txt")).unwrap(),
+        data
+    );
+}
+
+#[test]
+fn jobs_expires_max_downloads_and_name_behave_as_without_encryption() {
+    let env = Env::new();
+    let server = Server::start(&env, &[]);
+    let id = age::x25519::Identity::generate();
+    env.write("key.txt", format!("{}\n", id.to_string().expose_secret()));
+    let sizes = [70_000usize, 1, 200_000];
+    for (i, n) in sizes.iter().enumerate() {
+        env.write(&format!("f{i}.bin"), payload(*n));
+    }
+    let to = id.to_public().to_string();
+    for how in [vec!["--encrypt"], vec!["--to", to.as_str()]] {
+        // Three files at once, two at a time, each allowing two downloads for a day.
+        let out = env
+            .cmd()
+            .args(["--server", &server.url, "--json", "upload"])
+            .args(&how)
+            .args(["f0.bin", "f1.bin", "f2.bin", "--jobs", "2"])
+            .args(["--expires", "1d", "--max-downloads", "2"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{how:?}: {}", text(&out.stderr));
+        let lines: Vec<serde_json::Value> = text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3, "{how:?}");
+        for v in &lines {
+            let i: usize = v["file"].as_str().unwrap()[1..2].parse().unwrap();
+            assert_eq!(v["name"], format!("f{i}.bin"), "{how:?}");
+            assert_eq!(v["size"], sizes[i], "{how:?}: the plaintext size");
+            assert_eq!(v["max_downloads"], 2, "{how:?}");
+            let expires = chrono::DateTime::parse_from_rfc3339(v["expires"].as_str().unwrap())
+                .unwrap()
+                .with_timezone(&chrono::Utc);
+            let left = expires - chrono::Utc::now();
+            assert!(
+                left > chrono::Duration::hours(23) && left <= chrono::Duration::hours(24),
+                "{how:?}: {left}"
+            );
+            // Two downloads, and the third finds the file gone, as without encryption.
+            let link = v["link"].as_str().unwrap();
+            for _ in 0..2 {
+                env.cmd()
+                    .args(["--server", &server.url, "download", link, "-i", "key.txt"])
+                    .args(["-o", "-"])
+                    .assert()
+                    .success()
+                    .stdout(predicates::ord::eq(payload(sizes[i])));
+            }
+            env.cmd()
+                .args(["--server", &server.url, "download", link, "-i", "key.txt"])
+                .args(["-o", "-"])
+                .assert()
+                .code(4);
+        }
+        // --name: the recipient gets that name; the host still sees only file.age.
+        let out = env
+            .cmd()
+            .args(["--server", &server.url, "--json", "upload"])
+            .args(&how)
+            .args(["f0.bin", "--name", "report 2026.bin"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{how:?}: {}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["name"], "report 2026.bin", "{how:?}");
+        let link = v["link"].as_str().unwrap();
+        let dir = env.work().join(format!("got{}", how.len()));
+        std::fs::create_dir(&dir).unwrap();
+        env.cmd()
+            .args(["--server", &server.url, "download", link, "-i", "key.txt"])
+            .arg("-o")
+            .arg(format!("{}/", dir.display()))
+            .assert()
+            .success();
+        assert_eq!(
+            std::fs::read(dir.join("report 2026.bin")).unwrap(),
+            payload(sizes[0])
+        );
+        assert!(!server.log().contains("report 2026"), "{how:?}");
+    }
+}

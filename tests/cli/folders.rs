@@ -266,3 +266,95 @@ fn extract_never_overwrites_without_force() {
         "new"
     );
 }
+
+/// A .tar.gz of a few files, made as `upload DIR` makes it.
+fn small_archive() -> Vec<u8> {
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    for (name, n) in [("proj/a.bin", 150_000u32), ("proj/deep/b.bin", 90_000)] {
+        // Not all alike, so that gzip leaves most of it as it is.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ u64::from(n);
+        let body: Vec<u8> = (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o644);
+        tar.append_data(&mut header, name, &body[..]).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+#[test]
+fn a_damaged_archive_is_refused_with_exit_10_and_nothing_is_extracted() {
+    use age::secrecy::ExposeSecret;
+    use std::io::Write;
+    let plain = small_archive();
+    let id = age::x25519::Identity::generate();
+    let key = id.to_string().expose_secret().to_string();
+    let sealed = {
+        let to = id.to_public();
+        let enc =
+            age::Encryptor::with_recipients(std::iter::once(&to as &dyn age::Recipient)).unwrap();
+        let mut out = Vec::new();
+        let mut w = enc.wrap_output(&mut out).unwrap();
+        w.write_all(&plain).unwrap();
+        w.finish().unwrap();
+        out
+    };
+    for (encrypted, good) in [(false, plain), (true, sealed)] {
+        let len = good.len();
+        let flip = |at: usize| {
+            let mut b = good.clone();
+            b[at] ^= 0x01;
+            b
+        };
+        // The end of a .tar.gz is its CRC and length, which tar never reads: they are checked
+        // all the same.
+        let cases = [
+            ("start", flip(40)),
+            ("middle", flip(len / 2)),
+            ("end", flip(len - 3)),
+            ("truncated", good[..len - 10_000].to_vec()),
+        ];
+        for (what, bytes) in cases {
+            let what = format!("{what}, encrypted: {encrypted}");
+            let env = Env::new();
+            let server = Canned::start(move |_, _| {
+                response(
+                    "200 OK",
+                    &[("Content-Disposition", "attachment; filename=\"x.tar.gz\"")],
+                    bytes.clone(),
+                )
+            });
+            let link = if encrypted {
+                format!("{}/K#key={key}&name=proj.tar.gz", server.url)
+            } else {
+                "K".to_string()
+            };
+            std::fs::create_dir(env.work().join("x")).unwrap();
+            let out = env
+                .cmd()
+                .args(["--server", &server.url, "download", &link, "--extract", "x"])
+                .output()
+                .unwrap();
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(10), "{what}: {err}");
+            assert!(err.contains("nothing was extracted"), "{what}: {err}");
+            assert!(!err.contains(&key), "{what}: {err}");
+            assert!(out.stdout.is_empty(), "{what}");
+            assert_eq!(
+                std::fs::read_dir(env.work().join("x")).unwrap().count(),
+                0,
+                "{what}"
+            );
+        }
+    }
+}
