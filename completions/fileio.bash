@@ -571,7 +571,7 @@ _fileio() {
             return 0
             ;;
         fileio__subcmd__serve)
-            opts="-q -v -h -V --bind --data --storage --s3-endpoint --s3-region --s3-upload-lease --api-key --api-keys-file --max-size --max-storage --max-expiry --rate-limit --public-url --require-auth --header-timeout --body-timeout --send-timeout --max-connections --no-web --database --sweep-interval --lease --staging-lease --service --server --json --quiet --verbose --no-progress --timeout --retries --api-key-file --no-history --config --help --version migrate"
+            opts="-q -v -h -V --bind --data --storage --s3-endpoint --s3-region --s3-upload-lease --api-key --api-keys-file --max-size --max-storage --max-expiry --rate-limit --public-url --require-auth --header-timeout --body-timeout --send-timeout --max-connections --no-web --database --tus-expiry --sweep-interval --lease --staging-lease --service --server --json --quiet --verbose --no-progress --timeout --retries --api-key-file --no-history --config --help --version migrate"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -650,6 +650,10 @@ _fileio() {
                     return 0
                     ;;
                 --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tus-expiry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -354,6 +354,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
             cand --send-timeout 'Drop a download whose client accepts no bytes for SECS seconds; a one-time file it held becomes downloadable again'
             cand --max-connections 'Serve at most N connections at once; more wait to be accepted. Kept below the open-file limit, which is raised to its hard maximum at start'
             cand --database 'Keep the metadata in this PostgreSQL database instead of SQLite in --data, so that several instances can share it, e.g. postgres://fileio@db.example/fileio. Give a password through FILEIO_DATABASE_URL, not this flag (other users can see a command''s arguments). The files stay in --data (or --storage), which the instances must share'
+            cand --tus-expiry 'Hours a resumable (tus) upload is kept after it starts: an unfinished one is then deleted with its bytes, a finished one''s upload URL stops answering (at most 168)'
             cand --sweep-interval 'Seconds between sweeps that delete expired files (for tests)'
             cand --lease 'Seconds a download''s lease lasts unless renewed: how soon a download held by a killed instance counts again (for tests)'
             cand --staging-lease 'With --database and the files under --data: seconds a partial upload''s file in tmp/ stays unchanged before a sweep removes it as a killed instance''s (for tests)'

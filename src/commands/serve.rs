@@ -196,6 +196,16 @@ pub struct ServeArgs {
     )]
     pub database: Option<String>,
 
+    /// Hours a resumable (tus) upload is kept after it starts: an unfinished one is then
+    /// deleted with its bytes, a finished one's upload URL stops answering (at most 168)
+    #[arg(
+        long,
+        env = "FILEIO_TUS_EXPIRY",
+        value_name = "HOURS",
+        default_value_t = 24
+    )]
+    pub tus_expiry: u64,
+
     /// Seconds between sweeps that delete expired files (for tests)
     #[arg(long, value_name = "SECS", default_value_t = 60, hide = true)]
     pub sweep_interval: u64,
@@ -440,6 +450,12 @@ fn options(args: ServeArgs) -> Result<Options> {
             )));
         }
     }
+    if !(1..=crate::server::config::TUS_EXPIRY_MAX_HOURS).contains(&args.tus_expiry) {
+        return Err(usage(format!(
+            "--tus-expiry must be between 1 and {} hours: give a number of hours such as 24",
+            crate::server::config::TUS_EXPIRY_MAX_HOURS
+        )));
+    }
     if args.lease == 0 {
         return Err(usage("--lease must be at least 1 second".to_string()));
     }
@@ -480,6 +496,7 @@ fn options(args: ServeArgs) -> Result<Options> {
         database: args.database.map(crate::secret::Secret::new),
         lease: Duration::from_secs(args.lease),
         staging_abandoned: Duration::from_secs(args.staging_lease.max(1)),
+        tus_expiry: Duration::from_secs(args.tus_expiry * 3600),
     })
 }
 

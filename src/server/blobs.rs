@@ -32,6 +32,14 @@ pub trait Staged: AsyncWrite + Send + Unpin {
     }
 }
 
+/// Bytes being appended to a resumable upload ([`Blobs::partial_append`]).
+pub trait Appending: AsyncWrite + Send + Unpin {
+    /// Stores what was written so that it survives a crash, and returns the upload's new
+    /// state. `last`: these were the upload's last bytes (an object store sends its last
+    /// part, whatever its size).
+    fn save(self: Box<Self>, last: bool) -> BoxFuture<'static, io::Result<String>>;
+}
+
 /// A blob's contents, read as a stream.
 pub type BlobReader = Box<dyn AsyncRead + Send + Unpin>;
 
@@ -80,6 +88,32 @@ pub trait Blobs: Send + Sync + 'static {
     fn sweep_abandoned(&self) -> BoxFuture<'_, io::Result<usize>> {
         Box::pin(async { Ok(0) })
     }
+
+    /// Starts a resumable upload, whose bytes arrive over many requests, perhaps to other
+    /// instances. Returns its *state*: what the backend needs to go on, kept with the
+    /// upload's metadata and given back to the calls below.
+    fn partial_create(&self) -> BoxFuture<'_, io::Result<String>>;
+
+    /// Appends to a resumable upload of which `offset` bytes were saved with `state`.
+    /// Bytes written after `offset` and not saved (a crash mid-request) are overwritten.
+    fn partial_append(
+        &self,
+        state: String,
+        offset: u64,
+    ) -> BoxFuture<'_, io::Result<Box<dyn Appending>>>;
+
+    /// Deletes what `old` kept that `new` no longer needs (called once `new` is recorded,
+    /// or with the two swapped when it could not be).
+    fn partial_forget(&self, old: String, new: String) -> BoxFuture<'_, io::Result<()>> {
+        let _ = (old, new);
+        Box::pin(async { Ok(()) })
+    }
+
+    /// A complete resumable upload (saved with `last`), as an upload to commit.
+    fn partial_finish(&self, state: String) -> BoxFuture<'_, io::Result<Box<dyn Staged>>>;
+
+    /// Deletes a resumable upload's bytes; one already gone is not an error.
+    fn partial_delete(&self, state: String) -> BoxFuture<'_, io::Result<()>>;
 }
 
 /// Writes to disk go out in pieces this large: big enough that a 1 GiB upload makes 8,192
@@ -128,7 +162,7 @@ fn create_private(path: &Path) -> io::Result<std::fs::File> {
 impl LocalBlobs {
     /// Uses (and creates) `dir/tmp` and `dir/blobs`. Called at start-up, before serving.
     pub fn open(dir: &Path) -> io::Result<LocalBlobs> {
-        for sub in ["tmp", "blobs"] {
+        for sub in ["tmp", "blobs", "partial"] {
             create_private_dir(&dir.join(sub))?;
         }
         Ok(LocalBlobs {
@@ -147,6 +181,12 @@ impl LocalBlobs {
 
     fn path(&self, name: &str) -> PathBuf {
         self.dir.join("blobs").join(name)
+    }
+
+    /// A resumable upload's file: `DIR/partial/<state>`, apart from `tmp/` (which the
+    /// start-up cleanup empties) because it outlives a restart.
+    fn partial_path(&self, state: &str) -> io::Result<PathBuf> {
+        Ok(self.dir.join("partial").join(checked(state)?))
     }
 }
 
@@ -278,6 +318,61 @@ impl Blobs for LocalBlobs {
         })
     }
 
+    fn partial_create(&self) -> BoxFuture<'_, io::Result<String>> {
+        Box::pin(async move {
+            let state = crate::server::ids::random(24);
+            let path = self.partial_path(&state)?;
+            tokio::task::spawn_blocking(move || create_private(&path)).await??;
+            Ok(state)
+        })
+    }
+
+    fn partial_append(
+        &self,
+        state: String,
+        offset: u64,
+    ) -> BoxFuture<'_, io::Result<Box<dyn Appending>>> {
+        Box::pin(async move {
+            let path = self.partial_path(&state)?;
+            let file = tokio::task::spawn_blocking(move || {
+                use std::io::{Seek, SeekFrom};
+                let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+                // Bytes past the recorded offset were never acknowledged: overwrite them.
+                file.set_len(offset)?;
+                file.seek(SeekFrom::Start(offset))?;
+                io::Result::Ok(file)
+            })
+            .await??;
+            Ok(Box::new(LocalAppending {
+                writer: LocalStaged {
+                    state: Writer::Idle(Some(file)),
+                    buf: Vec::new(),
+                    tmp: None,
+                    blobs: self.dir.join("blobs"),
+                },
+                state,
+            }) as Box<dyn Appending>)
+        })
+    }
+
+    fn partial_finish(&self, state: String) -> BoxFuture<'_, io::Result<Box<dyn Staged>>> {
+        Box::pin(async move {
+            Ok(Box::new(LocalFinished {
+                from: self.partial_path(&state)?,
+                blobs: self.dir.join("blobs"),
+            }) as Box<dyn Staged>)
+        })
+    }
+
+    fn partial_delete(&self, state: String) -> BoxFuture<'_, io::Result<()>> {
+        Box::pin(async move {
+            match tokio::fs::remove_file(self.partial_path(&state)?).await {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        })
+    }
+
     fn clean_staging(&self) -> BoxFuture<'_, io::Result<usize>> {
         let dir = self.dir.join("tmp");
         Box::pin(async move {
@@ -318,6 +413,79 @@ impl Blobs for LocalBlobs {
             })
             .await?
         })
+    }
+}
+
+/// Appending to a resumable upload's file, through the same one-buffer writer as uploads.
+struct LocalAppending {
+    writer: LocalStaged,
+    state: String,
+}
+
+impl Appending for LocalAppending {
+    fn save(mut self: Box<Self>, _last: bool) -> BoxFuture<'static, io::Result<String>> {
+        Box::pin(async move {
+            use tokio::io::AsyncWriteExt;
+            self.writer.flush().await?;
+            let Writer::Idle(Some(file)) =
+                std::mem::replace(&mut self.writer.state, Writer::Idle(None))
+            else {
+                return Err(io::Error::other("an earlier write to the file failed"));
+            };
+            // The offset is acknowledged only after this: it must survive a crash.
+            tokio::task::spawn_blocking(move || file.sync_data()).await??;
+            Ok(self.state)
+        })
+    }
+}
+
+impl AsyncWrite for LocalAppending {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.writer).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.writer).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.writer).poll_shutdown(cx)
+    }
+}
+
+/// A complete resumable upload: its commit moves the file into place.
+struct LocalFinished {
+    from: PathBuf,
+    blobs: PathBuf,
+}
+
+impl Staged for LocalFinished {
+    fn commit(self: Box<Self>, name: String) -> BoxFuture<'static, io::Result<()>> {
+        Box::pin(async move {
+            let to = self.blobs.join(checked(&name)?);
+            let from = self.from;
+            tokio::task::spawn_blocking(move || std::fs::rename(from, to)).await?
+        })
+    }
+}
+
+impl AsyncWrite for LocalFinished {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, _: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Ready(Err(io::Error::other(
+            "a finished upload takes no more bytes",
+        )))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -512,6 +680,48 @@ pub(crate) mod conformance {
             assert!(blobs.open(bad.into()).await.is_err(), "{bad}");
             assert!(blobs.delete(bad.into()).await.is_err(), "{bad}");
         }
+        partial(blobs).await;
+    }
+
+    /// Resumable uploads: appended over several requests (the first one more than a part
+    /// of an object store, the next ones less), bytes not saved are overwritten, the
+    /// finished upload commits as a blob.
+    async fn partial(blobs: &dyn Blobs) {
+        let big = vec![b'a'; (5 << 20) + 7];
+        let state = blobs.partial_create().await.unwrap();
+        let mut w = blobs.partial_append(state.clone(), 0).await.unwrap();
+        w.write_all(&big).await.unwrap();
+        let s1 = w.save(false).await.unwrap();
+        blobs.partial_forget(state, s1.clone()).await.unwrap();
+        let off = big.len() as u64;
+        let mut w = blobs.partial_append(s1.clone(), off).await.unwrap();
+        w.write_all(b"bcd").await.unwrap();
+        let s2 = w.save(false).await.unwrap();
+        blobs.partial_forget(s1, s2.clone()).await.unwrap();
+        // Written but never saved (a crash mid-request): gone at the next append.
+        let mut w = blobs.partial_append(s2.clone(), off + 3).await.unwrap();
+        w.write_all(b"lost").await.unwrap();
+        drop(w);
+        let mut w = blobs.partial_append(s2.clone(), off + 3).await.unwrap();
+        w.write_all(b"end").await.unwrap();
+        let s3 = w.save(true).await.unwrap();
+        blobs.partial_forget(s2, s3.clone()).await.unwrap();
+        let staged = blobs.partial_finish(s3).await.unwrap();
+        let name = staged.name().unwrap_or_else(|| "p-1".to_string());
+        staged.commit(name.clone()).await.unwrap();
+        let got = read_all(blobs.open(name.clone()).await.unwrap()).await;
+        assert_eq!(got.len(), big.len() + 6);
+        assert_eq!(&got[big.len()..], b"bcdend");
+        assert!(got[..big.len()].iter().all(|b| *b == b'a'));
+        blobs.delete(name).await.unwrap();
+        // A terminated upload's bytes are deleted, twice is fine.
+        let state = blobs.partial_create().await.unwrap();
+        let mut w = blobs.partial_append(state.clone(), 0).await.unwrap();
+        w.write_all(b"xyz").await.unwrap();
+        let state = w.save(false).await.unwrap();
+        blobs.partial_delete(state.clone()).await.unwrap();
+        blobs.partial_delete(state).await.unwrap();
+        assert!(blobs.names().await.unwrap().is_empty());
     }
 }
 
@@ -526,6 +736,12 @@ mod tests {
         let tmp = dir.path().join("tmp");
         let staging = move || Some(std::fs::read_dir(&tmp).unwrap().count());
         conformance::run(&blobs, &staging).await;
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("partial"))
+                .unwrap()
+                .count(),
+            0
+        );
         // Left over from an unclean stop: removed by clean_staging.
         std::fs::write(dir.path().join("tmp").join("partial"), b"x").unwrap();
         assert_eq!(blobs.clean_staging().await.unwrap(), 1);

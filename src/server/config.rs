@@ -12,6 +12,13 @@ use crate::secret::Secret;
 
 /// How long a download's lease lasts unless renewed; it is renewed three times as often.
 pub const LEASE: Duration = Duration::from_secs(60);
+/// How long resumable uploads are kept by default.
+pub const TUS_EXPIRY: Duration = Duration::from_secs(24 * 3600);
+
+/// The longest --tus-expiry: an object store's multipart upload that no metadata refers to
+/// (an instance killed between starting it and recording it) is aborted once it is older.
+pub const TUS_EXPIRY_MAX_HOURS: u64 = 7 * 24;
+
 /// At most `requests` requests per `window` from one client address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
@@ -124,6 +131,9 @@ pub struct Options {
     /// With --database and files under `data`: how long a staging file stays unchanged
     /// before a sweep takes it for a killed instance's.
     pub staging_abandoned: Duration,
+    /// How long a resumable (tus) upload is kept after its creation: unfinished, its bytes
+    /// are then swept; finished, its URL stops giving the link.
+    pub tus_expiry: Duration,
 }
 
 impl Options {
@@ -150,6 +160,7 @@ impl Options {
             database: None,
             lease: LEASE,
             staging_abandoned: crate::server::blobs::STAGING_ABANDONED,
+            tus_expiry: TUS_EXPIRY,
         }
     }
 

@@ -44,6 +44,18 @@ pub fn help_text(code: &str) -> Option<&'static str> {
         "HEADERS_TOO_LARGE" => {
             "The request's headers or the form's part headers are too large: send shorter ones."
         }
+        "CONFLICT" => {
+            "A resumable upload is not where the request expected it: ask HEAD /tus/{id} for its Upload-Offset and send from there (or, for GET /tus/{id}, wait until it is complete)."
+        }
+        "PRECONDITION_FAILED" => {
+            "Resumable uploads speak tus 1.0.0: send 'Tus-Resumable: 1.0.0' with every request to /tus/."
+        }
+        "UNSUPPORTED_MEDIA_TYPE" => {
+            "A PATCH to a resumable upload carries its bytes as 'Content-Type: application/offset+octet-stream'."
+        }
+        "LOCKED" => {
+            "Another request is writing to this resumable upload: wait for it to end (or its hold to run out), then ask HEAD for the offset and go on."
+        }
         "TOO_MANY_REQUESTS" => {
             "This server limits requests per client: wait the seconds given in Retry-After, then try again."
         }
@@ -128,7 +140,11 @@ impl ApiError {
             403 => "FORBIDDEN",
             404 => "FILE_NOT_FOUND",
             405 => "METHOD_NOT_ALLOWED",
+            409 => "CONFLICT",
+            412 => "PRECONDITION_FAILED",
             413 => "FILE_TOO_LARGE",
+            415 => "UNSUPPORTED_MEDIA_TYPE",
+            423 => "LOCKED",
             429 => "TOO_MANY_REQUESTS",
             503 => "SERVICE_UNAVAILABLE",
             431 => "HEADERS_TOO_LARGE",

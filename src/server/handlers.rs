@@ -79,7 +79,7 @@ pub fn link_host(app: &App, headers: &HeaderMap, uri: &Uri) -> Option<String> {
 
 /// The base of links: --public-url, else `http://` and the host the client used; 400 when
 /// that host is not a valid `host[:port]`.
-fn base_url(app: &App, headers: &HeaderMap, uri: &Uri) -> Result<String, ApiError> {
+pub fn base_url(app: &App, headers: &HeaderMap, uri: &Uri) -> Result<String, ApiError> {
     if let Some(u) = &app.config.public_url {
         return Ok(u.clone());
     }
@@ -93,14 +93,19 @@ fn base_url(app: &App, headers: &HeaderMap, uri: &Uri) -> Result<String, ApiErro
 }
 
 /// How much an upload by `owner` may hold.
-async fn limit_for(app: &App, owner: &Owner, replacing: bool) -> Result<Option<Limit>, ApiError> {
+pub async fn limit_for(
+    app: &App,
+    owner: &Owner,
+    replacing: bool,
+) -> Result<Option<Limit>, ApiError> {
     let size = app.config.max_size.map(|b| Limit {
         bytes: b,
         quota: false,
     });
     let quota = match app.config.max_storage {
         Some(max) if !replacing => {
-            let used = app.store.used(owner).await?;
+            // Resumable uploads under way have their room kept for them.
+            let used = app.store.used(owner).await? + app.store.tus_pending(owner).await?;
             Some(Limit {
                 bytes: max.saturating_sub(used),
                 quota: true,
@@ -145,11 +150,7 @@ pub async fn upload(
     let uri = req.uri().clone();
     let owner = auth::caller(&headers, &app.config)?;
     let base = base_url(&app, &headers, &uri)?;
-    if app.config.require_auth != RequireAuth::Off && owner.is_none() {
-        return Err(ApiError::unauthorized(
-            "This server accepts uploads only with an API key: send 'Authorization: Bearer <API key>'.",
-        ));
-    }
+    check_may_upload(&app, &owner)?;
     // Refuse bad settings in the query string before reading a byte of the body.
     let now = app.store.now().await?;
     Fields::from_query(query.as_deref()).validate(&app.config, now)?;
@@ -163,6 +164,16 @@ pub async fn upload(
         .insert(&owner, upload, &settings, app.config.max_storage, now)
         .await?;
     Ok(Json(file_details(&row, &base, now)))
+}
+
+/// 401 when this server takes uploads only with a key and `owner` has none.
+pub fn check_may_upload(app: &App, owner: &Owner) -> Result<(), ApiError> {
+    if app.config.require_auth != RequireAuth::Off && owner.is_none() {
+        return Err(ApiError::unauthorized(
+            "This server accepts uploads only with an API key: send 'Authorization: Bearer <API key>'.",
+        ));
+    }
+    Ok(())
 }
 
 fn bad_number(name: &str, v: &str) -> ApiError {

@@ -79,7 +79,7 @@ pub fn sanitize_name(raw: &str) -> String {
 }
 
 /// The type to store: the client's, if it says more than octet-stream, else a guess.
-fn mime_for(name: &str, given: Option<&str>) -> String {
+pub fn mime_for(name: &str, given: Option<&str>) -> String {
     if let Some(g) = given {
         let g = g.trim();
         let plausible = g.contains('/')

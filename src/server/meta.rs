@@ -173,6 +173,52 @@ pub struct Completed {
     pub garbage: Garbage,
 }
 
+/// A resumable (tus) upload: in progress, or finished and remembered until it expires (so
+/// that its client still learns the link).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TusRow {
+    /// Its id in the upload URL: long and random, a capability for anonymous uploads.
+    pub id: String,
+    pub owner: Owner,
+    /// `Upload-Length`.
+    pub length: u64,
+    /// The bytes durably stored so far.
+    pub offset: u64,
+    /// The file's name and type, from `Upload-Metadata`.
+    pub name: String,
+    pub mime: String,
+    /// The settings fields from `Upload-Metadata` (expires, maxDownloads, autoDelete), as a
+    /// JSON list of name/value pairs: resolved when the upload completes.
+    pub fields: String,
+    /// What the blob store needs to go on appending (see [`crate::server::blobs::Blobs::partial_create`]).
+    pub state: String,
+    /// When the upload (finished or not) is forgotten and its bytes swept.
+    pub expires: DateTime<Utc>,
+    pub created: DateTime<Utc>,
+    /// Once complete: the JSON answer of `POST /` for the file it became.
+    pub done: Option<String>,
+}
+
+/// A PATCH's hold on an upload: one at a time per upload, across instances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TusLock(pub String);
+
+/// The answer when another request holds an upload.
+pub fn tus_locked() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::LOCKED,
+        "Another request is writing to this upload right now: wait for it to end (or its hold to run out, within a minute), then ask for the offset with HEAD and go on.",
+    )
+}
+
+/// The answer for an upload that is not there (or not the caller's).
+pub fn tus_not_found() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "No upload with this URL: it may have expired, been terminated, or never existed. Start a new upload.",
+    )
+}
+
 /// The metadata backend. Every method is one atomic step; none holds anything in the
 /// process between calls.
 pub trait Meta: Send + Sync + 'static {
@@ -221,6 +267,46 @@ pub trait Meta: Send + Sync + 'static {
 
     /// Drops the rows whose blob is not in `present` (lost contents); returns how many.
     fn drop_rows_without(&self, present: HashSet<String>) -> MetaResult<'_, usize>;
+
+    /// Records a new resumable upload.
+    fn tus_create(&self, row: TusRow) -> MetaResult<'_, ()>;
+
+    /// An upload that has not expired; 404 ([`tus_not_found`]) when there is none.
+    fn tus_get(&self, id: String) -> MetaResult<'_, TusRow>;
+
+    /// The bytes an owner's unfinished, unexpired uploads will take (their `Upload-Length`s).
+    fn tus_pending(&self, owner: Owner) -> MetaResult<'_, u64>;
+
+    /// Takes the hold on an unfinished, unexpired upload for `lease` from now: 404 when
+    /// there is none, 423 ([`tus_locked`]) while another hold is live.
+    fn tus_lock(&self, id: String, lease: Duration) -> MetaResult<'_, (TusRow, TusLock)>;
+
+    /// Extends a hold to `lease` from now; false when it is not held by `lock` any more.
+    fn tus_renew(&self, id: String, lock: TusLock, lease: Duration) -> MetaResult<'_, bool>;
+
+    /// Records new bytes stored under `lock`; false (nothing recorded) when the hold was
+    /// lost to another request.
+    fn tus_advance(
+        &self,
+        id: String,
+        lock: TusLock,
+        offset: u64,
+        state: String,
+    ) -> MetaResult<'_, bool>;
+
+    /// Marks the upload complete with the answer for its file, and lets the hold go.
+    fn tus_finish(&self, id: String, lock: TusLock, done: String) -> MetaResult<'_, bool>;
+
+    /// Lets a hold go.
+    fn tus_unlock(&self, id: String, lock: TusLock) -> MetaResult<'_, ()>;
+
+    /// Deletes an upload (termination) unless a hold on it is live (423); 404 when there is
+    /// none. Returns its blob state when its bytes are still to be deleted (unfinished).
+    fn tus_delete(&self, id: String) -> MetaResult<'_, Option<String>>;
+
+    /// Drops the uploads that expired and are not held; returns the blob states of the
+    /// unfinished ones, whose bytes are to be deleted.
+    fn tus_sweep(&self) -> MetaResult<'_, Vec<String>>;
 }
 
 /// What every [`Meta`] backend must do, run against two instances sharing one database
@@ -403,5 +489,120 @@ pub(crate) mod conformance {
             .unwrap();
         assert_eq!(dropped, 1);
         assert_eq!(a.blob_names().await.unwrap(), ["rel-1".to_string()].into());
+
+        tus(a, b, clock).await;
+    }
+
+    fn upload(id: &str, owner: Option<&str>, length: u64, clock: &ManualClock) -> TusRow {
+        TusRow {
+            id: id.into(),
+            owner: owner.map(str::to_string),
+            length,
+            offset: 0,
+            name: "a.bin".into(),
+            mime: "application/octet-stream".into(),
+            fields: "[]".into(),
+            state: format!("{id}-state"),
+            expires: clock.now() + chrono::Duration::hours(1),
+            created: clock.now(),
+            done: None,
+        }
+    }
+
+    /// Resumable uploads: one hold at a time across instances, offsets recorded only under
+    /// the hold, expiry by the store's clock.
+    async fn tus(a: &dyn Meta, b: &dyn Meta, clock: &ManualClock) {
+        let status = |e: ApiError| e.status.as_u16();
+        a.tus_create(upload("t1", Some("o"), 100, clock))
+            .await
+            .unwrap();
+        a.tus_create(upload("t2", Some("o"), 50, clock))
+            .await
+            .unwrap();
+        assert_eq!(
+            b.tus_get("t1".into()).await.unwrap(),
+            upload("t1", Some("o"), 100, clock)
+        );
+        assert_eq!(status(b.tus_get("nope".into()).await.unwrap_err()), 404);
+        assert_eq!(b.tus_pending(Some("o".into())).await.unwrap(), 150);
+        assert_eq!(b.tus_pending(None).await.unwrap(), 0);
+
+        // One hold at a time, whichever instance asks.
+        let (row, l1) = a.tus_lock("t1".into(), LEASE).await.unwrap();
+        assert_eq!(row.offset, 0);
+        assert_eq!(
+            status(b.tus_lock("t1".into(), LEASE).await.unwrap_err()),
+            423
+        );
+        assert_eq!(status(b.tus_delete("t1".into()).await.unwrap_err()), 423);
+        assert_eq!(
+            status(b.tus_lock("nope".into(), LEASE).await.unwrap_err()),
+            404
+        );
+        assert!(
+            a.tus_advance("t1".into(), l1.clone(), 40, "s40".into())
+                .await
+                .unwrap()
+        );
+        assert!(a.tus_renew("t1".into(), l1.clone(), LEASE).await.unwrap());
+        let got = b.tus_get("t1".into()).await.unwrap();
+        assert_eq!((got.offset, got.state.as_str()), (40, "s40"));
+        a.tus_unlock("t1".into(), l1.clone()).await.unwrap();
+        // A released hold records nothing more.
+        assert!(
+            !a.tus_advance("t1".into(), l1.clone(), 50, "s50".into())
+                .await
+                .unwrap()
+        );
+        assert!(!a.tus_renew("t1".into(), l1, LEASE).await.unwrap());
+
+        // A hold that ran out (a killed instance) is taken over; the old one records nothing.
+        let (_, l2) = b.tus_lock("t1".into(), LEASE).await.unwrap();
+        clock.advance(chrono::Duration::seconds(61));
+        let (row, l3) = a.tus_lock("t1".into(), LEASE).await.unwrap();
+        assert_eq!(row.offset, 40);
+        assert!(
+            !b.tus_advance("t1".into(), l2, 60, "late".into())
+                .await
+                .unwrap()
+        );
+        assert!(
+            a.tus_advance("t1".into(), l3.clone(), 100, "s100".into())
+                .await
+                .unwrap()
+        );
+        assert!(a.tus_finish("t1".into(), l3, "{}".into()).await.unwrap());
+        let done = b.tus_get("t1".into()).await.unwrap();
+        assert_eq!((done.offset, done.done.as_deref()), (100, Some("{}")));
+        // Finished: no more holds, and it no longer counts as pending.
+        assert_eq!(
+            status(b.tus_lock("t1".into(), LEASE).await.unwrap_err()),
+            404
+        );
+        assert_eq!(b.tus_pending(Some("o".into())).await.unwrap(), 50);
+
+        // Termination returns the bytes to delete.
+        assert_eq!(
+            b.tus_delete("t2".into()).await.unwrap(),
+            Some("t2-state".into())
+        );
+        assert_eq!(status(a.tus_get("t2".into()).await.unwrap_err()), 404);
+        assert_eq!(status(a.tus_delete("t2".into()).await.unwrap_err()), 404);
+
+        // Expiry by the store's clock; a held upload is swept only once its hold runs out.
+        a.tus_create(upload("t3", None, 10, clock)).await.unwrap();
+        a.tus_create(upload("t4", None, 10, clock)).await.unwrap();
+        let (_, held) = a.tus_lock("t4".into(), LEASE).await.unwrap();
+        assert!(b.tus_sweep().await.unwrap().is_empty());
+        clock.advance(chrono::Duration::hours(1) + chrono::Duration::seconds(1));
+        assert!(a.tus_renew("t4".into(), held, LEASE).await.unwrap());
+        assert_eq!(status(b.tus_get("t3".into()).await.unwrap_err()), 404);
+        let mut swept = b.tus_sweep().await.unwrap();
+        swept.sort();
+        // t1 was finished (nothing to delete), t3 was not, t4 is still held.
+        assert_eq!(swept, ["t3-state"]);
+        clock.advance(chrono::Duration::seconds(61));
+        assert_eq!(a.tus_sweep().await.unwrap(), ["t4-state"]);
+        assert!(a.tus_sweep().await.unwrap().is_empty());
     }
 }

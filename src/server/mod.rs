@@ -6,6 +6,7 @@
 //!   [`blobs::Blobs`] (contents; [`blobs::LocalBlobs`] implements it)
 //! - [`incoming`]: request bodies (multipart streamed to disk, urlencoded)
 //! - [`handlers`], [`download`]: the endpoints, sharing an [`App`]
+//! - [`tus`]: resumable uploads (tus 1.0.0) under `/tus/`
 //! - [`auth`], [`limits`]: API keys, rate limiting
 //! - [`response`], [`errors`]: the v2 answer and error shapes
 //! - [`body`]: the access log
@@ -47,6 +48,7 @@ pub mod response;
 pub mod s3;
 pub mod sqlite;
 pub mod store;
+pub mod tus;
 pub mod web;
 
 use std::net::SocketAddr;
@@ -56,7 +58,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderName, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -287,20 +289,36 @@ pub fn router(app: Arc<App>) -> Router {
             Method::DELETE,
             Method::OPTIONS,
         ])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::ACCEPT,
-            header::RANGE,
-        ])
-        .expose_headers([
-            header::CONTENT_DISPOSITION,
-            header::CONTENT_LENGTH,
-            header::RETRY_AFTER,
-        ])
+        .allow_headers(
+            [
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                header::RANGE,
+                HeaderName::from_static("x-requested-with"),
+            ]
+            .into_iter()
+            .chain(tus::REQUEST_HEADERS)
+            .collect::<Vec<_>>(),
+        )
+        .expose_headers(
+            [
+                header::CONTENT_DISPOSITION,
+                header::CONTENT_LENGTH,
+                header::RETRY_AFTER,
+            ]
+            .into_iter()
+            .chain(tus::RESPONSE_HEADERS)
+            .collect::<Vec<_>>(),
+        )
         .max_age(std::time::Duration::from_secs(3600));
-    Router::new()
-        .route("/", get(handlers::list).post(handlers::upload))
+    let api = Router::new()
+        .route(
+            "/",
+            get(handlers::list)
+                .post(handlers::upload)
+                .options(tus::discovery),
+        )
         .route("/me", get(handlers::me))
         .route("/help/api/errors/{code}", get(error_help))
         .route(
@@ -311,15 +329,36 @@ pub fn router(app: Arc<App>) -> Router {
                 .patch(handlers::patch)
                 .delete(handlers::delete),
         )
+        .merge(tus::routes(app.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(app.clone(), web::intercept))
         .layer(middleware::from_fn_with_state(app.clone(), rate_limit))
         .layer(middleware::from_fn_with_state(app.clone(), help_base))
         .layer(DefaultBodyLimit::disable())
-        .layer(cors)
+        .with_state(app);
+    // The CORS layer answers every OPTIONS request itself, as a preflight; the others (tus
+    // discovery: `OPTIONS /`, `OPTIONS /tus/`) go to the routes.
+    let plain = api.clone();
+    api.layer(cors)
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            let mut plain = plain.clone();
+            async move {
+                let preflight = req.method() == Method::OPTIONS
+                    && req
+                        .headers()
+                        .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+                if req.method() == Method::OPTIONS && !preflight {
+                    match tower_service::Service::call(&mut plain, req).await {
+                        Ok(resp) => resp,
+                        Err(never) => match never {},
+                    }
+                } else {
+                    next.run(req).await
+                }
+            }
+        }))
         .layer(middleware::from_fn(access_log))
-        .with_state(app)
 }
 
 /// Sets the base of the `help` links in error answers: this server, as --public-url or the
@@ -406,6 +445,14 @@ async fn sweep(app: Arc<App>) {
             Ok(0) => {}
             Ok(n) => log!("fileio serve: deleted {n} expired files"),
             Err(e) => log!("fileio serve: sweeping expired files failed: {}", e.message),
+        }
+        match app.store.tus_sweep().await {
+            Ok(0) => {}
+            Ok(n) => log!("fileio serve: deleted {n} expired unfinished resumable uploads"),
+            Err(e) => log!(
+                "fileio serve: sweeping resumable uploads failed: {}",
+                e.message
+            ),
         }
         match app.store.sweep_abandoned().await {
             Ok(0) => {}

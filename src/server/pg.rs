@@ -39,15 +39,16 @@ use crate::server::ids::random;
 use crate::server::meta::Clock;
 use crate::server::meta::{
     Change, Completed, FileRow, Garbage, Inserted, LeaseId, ListQuery, Meta, MetaResult, NewFile,
-    Outcome, Page, SortField,
+    Outcome, Page, SortField, TusLock, TusRow, tus_locked, tus_not_found,
 };
 use crate::size::ByteSize;
 
 /// The schema, one step per version, applied in order and recorded in `fileio_migrations`.
 /// Never edit a released step: add one.
-pub const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE files (
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE files (
         key text PRIMARY KEY,
         blob text NOT NULL,
         owner text,
@@ -72,7 +73,28 @@ pub const MIGRATIONS: &[(i32, &str)] = &[(
     CREATE INDEX leases_key ON leases (key);
     CREATE INDEX leases_blob ON leases (blob, expires);
     CREATE INDEX leases_expires ON leases (expires);",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE tus_uploads (
+        id text PRIMARY KEY,
+        owner text,
+        length bigint NOT NULL,
+        received bigint NOT NULL,
+        name text NOT NULL,
+        mime text NOT NULL,
+        fields text NOT NULL,
+        state text NOT NULL,
+        expires timestamptz NOT NULL,
+        created timestamptz NOT NULL,
+        done text,
+        lock_id text,
+        lock_until timestamptz
+    );
+    CREATE INDEX tus_uploads_owner ON tus_uploads (owner);
+    CREATE INDEX tus_uploads_expires ON tus_uploads (expires);",
+    ),
+];
 
 /// The session advisory lock held while migrating ("fileio" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6669_6c65_696f;
@@ -502,6 +524,30 @@ async fn remove_unleased(
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
+const TUS_COLUMNS: &str =
+    "id, owner, length, received, name, mime, fields, state, expires, created, done";
+
+fn read_tus(r: &Row) -> TusRow {
+    TusRow {
+        id: r.get(0),
+        owner: r.get(1),
+        length: r.get::<_, i64>(2).max(0) as u64,
+        offset: r.get::<_, i64>(3).max(0) as u64,
+        name: r.get(4),
+        mime: r.get(5),
+        fields: r.get(6),
+        state: r.get(7),
+        expires: r.get(8),
+        created: r.get(9),
+        done: r.get(10),
+    }
+}
+
+/// `$n` milliseconds from the backend's time.
+fn later(n: usize) -> String {
+    format!("{NOW} + ${n}::float8 * interval '1 millisecond'")
+}
+
 impl Meta for PgMeta {
     fn now(&self) -> MetaResult<'_, DateTime<Utc>> {
         bounded(async move {
@@ -892,6 +938,226 @@ impl Meta for PgMeta {
             let c = self.client().await?;
             let rows = c.query("SELECT blob FROM files", &[]).await?;
             Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    fn tus_create(&self, row: TusRow) -> MetaResult<'_, ()> {
+        bounded(async move {
+            let c = self.client().await?;
+            c.execute(
+                "INSERT INTO tus_uploads (id, owner, length, received, name, mime, fields, state, expires, created, done)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                &[
+                    &row.id,
+                    &row.owner,
+                    &big(row.length),
+                    &big(row.offset),
+                    &row.name,
+                    &row.mime,
+                    &row.fields,
+                    &row.state,
+                    &row.expires,
+                    &row.created,
+                    &row.done,
+                ],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn tus_get(&self, id: String) -> MetaResult<'_, TusRow> {
+        bounded(async move {
+            let now = self.pinned();
+            let c = self.client().await?;
+            let row = c
+                .query_opt(
+                    &format!(
+                        "SELECT {TUS_COLUMNS} FROM tus_uploads WHERE id = $2 AND expires > {NOW}"
+                    ),
+                    &[&now, &id],
+                )
+                .await?;
+            row.as_ref().map(read_tus).ok_or_else(tus_not_found)
+        })
+    }
+
+    fn tus_pending(&self, owner: Owner) -> MetaResult<'_, u64> {
+        bounded(async move {
+            let now = self.pinned();
+            let c = self.client().await?;
+            let n: i64 = c
+                .query_one(
+                    &format!(
+                        "SELECT COALESCE(SUM(length), 0)::bigint FROM tus_uploads
+                            WHERE owner IS NOT DISTINCT FROM $2 AND done IS NULL AND expires > {NOW}"
+                    ),
+                    &[&now, &owner],
+                )
+                .await?
+                .get(0);
+            Ok(n.max(0) as u64)
+        })
+    }
+
+    fn tus_lock(&self, id: String, lease: Duration) -> MetaResult<'_, (TusRow, TusLock)> {
+        bounded(async move {
+            let now = self.pinned();
+            let c = self.client().await?;
+            let lock = random(16);
+            // One statement: the row lock it takes makes two instances' attempts queue, and
+            // the second sees the first's hold.
+            let row = c
+                .query_opt(
+                    &format!(
+                        "UPDATE tus_uploads SET lock_id = $3, lock_until = {}
+                            WHERE id = $2 AND expires > {NOW} AND done IS NULL
+                                AND (lock_until IS NULL OR lock_until <= {NOW})
+                            RETURNING {TUS_COLUMNS}",
+                        later(4)
+                    ),
+                    &[&now, &id, &lock, &(millis(lease) as f64)],
+                )
+                .await?;
+            if let Some(row) = row {
+                return Ok((read_tus(&row), TusLock(lock)));
+            }
+            let there = c
+                .query_opt(
+                    &format!(
+                        "SELECT 1 FROM tus_uploads WHERE id = $2 AND expires > {NOW} AND done IS NULL"
+                    ),
+                    &[&now, &id],
+                )
+                .await?;
+            Err(if there.is_some() {
+                tus_locked()
+            } else {
+                tus_not_found()
+            })
+        })
+    }
+
+    fn tus_renew(&self, id: String, lock: TusLock, lease: Duration) -> MetaResult<'_, bool> {
+        bounded(async move {
+            let now = self.pinned();
+            let c = self.client().await?;
+            let n = c
+                .execute(
+                    &format!(
+                        "UPDATE tus_uploads SET lock_until = {} WHERE id = $2 AND lock_id = $3",
+                        later(4)
+                    ),
+                    &[&now, &id, &lock.0, &(millis(lease) as f64)],
+                )
+                .await?;
+            Ok(n == 1)
+        })
+    }
+
+    fn tus_advance(
+        &self,
+        id: String,
+        lock: TusLock,
+        offset: u64,
+        state: String,
+    ) -> MetaResult<'_, bool> {
+        bounded(async move {
+            let c = self.client().await?;
+            let n = c
+                .execute(
+                    "UPDATE tus_uploads SET received = $3, state = $4 WHERE id = $1 AND lock_id = $2",
+                    &[&id, &lock.0, &big(offset), &state],
+                )
+                .await?;
+            Ok(n == 1)
+        })
+    }
+
+    fn tus_finish(&self, id: String, lock: TusLock, done: String) -> MetaResult<'_, bool> {
+        bounded(async move {
+            let c = self.client().await?;
+            let n = c
+                .execute(
+                    "UPDATE tus_uploads SET done = $3, lock_id = NULL, lock_until = NULL
+                        WHERE id = $1 AND lock_id = $2",
+                    &[&id, &lock.0, &done],
+                )
+                .await?;
+            Ok(n == 1)
+        })
+    }
+
+    fn tus_unlock(&self, id: String, lock: TusLock) -> MetaResult<'_, ()> {
+        bounded(async move {
+            let c = self.client().await?;
+            c.execute(
+                "UPDATE tus_uploads SET lock_id = NULL, lock_until = NULL WHERE id = $1 AND lock_id = $2",
+                &[&id, &lock.0],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn tus_delete(&self, id: String) -> MetaResult<'_, Option<String>> {
+        bounded(async move {
+            let now = self.pinned();
+            let c = self.client().await?;
+            let row = c
+                .query_opt(
+                    &format!(
+                        "DELETE FROM tus_uploads WHERE id = $2 AND expires > {NOW}
+                            AND (lock_until IS NULL OR lock_until <= {NOW})
+                            RETURNING state, done IS NULL"
+                    ),
+                    &[&now, &id],
+                )
+                .await?;
+            if let Some(row) = row {
+                let unfinished: bool = row.get(1);
+                return Ok(unfinished.then(|| row.get(0)));
+            }
+            let there = c
+                .query_opt(
+                    &format!("SELECT 1 FROM tus_uploads WHERE id = $2 AND expires > {NOW}"),
+                    &[&now, &id],
+                )
+                .await?;
+            Err(if there.is_some() {
+                tus_locked()
+            } else {
+                tus_not_found()
+            })
+        })
+    }
+
+    fn tus_sweep(&self) -> MetaResult<'_, Vec<String>> {
+        bounded(async move {
+            let now = self.pinned();
+            let c = self.client().await?;
+            let batch = format!(
+                "WITH gone AS (
+                    SELECT id FROM tus_uploads
+                        WHERE expires <= {NOW} AND (lock_until IS NULL OR lock_until <= {NOW})
+                        LIMIT $2 FOR UPDATE SKIP LOCKED
+                )
+                DELETE FROM tus_uploads t USING gone WHERE t.id = gone.id
+                    RETURNING t.state, t.done IS NULL"
+            );
+            let mut states = vec![];
+            loop {
+                let rows = c.query(&batch, &[&now, &SWEEP_BATCH]).await?;
+                for r in &rows {
+                    if r.get::<_, bool>(1) {
+                        states.push(r.get::<_, String>(0));
+                    }
+                }
+                if (rows.len() as i64) < SWEEP_BATCH {
+                    break;
+                }
+            }
+            Ok(states)
         })
     }
 

@@ -591,6 +591,38 @@ impl Blobs for S3Blobs {
     fn sweep_abandoned(&self) -> BoxFuture<'_, io::Result<usize>> {
         Box::pin(self.abort_abandoned())
     }
+
+    fn partial_create(&self) -> BoxFuture<'_, io::Result<String>> {
+        Box::pin(async {
+            Err(io::Error::other(
+                "resumable uploads are not available with an object store",
+            ))
+        })
+    }
+
+    fn partial_append(
+        &self,
+        _state: String,
+        _offset: u64,
+    ) -> BoxFuture<'_, io::Result<Box<dyn crate::server::blobs::Appending>>> {
+        Box::pin(async {
+            Err(io::Error::other(
+                "resumable uploads are not available with an object store",
+            ))
+        })
+    }
+
+    fn partial_finish(&self, _state: String) -> BoxFuture<'_, io::Result<Box<dyn Staged>>> {
+        Box::pin(async {
+            Err(io::Error::other(
+                "resumable uploads are not available with an object store",
+            ))
+        })
+    }
+
+    fn partial_delete(&self, _state: String) -> BoxFuture<'_, io::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 impl S3Blobs {

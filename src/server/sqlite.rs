@@ -20,7 +20,7 @@ use crate::server::ids::random;
 use crate::server::meta::Clock;
 use crate::server::meta::{
     Change, Completed, Garbage, Inserted, LeaseId, ListQuery, Meta, MetaResult, NewFile, Outcome,
-    Page, SortField,
+    Page, SortField, TusLock, TusRow, tus_locked, tus_not_found,
 };
 use crate::size::ByteSize;
 
@@ -128,7 +128,23 @@ impl SqliteMeta {
                 blob TEXT NOT NULL,
                 expires INTEGER NOT NULL
             );
-            CREATE INDEX IF NOT EXISTS leases_blob ON leases(blob);",
+            CREATE INDEX IF NOT EXISTS leases_blob ON leases(blob);
+            CREATE TABLE IF NOT EXISTS tus_uploads (
+                id TEXT PRIMARY KEY,
+                owner TEXT,
+                length INTEGER NOT NULL,
+                received INTEGER NOT NULL,
+                name TEXT NOT NULL,
+                mime TEXT NOT NULL,
+                fields TEXT NOT NULL,
+                state TEXT NOT NULL,
+                expires INTEGER NOT NULL,
+                created INTEGER NOT NULL,
+                done TEXT,
+                lock_id TEXT,
+                lock_until INTEGER
+            );
+            CREATE INDEX IF NOT EXISTS tus_uploads_expires ON tus_uploads(expires);",
         )
         .context("cannot create the database schema")?;
         let has_blob: bool = conn
@@ -372,6 +388,33 @@ fn live_leases(conn: &Connection, blob: &str, now: DateTime<Utc>) -> rusqlite::R
 
 fn expiry(now: DateTime<Utc>, lease: Duration) -> i64 {
     millis(now) + lease.as_millis().min(i64::MAX as u128) as i64
+}
+
+const TUS_COLUMNS: &str =
+    "id, owner, length, received, name, mime, fields, state, expires, created, done";
+
+fn read_tus(r: &Row<'_>) -> rusqlite::Result<TusRow> {
+    Ok(TusRow {
+        id: r.get(0)?,
+        owner: r.get(1)?,
+        length: r.get::<_, i64>(2)? as u64,
+        offset: r.get::<_, i64>(3)? as u64,
+        name: r.get(4)?,
+        mime: r.get(5)?,
+        fields: r.get(6)?,
+        state: r.get(7)?,
+        expires: from_millis(r.get(8)?),
+        created: from_millis(r.get(9)?),
+        done: r.get(10)?,
+    })
+}
+
+fn get_tus(conn: &Connection, id: &str, now: DateTime<Utc>) -> rusqlite::Result<Option<TusRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {TUS_COLUMNS} FROM tus_uploads WHERE id = ?1 AND expires > ?2"
+    ))?
+    .query_row(params![id, millis(now)], read_tus)
+    .optional()
 }
 
 impl Meta for SqliteMeta {
@@ -668,6 +711,162 @@ impl Meta for SqliteMeta {
                 .query_map([], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             Ok(names)
+        })
+    }
+
+    fn tus_create(&self, row: TusRow) -> MetaResult<'_, ()> {
+        self.run(true, move |conn, _| {
+            exec(
+                conn,
+                "INSERT INTO tus_uploads (id, owner, length, received, name, mime, fields, state, expires, created, done)
+                    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    row.id,
+                    row.owner,
+                    row.length as i64,
+                    row.offset as i64,
+                    row.name,
+                    row.mime,
+                    row.fields,
+                    row.state,
+                    millis(row.expires),
+                    millis(row.created),
+                    row.done,
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn tus_get(&self, id: String) -> MetaResult<'_, TusRow> {
+        self.run(false, move |conn, now| {
+            get_tus(conn, &id, now)?.ok_or_else(tus_not_found)
+        })
+    }
+
+    fn tus_pending(&self, owner: Owner) -> MetaResult<'_, u64> {
+        self.run(false, move |conn, now| {
+            let n: i64 = conn.query_row(
+                "SELECT COALESCE(SUM(length), 0) FROM tus_uploads
+                    WHERE owner IS ?1 AND done IS NULL AND expires > ?2",
+                params![owner, millis(now)],
+                |r| r.get(0),
+            )?;
+            Ok(n as u64)
+        })
+    }
+
+    fn tus_lock(&self, id: String, lease: Duration) -> MetaResult<'_, (TusRow, TusLock)> {
+        self.run(true, move |conn, now| {
+            let row = match get_tus(conn, &id, now)? {
+                Some(row) if row.done.is_none() => row,
+                _ => return Err(tus_not_found()),
+            };
+            let lock = random(16);
+            let n = exec(
+                conn,
+                "UPDATE tus_uploads SET lock_id = ?2, lock_until = ?3
+                    WHERE id = ?1 AND (lock_until IS NULL OR lock_until <= ?4)",
+                params![id, lock, expiry(now, lease), millis(now)],
+            )?;
+            if n == 0 {
+                return Err(tus_locked());
+            }
+            Ok((row, TusLock(lock)))
+        })
+    }
+
+    fn tus_renew(&self, id: String, lock: TusLock, lease: Duration) -> MetaResult<'_, bool> {
+        self.run(true, move |conn, now| {
+            let n = exec(
+                conn,
+                "UPDATE tus_uploads SET lock_until = ?3 WHERE id = ?1 AND lock_id = ?2",
+                params![id, lock.0, expiry(now, lease)],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn tus_advance(
+        &self,
+        id: String,
+        lock: TusLock,
+        offset: u64,
+        state: String,
+    ) -> MetaResult<'_, bool> {
+        self.run(true, move |conn, _| {
+            let n = exec(
+                conn,
+                "UPDATE tus_uploads SET received = ?3, state = ?4 WHERE id = ?1 AND lock_id = ?2",
+                params![id, lock.0, offset as i64, state],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn tus_finish(&self, id: String, lock: TusLock, done: String) -> MetaResult<'_, bool> {
+        self.run(true, move |conn, _| {
+            let n = exec(
+                conn,
+                "UPDATE tus_uploads SET done = ?3, lock_id = NULL, lock_until = NULL
+                    WHERE id = ?1 AND lock_id = ?2",
+                params![id, lock.0, done],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn tus_unlock(&self, id: String, lock: TusLock) -> MetaResult<'_, ()> {
+        self.run(true, move |conn, _| {
+            exec(
+                conn,
+                "UPDATE tus_uploads SET lock_id = NULL, lock_until = NULL WHERE id = ?1 AND lock_id = ?2",
+                params![id, lock.0],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn tus_delete(&self, id: String) -> MetaResult<'_, Option<String>> {
+        self.run(true, move |conn, now| {
+            let tx = conn.savepoint()?;
+            let row: Option<(String, Option<String>, Option<i64>)> = tx
+                .prepare_cached(
+                    "SELECT state, done, lock_until FROM tus_uploads WHERE id = ?1 AND expires > ?2",
+                )?
+                .query_row(params![id, millis(now)], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()?;
+            let Some((state, done, lock_until)) = row else {
+                return Err(tus_not_found());
+            };
+            if lock_until.is_some_and(|t| t > millis(now)) {
+                return Err(tus_locked());
+            }
+            exec(&tx, "DELETE FROM tus_uploads WHERE id = ?1", [&id])?;
+            tx.commit()?;
+            Ok(done.is_none().then_some(state))
+        })
+    }
+
+    fn tus_sweep(&self) -> MetaResult<'_, Vec<String>> {
+        self.run(true, move |conn, now| {
+            let tx = conn.savepoint()?;
+            let gone = "expires <= ?1 AND (lock_until IS NULL OR lock_until <= ?1)";
+            let states: Vec<String> = tx
+                .prepare(&format!(
+                    "SELECT state FROM tus_uploads WHERE {gone} AND done IS NULL"
+                ))?
+                .query_map([millis(now)], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            exec(
+                &tx,
+                &format!("DELETE FROM tus_uploads WHERE {gone}"),
+                [millis(now)],
+            )?;
+            tx.commit()?;
+            Ok(states)
         })
     }
 

@@ -28,7 +28,7 @@ use crate::server::errors::ApiError;
 use crate::server::ids::random;
 use crate::server::meta::{
     Change, Contents, FileRow, Garbage, Inserted, LeaseId, ListQuery, Meta, NewFile, Page,
-    Settings, SettingsFn,
+    Settings, SettingsFn, TusLock, TusRow, tus_locked,
 };
 use crate::server::sqlite::SqliteMeta;
 
@@ -368,6 +368,251 @@ impl Store {
         let n = garbage.len();
         self.collect(garbage).await;
         Ok(n)
+    }
+}
+
+/// How long a PATCH's hold on a resumable upload lasts unless renewed (it is renewed three
+/// times as often): how soon an upload a killed instance was receiving can be resumed.
+pub const TUS_HOLD: Duration = Duration::from_secs(60);
+
+/// Resumable (tus) uploads: the bytes go through [`Blobs::partial_append`], the state
+/// through [`Meta`]'s `tus_*` steps, and a complete upload becomes a file by [`Store::insert`],
+/// as any upload does.
+impl Store {
+    /// Records a new resumable upload (its `state` is filled in here).
+    pub async fn tus_create(&self, mut row: TusRow) -> Result<TusRow, ApiError> {
+        row.state = self.blobs.partial_create().await?;
+        if let Err(e) = self.meta.tus_create(row.clone()).await {
+            let _ = self.blobs.partial_delete(row.state).await;
+            return Err(e);
+        }
+        Ok(row)
+    }
+
+    /// An upload that has not expired, or 404.
+    pub async fn tus_get(&self, id: &str) -> Result<TusRow, ApiError> {
+        self.meta.tus_get(id.to_string()).await
+    }
+
+    /// The bytes an owner's unfinished uploads will take.
+    pub async fn tus_pending(&self, owner: &Owner) -> Result<u64, ApiError> {
+        self.meta.tus_pending(owner.clone()).await
+    }
+
+    /// Takes the one hold on an unfinished upload (423 while another request has it),
+    /// renewed while it lives and let go when dropped.
+    pub async fn tus_hold(self: &Arc<Self>, id: &str) -> Result<TusHold, ApiError> {
+        let (row, lock) = self.meta.tus_lock(id.to_string(), TUS_HOLD).await?;
+        let lost = Arc::new(AtomicBool::new(false));
+        let renewer = tokio::spawn({
+            let (store, id, lock, lost) =
+                (self.clone(), row.id.clone(), lock.clone(), lost.clone());
+            async move {
+                loop {
+                    tokio::time::sleep(TUS_HOLD / 3).await;
+                    match store
+                        .meta
+                        .tus_renew(id.clone(), lock.clone(), TUS_HOLD)
+                        .await
+                    {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            lost.store(true, Ordering::Relaxed);
+                            return;
+                        }
+                        // A database hiccup: try again next round; the hold has margin.
+                        Err(_) => {}
+                    }
+                }
+            }
+        });
+        Ok(TusHold {
+            store: self.clone(),
+            lock: Some(lock),
+            renewer,
+            lost,
+            row,
+        })
+    }
+
+    /// Terminates an upload: forgets it and deletes its bytes (423 while a PATCH is under
+    /// way, 404 when there is none).
+    pub async fn tus_terminate(&self, id: &str) -> Result<(), ApiError> {
+        if let Some(state) = self.meta.tus_delete(id.to_string()).await? {
+            self.drop_partial(state).await;
+        }
+        Ok(())
+    }
+
+    /// Forgets the uploads that expired, deleting the bytes of unfinished ones; returns how
+    /// many of those there were.
+    pub async fn tus_sweep(&self) -> Result<usize, ApiError> {
+        let states = self.meta.tus_sweep().await?;
+        let n = states.len();
+        for state in states {
+            self.drop_partial(state).await;
+        }
+        Ok(n)
+    }
+
+    async fn drop_partial(&self, state: String) {
+        if let Err(e) = self.blobs.partial_delete(state).await {
+            crate::server::log!("fileio serve: cannot delete an unfinished upload's bytes: {e}");
+        }
+    }
+}
+
+/// A request's hold on a resumable upload: only its holder appends or completes it.
+pub struct TusHold {
+    store: Arc<Store>,
+    lock: Option<TusLock>,
+    renewer: tokio::task::JoinHandle<()>,
+    lost: Arc<AtomicBool>,
+    /// The upload as recorded: its offset and state follow every append.
+    pub row: TusRow,
+}
+
+/// What ended a PATCH body before the end of the upload: the client, or the body being
+/// longer than what the upload has left (413).
+pub enum BodyEnd {
+    /// The body ended normally.
+    Done,
+    /// The body broke off (the client went away or stalled).
+    Broken(String),
+    /// The body held more than the upload's length: the rest was not read.
+    TooLong,
+}
+
+impl TusHold {
+    /// Appends a PATCH body at the upload's offset, at most up to its length. What arrived
+    /// is saved and recorded even when the body breaks off, so that the client resumes from
+    /// there; an upload whose bytes cannot be stored records nothing.
+    pub async fn append<S, E>(&mut self, mut body: S) -> Result<BodyEnd, ApiError>
+    where
+        S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        use futures_util::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let room = self.row.length - self.row.offset;
+        let mut out = self
+            .store
+            .blobs
+            .partial_append(self.row.state.clone(), self.row.offset)
+            .await?;
+        let mut got: u64 = 0;
+        let mut end = BodyEnd::Done;
+        while let Some(chunk) = body.next().await {
+            let bytes = match chunk {
+                Ok(b) => b,
+                Err(e) => {
+                    end = BodyEnd::Broken(e.to_string());
+                    break;
+                }
+            };
+            let fits = (room - got).min(bytes.len() as u64) as usize;
+            out.write_all(&bytes[..fits]).await?;
+            got += fits as u64;
+            if fits < bytes.len() {
+                end = BodyEnd::TooLong;
+                break;
+            }
+            if self.lost.load(Ordering::Relaxed) {
+                return Err(tus_locked());
+            }
+        }
+        let offset = self.row.offset + got;
+        let state = out.save(offset == self.row.length).await?;
+        let lock = self.lock.clone().expect("held until completed or dropped");
+        let recorded = self
+            .store
+            .meta
+            .tus_advance(self.row.id.clone(), lock, offset, state.clone())
+            .await;
+        let old = std::mem::replace(&mut self.row.state, state.clone());
+        if !matches!(recorded, Ok(true)) {
+            // Another request holds the upload now: what this one stored is not its.
+            let _ = self.store.blobs.partial_forget(state, old.clone()).await;
+            self.row.state = old;
+            recorded?;
+            return Err(tus_locked());
+        }
+        self.row.offset = offset;
+        if let Err(e) = self.store.blobs.partial_forget(old, state).await {
+            crate::server::log!("fileio serve: cannot delete an upload's superseded bytes: {e}");
+        }
+        Ok(end)
+    }
+
+    /// Lets the hold go now (dropping it lets it go in the background).
+    pub async fn release(mut self) {
+        self.renewer.abort();
+        if let Some(lock) = self.lock.take() {
+            let _ = self.store.meta.tus_unlock(self.row.id.clone(), lock).await;
+        }
+    }
+
+    /// Turns the complete upload into a file, exactly as `POST /` stores one, and records
+    /// `answer(file)` (the JSON of `POST /`) as its outcome. A refusal (such as the quota,
+    /// filled since the upload began) drops the upload.
+    pub async fn complete(
+        mut self,
+        settings: &Settings,
+        max_storage: Option<u64>,
+        now: DateTime<Utc>,
+        answer: impl FnOnce(&FileRow) -> String,
+    ) -> Result<String, ApiError> {
+        let store = self.store.clone();
+        let staged = match store.blobs.partial_finish(self.row.state.clone()).await {
+            Ok(s) => s,
+            Err(e) => return Err(e.into()),
+        };
+        let upload = Upload {
+            staged,
+            name: self.row.name.clone(),
+            mime: self.row.mime.clone(),
+            size: self.row.length,
+        };
+        let lock = self.lock.take().expect("held until completed or dropped");
+        self.renewer.abort();
+        let file = match store
+            .insert(&self.row.owner, upload, settings, max_storage, now)
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => {
+                let id = self.row.id.clone();
+                let _ = store.meta.tus_unlock(id.clone(), lock).await;
+                let _ = store.tus_terminate(&id).await;
+                return Err(e);
+            }
+        };
+        let done = answer(&file);
+        if !store
+            .meta
+            .tus_finish(self.row.id.clone(), lock, done.clone())
+            .await?
+        {
+            crate::server::log!(
+                "fileio serve: an upload's hold ran out while it completed; its file is {}",
+                file.key
+            );
+        }
+        Ok(done)
+    }
+}
+
+impl Drop for TusHold {
+    fn drop(&mut self) {
+        self.renewer.abort();
+        if let Some(lock) = self.lock.take() {
+            let (store, id) = (self.store.clone(), self.row.id.clone());
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let _ = store.meta.tus_unlock(id, lock).await;
+                });
+            }
+        }
     }
 }
 

@@ -23,5 +23,6 @@ mod services;
 mod support;
 mod terminal;
 mod tls;
+mod tus_server;
 mod upload;
 mod web;

@@ -16,17 +16,17 @@ use serde_json::Value;
 use fileio::server::auth::hash_key;
 use fileio::server::meta::{
     Change, Completed, FileRow, Garbage, Inserted, LeaseId, ListQuery, Meta, MetaResult, NewFile,
-    Outcome, Page,
+    Outcome, Page, TusLock, TusRow,
 };
 use fileio::server::store::{Clock, Store};
 use fileio::server::{App, Options};
 
-const KEY: &str = "INPROC1.aaaaaaa-bbbbbbb-ccccccc";
-const K1: &str = "KEYONE1.aaaaaaa-bbbbbbb-ccccccc-ddddddd";
-const K2: &str = "KEYTWO2.eeeeeee-fffffff-ggggggg-hhhhhhh";
+pub(crate) const KEY: &str = "INPROC1.aaaaaaa-bbbbbbb-ccccccc";
+pub(crate) const K1: &str = "KEYONE1.aaaaaaa-bbbbbbb-ccccccc-ddddddd";
+pub(crate) const K2: &str = "KEYTWO2.eeeeeee-fffffff-ggggggg-hhhhhhh";
 
 /// Where the store keeps its metadata.
-enum Backend {
+pub(crate) enum Backend {
     Sqlite,
     /// The URL of a fresh database.
     Postgres(String),
@@ -82,39 +82,39 @@ on_both_backends!(
 );
 
 /// A router over a store in a temporary directory, with a clock the test moves.
-struct Api {
+pub(crate) struct Api {
     router: axum::Router,
     clock: Arc<Mutex<DateTime<Utc>>>,
-    store: Arc<Store>,
-    data: PathBuf,
+    pub(crate) store: Arc<Store>,
+    pub(crate) data: PathBuf,
     /// On SQLite (else PostgreSQL).
     sqlite: bool,
     _dir: tempfile::TempDir,
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Vec<u8>,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: axum::http::HeaderMap,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(|v| v.to_str().unwrap())
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 }
 
 impl Api {
-    async fn new(backend: Backend, configure: impl FnOnce(&mut Options)) -> Api {
+    pub(crate) async fn new(backend: Backend, configure: impl FnOnce(&mut Options)) -> Api {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let mut options = Options::new(data.clone());
@@ -156,7 +156,7 @@ impl Api {
         }
     }
 
-    fn advance(&self, by: chrono::Duration) {
+    pub(crate) fn advance(&self, by: chrono::Duration) {
         *self.clock.lock().unwrap() += by;
     }
 
@@ -167,7 +167,7 @@ impl Api {
             .unwrap()
     }
 
-    async fn call(&self, req: Request<Body>) -> Answer {
+    pub(crate) async fn call(&self, req: Request<Body>) -> Answer {
         let resp = self.send(req).await;
         let status = resp.status();
         let headers = resp.headers().clone();
@@ -255,13 +255,13 @@ impl Api {
             })
     }
 
-    fn blobs(&self) -> usize {
+    pub(crate) fn blobs(&self) -> usize {
         std::fs::read_dir(self.data.join("blobs")).unwrap().count()
     }
 }
 
 /// An error answer in file.io's v2 shape, with its help link on this server.
-fn assert_error(a: &Answer, status: u16, code: &str) {
+pub(crate) fn assert_error(a: &Answer, status: u16, code: &str) {
     assert_eq!(
         a.status.as_u16(),
         status,
@@ -343,12 +343,12 @@ fn file<'a>(filename: &'a str, data: &'a [u8]) -> Part<'a> {
 }
 
 /// A request being built, as a curl command line would describe it.
-struct Req {
+pub(crate) struct Req {
     builder: axum::http::request::Builder,
     body: Vec<u8>,
 }
 
-fn req(method: &str, path: &str) -> Req {
+pub(crate) fn req(method: &str, path: &str) -> Req {
     Req {
         builder: Request::builder()
             .method(method)
@@ -359,11 +359,11 @@ fn req(method: &str, path: &str) -> Req {
 }
 
 impl Req {
-    fn key(self, key: &str) -> Req {
+    pub(crate) fn key(self, key: &str) -> Req {
         self.header("authorization", &format!("Bearer {key}"))
     }
 
-    fn header(mut self, name: &str, value: &str) -> Req {
+    pub(crate) fn header(mut self, name: &str, value: &str) -> Req {
         self.builder = self.builder.header(name, value);
         self
     }
@@ -404,13 +404,19 @@ impl Req {
         self.header("content-type", "multipart/form-data; boundary=XbX")
     }
 
+    /// A body as it is (`--data-binary`), without a content type.
+    pub(crate) fn raw(mut self, data: &[u8]) -> Req {
+        self.body = data.to_vec();
+        self
+    }
+
     /// `-d` (already urlencoded).
-    fn form(mut self, data: &str) -> Req {
+    pub(crate) fn form(mut self, data: &str) -> Req {
         self.body = data.as_bytes().to_vec();
         self.header("content-type", "application/x-www-form-urlencoded")
     }
 
-    fn build(self) -> Request<Body> {
+    pub(crate) fn build(self) -> Request<Body> {
         let len = self.body.len().to_string();
         let builder = if self.body.is_empty() {
             self.builder
@@ -422,12 +428,12 @@ impl Req {
 }
 
 impl Api {
-    async fn go(&self, r: Req) -> Answer {
+    pub(crate) async fn go(&self, r: Req) -> Answer {
         self.call(r.build()).await
     }
 
     /// `upload()` of tests/cli/server.rs: a file and fields, 200 asserted.
-    async fn put_file(
+    pub(crate) async fn put_file(
         &self,
         key: Option<&str>,
         name: &str,
@@ -445,16 +451,16 @@ impl Api {
         a.json()
     }
 
-    async fn get_key(&self, key: &str) -> Answer {
+    pub(crate) async fn get_key(&self, key: &str) -> Answer {
         self.go(req("GET", &format!("/{key}"))).await
     }
 
-    fn tmp_count(&self) -> usize {
+    pub(crate) fn tmp_count(&self) -> usize {
         std::fs::read_dir(self.data.join("tmp")).unwrap().count()
     }
 }
 
-fn key_of(v: &Value) -> String {
+pub(crate) fn key_of(v: &Value) -> String {
     v["key"].as_str().unwrap().to_string()
 }
 
@@ -1049,6 +1055,36 @@ impl Meta for PanickingMeta {
         unimplemented!()
     }
     fn drop_rows_without(&self, _: std::collections::HashSet<String>) -> MetaResult<'_, usize> {
+        unimplemented!()
+    }
+    fn tus_create(&self, _: TusRow) -> MetaResult<'_, ()> {
+        unimplemented!()
+    }
+    fn tus_get(&self, _: String) -> MetaResult<'_, TusRow> {
+        unimplemented!()
+    }
+    fn tus_pending(&self, _: Option<String>) -> MetaResult<'_, u64> {
+        unimplemented!()
+    }
+    fn tus_lock(&self, _: String, _: std::time::Duration) -> MetaResult<'_, (TusRow, TusLock)> {
+        unimplemented!()
+    }
+    fn tus_renew(&self, _: String, _: TusLock, _: std::time::Duration) -> MetaResult<'_, bool> {
+        unimplemented!()
+    }
+    fn tus_advance(&self, _: String, _: TusLock, _: u64, _: String) -> MetaResult<'_, bool> {
+        unimplemented!()
+    }
+    fn tus_finish(&self, _: String, _: TusLock, _: String) -> MetaResult<'_, bool> {
+        unimplemented!()
+    }
+    fn tus_unlock(&self, _: String, _: TusLock) -> MetaResult<'_, ()> {
+        unimplemented!()
+    }
+    fn tus_delete(&self, _: String) -> MetaResult<'_, Option<String>> {
+        unimplemented!()
+    }
+    fn tus_sweep(&self) -> MetaResult<'_, Vec<String>> {
         unimplemented!()
     }
 }

@@ -107,7 +107,7 @@ pub async fn intercept(State(app): State<Arc<App>>, req: Request, next: Next) ->
 /// The key of a landing page: a single path segment that is not one of the API's own.
 fn landing_key(path: &str) -> Option<&str> {
     let key = path.strip_prefix('/')?;
-    (!key.is_empty() && !key.contains('/') && key != "me").then_some(key)
+    (!key.is_empty() && !key.contains('/') && key != "me" && key != "tus").then_some(key)
 }
 
 /// `?download=1` (or any value but 0/false): the landing page's Download button.
