@@ -9,9 +9,12 @@
 //! `--encrypt` against fileio without, 1 GiB up and down. Then the server rows:
 //! `fileio serve`, nginx (from a config the benchmark writes) and rustypaste (when on PATH),
 //! each in its own directory, for start-up, 10 KiB uploads and downloads from wrk with 32
-//! connections, 1 GiB up and down with curl, and memory per stalled connection; a server or
-//! tool that is missing leaves its cells empty with a note. It prints the tables and writes
-//! them into BENCHMARKS.md between its markers.
+//! connections, 1 GiB up and down with curl, and memory per stalled connection. Then the
+//! scale-out rows: `fileio serve` embedded, on PostgreSQL + S3 (the tests' throwaway cluster,
+//! moto's server mode) as one instance and as two behind nginx (the README's configuration),
+//! for the same wrk loads, 64 MiB up and down, and the instances' memory idle and after the
+//! load. A server or tool that is missing leaves its cells empty with a note. It prints the
+//! tables and writes them into BENCHMARKS.md between its markers.
 //!
 //! Options (after `--`): `--smoke` (64 KiB files, one run each, nothing written: what CI
 //! runs), `--runs N` (runs per big-file row), `--only TEXT` (rows whose name holds TEXT),
@@ -172,9 +175,21 @@ fn read_all(child: &mut Child) -> (String, String) {
 
 /// Starts `fileio serve` on a free port of 127.0.0.1: the child and its URL.
 fn spawn_fileio_serve(fileio: &Path, data: &Path) -> (Child, String) {
+    spawn_fileio_serve_with(fileio, data, &[], &[])
+}
+
+/// `fileio serve` with more arguments and environment variables (a database, a bucket).
+fn spawn_fileio_serve_with(
+    fileio: &Path,
+    data: &Path,
+    extra: &[String],
+    vars: &[(&str, &str)],
+) -> (Child, String) {
     let mut child = Command::new(fileio)
         .args(["serve", "--bind", "127.0.0.1:0", "--data"])
         .arg(data)
+        .args(extra)
+        .envs(vars.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -935,6 +950,10 @@ struct Peer {
     /// From spawn to the first accepted connection.
     ready_secs: f64,
     idle_kib: u64,
+    /// More instances measured with `server` (the second of two behind nginx).
+    more: Vec<Server>,
+    /// What stands in front of the instances (nginx), kept running but not measured.
+    _front: Option<Server>,
 }
 
 /// A program on PATH, or in the sbin directories a non-root PATH may lack.
@@ -1005,7 +1024,10 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 
 impl Peer {
     fn pids(&self) -> Vec<u32> {
-        process_tree(self.server.pid())
+        std::iter::once(&self.server)
+            .chain(&self.more)
+            .flat_map(|s| process_tree(s.pid()))
+            .collect()
     }
 
     /// Resident memory of the server and its workers, KiB.
@@ -1073,15 +1095,26 @@ impl Peer {
             dir,
             ready_secs,
             idle_kib: 0,
+            more: vec![],
+            _front: None,
         };
         p.idle_kib = p.rss_kib();
         Ok(p)
     }
 
     fn start_fileio(fileio: &Path, dir: PathBuf) -> Result<Peer, String> {
+        Peer::start_fileio_with(fileio, dir, &[], &[])
+    }
+
+    fn start_fileio_with(
+        fileio: &Path,
+        dir: PathBuf,
+        extra: &[String],
+        vars: &[(&str, &str)],
+    ) -> Result<Peer, String> {
         std::fs::create_dir_all(dir.join("data")).unwrap();
         let started = Instant::now();
-        let (child, url) = spawn_fileio_serve(fileio, &dir.join("data"));
+        let (child, url) = spawn_fileio_serve_with(fileio, &dir.join("data"), extra, vars);
         let port = url
             .rsplit(':')
             .next()
@@ -1819,6 +1852,356 @@ fn server_verdicts(rows: &[ServerRow]) -> String {
     v
 }
 
+// ---------------------------------------------------------------------------------------------
+// Scale-out rows: `fileio serve` embedded (SQLite + --data), on PostgreSQL + S3 as one
+// instance, and as two instances behind nginx; the cluster is the tests' throwaway one, the
+// S3 server moto's server mode, the nginx configuration the README's.
+
+#[path = "../tests/cli/pg_cluster.rs"]
+mod pg_cluster;
+
+const SCALE: [&str; 3] = [
+    "embedded (SQLite + --data)",
+    "PostgreSQL + S3, one instance",
+    "PostgreSQL + S3, two instances behind nginx",
+];
+
+const BUCKET: &str = "fileio-bench";
+
+/// moto's credentials: it checks no signatures, but the server needs some to sign with.
+const AWS_VARS: [(&str, &str); 3] = [
+    ("AWS_ACCESS_KEY_ID", "AKIAFILEIOBENCH00001"),
+    ("AWS_SECRET_ACCESS_KEY", "bench-secret-not-a-real-one"),
+    ("AWS_REGION", "us-east-1"),
+];
+
+/// moto's S3 server on a free port with the benchmark's bucket: the process and its URL.
+fn start_moto(moto: &Path) -> Result<(Server, String), String> {
+    let port = free_port();
+    let started = Instant::now();
+    let child = Command::new(moto)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", moto.display()))?;
+    let server = Server { child };
+    let endpoint = format!("http://127.0.0.1:{port}");
+    // It binds before it serves: retry the bucket's creation until it answers.
+    let limit = Duration::from_secs(30);
+    loop {
+        let out = curl()
+            .args(["-X", "PUT"])
+            .arg(format!("{endpoint}/{BUCKET}"))
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            return Ok((server, endpoint));
+        }
+        if started.elapsed() > limit {
+            return Err(format!(
+                "moto did not create the bucket within 30 s: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The README's nginx site for two instances, on our ports and without its rate limit (it
+/// would cap wrk at 50 requests a second), in the configuration tests/cli/server_pg.rs wraps
+/// it in.
+fn nginx_conf(dir: &Path, port: u16, a: &Peer, b: &Peer) -> Result<String, String> {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .map_err(|e| format!("README.md: {e}"))?;
+    let section = readme
+        .find("### Running several instances")
+        .map(|i| &readme[i..])
+        .ok_or("README.md has no \"Running several instances\" section")?;
+    let start = section
+        .find("```nginx\n")
+        .ok_or("README.md shows no nginx configuration")?
+        + "```nginx\n".len();
+    let end = start
+        + section[start..]
+            .find("```")
+            .ok_or("unterminated nginx block")?;
+    let site: String = section[start..end]
+        .lines()
+        .filter(|l| !l.contains("limit_req"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let site = site
+        .replace("127.0.0.1:8081", &a.addr.to_string())
+        .replace("127.0.0.1:8082", &b.addr.to_string())
+        .replace("listen 80;", &format!("listen 127.0.0.1:{port};"));
+    if !site.contains(&a.addr.to_string()) || !site.contains(&b.addr.to_string()) {
+        return Err("the README's nginx block no longer names 127.0.0.1:8081 and :8082".into());
+    }
+    let d = dir.display();
+    Ok(format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n\
+         fastcgi_temp_path {d}/fastcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
+         {site}\n}}\n"
+    ))
+}
+
+/// Two instances on one database and bucket, and nginx in front: one peer whose URL is
+/// nginx's and whose CPU and memory are both instances'.
+fn start_pair(fileio: &Path, nginx: &Path, dir: &Path, extra: &[String]) -> Result<Peer, String> {
+    let mut a = Peer::start_fileio_with(fileio, dir.join("a"), extra, &AWS_VARS)?;
+    let b = Peer::start_fileio_with(fileio, dir.join("b"), extra, &AWS_VARS)?;
+    let front = dir.join("nginx");
+    std::fs::create_dir_all(&front).unwrap();
+    let port = free_port();
+    std::fs::write(front.join("nginx.conf"), nginx_conf(&front, port, &a, &b)?).unwrap();
+    let started = Instant::now();
+    let child = Command::new(nginx)
+        .arg("-p")
+        .arg(&front)
+        .arg("-c")
+        .arg(front.join("nginx.conf"))
+        .arg("-e")
+        .arg(front.join("error.log"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", nginx.display()))?;
+    let front_server = Server { child };
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    if !wait_ready(addr, started, Duration::from_secs(10)) {
+        let log = std::fs::read_to_string(front.join("error.log")).unwrap_or_default();
+        return Err(format!("nginx did not start: {}", log.trim()));
+    }
+    a.idle_kib += b.idle_kib;
+    a.more.push(b.server);
+    a._front = Some(front_server);
+    a.addr = addr;
+    a.url = format!("http://{addr}");
+    Ok(a)
+}
+
+/// The three columns, each `None` with a note when what it needs is missing; the other
+/// processes (the cluster, moto) live as long as the returned guard.
+fn start_scale_peers(
+    fileio: &Path,
+    root: &Path,
+) -> ([Option<Peer>; 3], Option<Server>, Vec<String>) {
+    let mut notes = Vec::new();
+    let embedded = Peer::start_fileio(fileio, root.join("embedded"))
+        .map_err(|e| notes.push(format!("{}: {e}", SCALE[0])))
+        .ok();
+    let mut missing = Vec::new();
+    let cluster = pg_cluster::Cluster::start("compare (scale-out rows)");
+    if cluster.is_none() {
+        missing.push("PostgreSQL is not installed (Debian package postgresql)");
+    }
+    let moto = find_program("moto_server");
+    if moto.is_none() {
+        missing.push("moto_server is not on PATH (pip install 'moto[server]')");
+    }
+    let nginx = find_program("nginx");
+    if nginx.is_none() {
+        missing.push("nginx is not installed (Debian package nginx-light)");
+    }
+    let (Some(cluster), Some(moto)) = (cluster, moto) else {
+        for m in missing {
+            notes.push(format!("{m}: the PostgreSQL + S3 columns are empty"));
+        }
+        return ([embedded, None, None], None, notes);
+    };
+    let (moto, endpoint) = match start_moto(&moto) {
+        Ok(m) => m,
+        Err(e) => {
+            notes.push(format!("{e}: the PostgreSQL + S3 columns are empty"));
+            return ([embedded, None, None], None, notes);
+        }
+    };
+    let args = |db: &str, prefix: &str| -> Vec<String> {
+        [
+            "--database".to_string(),
+            cluster.database(db),
+            "--storage".into(),
+            format!("s3://{BUCKET}/{prefix}"),
+            "--s3-endpoint".into(),
+            endpoint.clone(),
+        ]
+        .into()
+    };
+    let one = Peer::start_fileio_with(fileio, root.join("one"), &args("one", "one"), &AWS_VARS)
+        .map_err(|e| notes.push(format!("{}: {e}", SCALE[1])))
+        .ok();
+    let two = match nginx {
+        Some(nginx) => start_pair(fileio, &nginx, &root.join("two"), &args("two", "two"))
+            .map_err(|e| notes.push(format!("{}: {e}", SCALE[2])))
+            .ok(),
+        None => {
+            notes.push(format!("{}: its column is empty", missing.join("; ")));
+            None
+        }
+    };
+    // The cluster stops when this process exits (pg_cluster's watcher).
+    ([embedded, one, two], Some(moto), notes)
+}
+
+fn scale_rows(
+    fileio: &Path,
+    root: &Path,
+    o: &ServerOpts,
+    want: &dyn Fn(&str) -> bool,
+) -> (Vec<ServerRow>, Vec<String>) {
+    let (conns, secs) = if o.smoke { (4, 1) } else { (32, 5) };
+    let (label, len) = if o.smoke {
+        ("1 MiB", MIB)
+    } else {
+        ("64 MiB", 64 * MIB)
+    };
+    let idle_name = "scale-out: fileio serve's RSS after start (idle; sum of instances)";
+    let up_name = format!("scale-out: 10 KiB uploads, {conns} connections (wrk)");
+    let down_name = format!("scale-out: 10 KiB downloads, {conns} connections (wrk)");
+    let big_up_name = format!("scale-out: {label} upload (curl)");
+    let big_down_name = format!("scale-out: {label} download (curl)");
+    let loaded_name = "scale-out: fileio serve's RSS after the load (sum of instances)";
+    let names = [
+        idle_name,
+        &up_name,
+        &down_name,
+        &big_up_name,
+        &big_down_name,
+        loaded_name,
+    ];
+    if !names.iter().any(|n| want(n)) {
+        return (vec![], vec![]);
+    }
+    eprintln!("scale-out rows…");
+    let (peers, _moto, mut notes) = start_scale_peers(fileio, root);
+    let runs = o.runs.unwrap_or(if o.smoke { 1 } else { 3 });
+    // Each round visits the columns in a different order, so drift hits all alike.
+    let rounds = |i: usize| -> Vec<(usize, &Peer)> {
+        let mut v: Vec<(usize, &Peer)> = peers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| Some((i, p.as_ref()?)))
+            .collect();
+        let len = v.len().max(1);
+        v.rotate_left(i % len);
+        v
+    };
+    let memory = |kib: u64| Cell {
+        value: kib as f64,
+        text: mib(kib),
+        server_cores: None,
+        client_cores: None,
+        total_kib: Some(kib),
+    };
+    let mut rows = Vec::new();
+    let mut idle = ServerRow::new(idle_name);
+    for (i, p) in rounds(0) {
+        idle.cells[i].push(memory(p.idle_kib));
+    }
+    rows.push(idle);
+
+    let wrk_bin = find_program("wrk");
+    if wrk_bin.is_none() && (want(&up_name) || want(&down_name)) {
+        notes.push("wrk is not installed (Debian package wrk): the 10 KiB rows are empty".into());
+    }
+    let small = root.join("src-10k");
+    make_file(&small, 10 * KIB);
+    let big = root.join("src-big");
+    if want(&big_up_name) || want(&big_down_name) {
+        make_file(&big, len);
+    }
+    // Per column: the upload script and the path of a file to download over and over.
+    let targets: Vec<Option<(PathBuf, String)>> = peers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let p = p.as_ref()?;
+            let script = upload_script(p, &small);
+            p.put_many(&small, "small-get")
+                .map(|path| (script, path))
+                .map_err(|e| notes.push(format!("{}: {e}", SCALE[i])))
+                .ok()
+        })
+        .collect();
+    let [mut up, mut down, mut big_up, mut big_down] =
+        [&up_name, &down_name, &big_up_name, &big_down_name].map(ServerRow::new);
+    for round in 0..runs {
+        for (i, p) in rounds(round) {
+            let name = SCALE[i];
+            if let (Some(wrk_bin), Some((script, path))) = (&wrk_bin, &targets[i]) {
+                if want(&up_name) {
+                    match wrk(wrk_bin, p, "/", Some(script), conns, secs) {
+                        Ok(c) => up.cells[i].push(c),
+                        Err(e) => notes.push(format!("{name}: {e}")),
+                    }
+                }
+                if want(&down_name) {
+                    match wrk(wrk_bin, p, path, None, conns, secs) {
+                        Ok(c) => down.cells[i].push(c),
+                        Err(e) => notes.push(format!("{name}: {e}")),
+                    }
+                }
+            }
+            if want(&big_up_name) || want(&big_down_name) {
+                match big_transfer(p, &big, len) {
+                    Ok((u, d)) => {
+                        big_up.cells[i].push(u);
+                        big_down.cells[i].push(d);
+                    }
+                    Err(e) => notes.push(format!("{name}: {e}")),
+                }
+            }
+        }
+    }
+    rows.extend([up, down, big_up, big_down]);
+    let _ = std::fs::remove_file(&big);
+    let mut loaded = ServerRow::new(loaded_name);
+    let settle = Duration::from_secs(if o.smoke { 1 } else { 10 });
+    for (i, p) in rounds(0) {
+        loaded.cells[i].push(memory(p.settled_rss_kib(settle)));
+    }
+    rows.push(loaded);
+    rows.retain(|r| want(&r.name));
+    (rows, notes)
+}
+
+fn scale_table(rows: &[ServerRow]) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "| test | {} | {} | {} | **two/one** | server CPU, cores (same order) | client CPU, cores (same order) |",
+        SCALE[0], SCALE[1], SCALE[2]
+    );
+    t.push_str("|---|--:|--:|--:|--:|--:|--:|\n");
+    for r in rows {
+        let cells: Vec<Option<&Cell>> = (0..3).map(|i| r.median(i)).collect();
+        let text = |c: Option<&Cell>| c.map_or("–".to_string(), |c| c.text.clone());
+        let ratio = match (cells[2], cells[1]) {
+            (Some(two), Some(one)) if one.value > 0.0 => {
+                format!("**{:.2}**", two.value / one.value)
+            }
+            _ => "–".into(),
+        };
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r.name,
+            text(cells[0]),
+            text(cells[1]),
+            text(cells[2]),
+            ratio,
+            cores(&cells, |c| c.server_cores),
+            cores(&cells, |c| c.client_cores),
+        );
+    }
+    t
+}
+
 fn main() {
     let o = opts();
     if Command::new("curl").arg("--version").output().is_err() {
@@ -1907,6 +2290,16 @@ fn main() {
         &want,
     );
 
+    let (scale_rows, scale_notes) = scale_rows(
+        &o.fileio,
+        &b.path("scale"),
+        &ServerOpts {
+            smoke: o.smoke,
+            runs: o.runs,
+        },
+        &want,
+    );
+
     // A child spawned with vfork starts from this process's peak RSS (exec keeps it in
     // ru_maxrss): below every client's, or the RSS columns would be this process's.
     let own_kib = std::fs::read_to_string("/proc/self/status")
@@ -1952,6 +2345,28 @@ fn main() {
         );
         report.push_str(&server_table(&server_rows));
         for n in &server_notes {
+            let _ = writeln!(report, "\nNote: {n}.");
+        }
+        report.push('\n');
+    }
+    if !scale_rows.is_empty() || !scale_notes.is_empty() {
+        let _ = write!(
+            report,
+            "Scale-out, side by side: `fileio serve` embedded (SQLite and files in `--data`), on \
+             PostgreSQL + S3 as one instance, and as two instances behind nginx (round robin, \
+             the README's configuration without its rate limit); PostgreSQL is a throwaway \
+             cluster with fsync off, S3 is moto's server mode (an in-memory Python emulator, \
+             far slower than a real store: these columns show what the store costs here, not \
+             what S3 can do). Loads as above ({}); server CPU and RSS are the fileio \
+             instances' own, summed for two, without PostgreSQL, moto or nginx.\n\n",
+            if o.smoke {
+                "toy sizes"
+            } else {
+                "64 MiB for the big transfer"
+            }
+        );
+        report.push_str(&scale_table(&scale_rows));
+        for n in &scale_notes {
             let _ = writeln!(report, "\nNote: {n}.");
         }
         report.push('\n');
