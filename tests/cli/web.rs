@@ -318,15 +318,29 @@ fn previews_heads_and_browsers_never_spend_a_one_time_link() {
             .starts_with("attachment")
     );
 
-    // Now gone: a friendly page for browsers and bots, JSON for the API.
+    // Now gone: a friendly page saying why, 410, for browsers and bots; file.io's 404 JSON
+    // for the API.
     let gone = browse(&s, "GET", &path);
-    assert_eq!(gone.status, 404);
+    assert_eq!(gone.status, 410);
     assert_eq!(
         gone.header("Content-Type"),
         Some("text/html; charset=utf-8")
     );
     assert!(gone.text().contains("This link is gone"), "{}", gone.text());
+    assert!(
+        gone.text()
+            .contains("downloaded as often as its sender allowed"),
+        "{}",
+        gone.text()
+    );
     assert_secure(&gone);
+    let bot = request(
+        &s,
+        "GET",
+        &path,
+        &[("User-Agent", "Slackbot-LinkExpanding 1.0")],
+    );
+    assert_eq!(bot.status, 410);
     let api = request(&s, "GET", &path, &[]);
     assert_eq!(api.status, 404);
     assert_eq!(api.json()["code"], "FILE_NOT_FOUND");
@@ -509,11 +523,12 @@ fn an_expired_link_shows_a_friendly_page() {
     let up = upload(&s, &env, "e.txt", b"e", &["expires=1s", "autoDelete=false"]);
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let r = browse(&s, "GET", &format!("/{}", key(&up)));
-    assert_eq!(r.status, 404);
+    assert_eq!(r.status, 410);
     assert!(r.text().contains("This link is gone"), "{}", r.text());
+    assert!(r.text().contains("The file expired on "), "{}", r.text());
     let r = browse(&s, "GET", "/nosuchkey123");
     assert_eq!(r.status, 404);
-    assert!(r.text().contains("This link is gone"), "{}", r.text());
+    assert!(r.text().contains("No file at this link"), "{}", r.text());
 }
 
 #[test]
