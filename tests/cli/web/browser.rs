@@ -363,6 +363,7 @@ fn modules(svg: &str) -> String {
 /// `CI=true` a missing browser fails the test instead.
 fn driver_or_skip() -> Option<PathBuf> {
     match find_browser() {
+        Ok(_) if super::no_curl("web::browser") => None,
         Ok(d) => Some(d),
         Err(why) => {
             if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
