@@ -324,7 +324,7 @@ complete -c fileio -n "__fish_fileio_using_subcommand serve" -l api-keys-file -d
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l max-size -d 'Refuse uploads larger than SIZE (e.g. 100MB, 2GiB) with 413 [default: unlimited]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l max-storage -d 'Limit the bytes stored per API key (anonymous uploads share one allowance) [default: unlimited]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l max-expiry -d 'Refuse expiries further away than PERIOD (e.g. 30d, 1y); the default of 14 days is shortened to it [default: unlimited]' -r
-complete -c fileio -n "__fish_fileio_using_subcommand serve" -l rate-limit -d 'Allow each client address N requests per window, e.g. 60/min, 5/s, 1000/h [default: unlimited]' -r
+complete -c fileio -n "__fish_fileio_using_subcommand serve" -l rate-limit -d 'Allow each client address N requests per window, e.g. 60/min, 5/s, 1000/h; the browser pages\' assets are counted apart, up to 10×N (at least 100) [default: unlimited]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l public-url -d 'Base URL for the links in answers when behind a reverse proxy, e.g. https://files.example.com [default: http://<Host header>]' -r
 complete -c fileio -n "__fish_fileio_using_subcommand serve" -l require-auth -d 'Refuse uploads without an API key, downloads staying open to anyone with the link (`--require-auth`, or `=uploads`); or refuse every request without one, downloads included (`--require-auth=all`). Listing and managing files always need a key' -r -f -a "uploads\t'uploads need a key, downloads stay open'
 all\t'every request needs a key, downloads included'"

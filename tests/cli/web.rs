@@ -692,3 +692,39 @@ fn fileio_no_web_in_the_environment_turns_the_pages_off_and_parses_its_value() {
         );
     }
 }
+
+/// Loading the pages' assets does not eat the uploads `--rate-limit` allows: they are counted
+/// apart, against a bound ten times as large (at least 100 a window), which still stops a
+/// client hammering them.
+#[test]
+fn page_assets_do_not_count_against_the_rate_limit() {
+    if no_curl("web::page_assets_do_not_count_against_the_rate_limit") {
+        return;
+    }
+    let env = Env::new();
+    let s = Server::start(&env, &["--rate-limit", "2/min"]);
+    // The upload page, loaded and reloaded: one request of the two, and its assets.
+    assert_eq!(browse(&s, "GET", "/").status, 200);
+    for _ in 0..10 {
+        for asset in ["/_/app.js", "/_/app.css", "/_/icon.svg"] {
+            assert_eq!(request(&s, "GET", asset, &[]).status, 200, "{asset}");
+        }
+    }
+    let up = upload(&s, &env, "a.txt", b"a", &[]);
+    let qr = format!("/_/qr/{}", key(&up));
+    assert_eq!(request(&s, "GET", &qr, &[]).status, 200);
+    // The two are used: the API refuses, the assets are still served.
+    let r = request(&s, "GET", "/nosuchkey123", &[]);
+    assert_eq!(r.status, 429);
+    assert_eq!(request(&s, "GET", "/_/app.js", &[]).status, 200);
+    // Up to their own bound: 100 a minute here.
+    let mut served = 32;
+    while request(&s, "HEAD", "/_/icon.svg", &[]).status == 200 {
+        served += 1;
+        assert!(served <= 100, "assets are not bounded");
+    }
+    assert_eq!(served, 100);
+    let r = request(&s, "GET", "/_/app.css", &[]);
+    assert_eq!(r.status, 429);
+    assert!(r.header("Retry-After").is_some());
+}
