@@ -347,7 +347,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
             cand --max-size 'Refuse uploads larger than SIZE (e.g. 100MB, 2GiB) with 413 [default: unlimited]'
             cand --max-storage 'Limit the bytes stored per API key (anonymous uploads share one allowance) [default: unlimited]'
             cand --max-expiry 'Refuse expiries further away than PERIOD (e.g. 30d, 1y); the default of 14 days is shortened to it [default: unlimited]'
-            cand --rate-limit 'Allow each client address N requests per window, e.g. 60/min, 5/s, 1000/h [default: unlimited]'
+            cand --rate-limit 'Allow each client address N requests per window, e.g. 60/min, 5/s, 1000/h; the browser pages'' assets are counted apart, up to 10×N (at least 100) [default: unlimited]'
             cand --public-url 'Base URL for the links in answers when behind a reverse proxy, e.g. https://files.example.com [default: http://<Host header>]'
             cand --require-auth 'Refuse uploads without an API key, downloads staying open to anyone with the link (`--require-auth`, or `=uploads`); or refuse every request without one, downloads included (`--require-auth=all`). Listing and managing files always need a key'
             cand --header-timeout 'Close a connection whose request head (the first, or the next one on a kept-alive connection) has not arrived in full after SECS seconds'

@@ -115,7 +115,8 @@ pub struct ServeArgs {
     #[arg(long, env = "FILEIO_MAX_EXPIRY", value_name = "PERIOD")]
     pub max_expiry: Option<String>,
 
-    /// Allow each client address N requests per window, e.g. 60/min, 5/s, 1000/h [default: unlimited]
+    /// Allow each client address N requests per window, e.g. 60/min, 5/s, 1000/h; the browser
+    /// pages' assets are counted apart, up to 10×N (at least 100) [default: unlimited]
     #[arg(long, env = "FILEIO_RATE_LIMIT", value_name = "N/min")]
     pub rate_limit: Option<RateLimit>,
 

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use std::io;
 
 use serde::Serialize;
@@ -72,6 +73,45 @@ pub fn help_text(code: &str) -> Option<&'static str> {
 /// Seconds a client is told to wait when the storage cannot be reached.
 pub const UNAVAILABLE_RETRY_AFTER: u64 = 5;
 
+/// Why a file's link no longer works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GoneWhy {
+    /// Its expiry passed.
+    Expired,
+    /// It was downloaded as often as allowed.
+    UsedUp,
+    /// Its owner deleted it.
+    Deleted,
+}
+
+impl GoneWhy {
+    /// Its name in the metadata backends' tombstones.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GoneWhy::Expired => "expired",
+            GoneWhy::UsedUp => "used_up",
+            GoneWhy::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GoneWhy> {
+        Some(match s {
+            "expired" => GoneWhy::Expired,
+            "used_up" => GoneWhy::UsedUp,
+            "deleted" => GoneWhy::Deleted,
+            _ => return None,
+        })
+    }
+}
+
+/// A file that existed and is gone: why, and since when if known (a spent file kept
+/// without autoDelete does not record when its last download was).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gone {
+    pub why: GoneWhy,
+    pub at: Option<DateTime<Utc>>,
+}
+
 /// An error answered in file.io's v2 shape.
 #[derive(Debug)]
 pub struct ApiError {
@@ -80,6 +120,9 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// A v2 code more precise than the status's own.
     pub code: Option<&'static str>,
+    /// Set on a 404 for a file that existed and is gone: the browser pages answer those
+    /// with 410 and the reason; the API keeps file.io's 404.
+    pub gone: Option<Gone>,
 }
 
 impl ApiError {
@@ -89,6 +132,7 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             code: None,
+            gone: None,
         }
     }
     pub fn with_code(mut self, code: &'static str) -> Self {
@@ -106,6 +150,20 @@ impl ApiError {
             StatusCode::NOT_FOUND,
             "No file with this key: it may have expired, been downloaded already, or never existed.",
         )
+    }
+    /// A file that existed and is gone. Still 404 `FILE_NOT_FOUND` as file.io answers (its
+    /// clients look for that), with a message saying why.
+    pub fn gone(gone: Gone) -> Self {
+        let message = match gone.why {
+            GoneWhy::Expired => "This file has expired: ask the sender for a new link.",
+            GoneWhy::UsedUp => {
+                "This file was downloaded as often as its sender allowed: ask the sender for a new link."
+            }
+            GoneWhy::Deleted => "This file was deleted by its owner.",
+        };
+        let mut e = Self::new(StatusCode::NOT_FOUND, message);
+        e.gone = Some(gone);
+        e
     }
     pub fn too_large(message: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, message)

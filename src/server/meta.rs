@@ -10,6 +10,12 @@
 //! Methods that may drop rows return the blob names that no row refers to any more
 //! ([`Garbage`]): the store deletes those blobs afterwards, so a crash in between leaves only
 //! orphans, which the start-up cleanup removes.
+//!
+//! A file dropped for good — expired, downloaded as often as allowed, or deleted by its
+//! owner — leaves a *tombstone*: its key, why, and when, kept for [`TOMBSTONE_DAYS`] and then
+//! swept. Lookups of a key with no row answer [`ApiError::gone`] while its tombstone lives
+//! (so a browser is told 410 and why), plain 404 otherwise. A row always wins over a
+//! tombstone, and a tombstoned key is never given to a new file.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -19,7 +25,18 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
 use crate::server::auth::Owner;
-use crate::server::errors::ApiError;
+use crate::server::errors::{ApiError, Gone, GoneWhy};
+
+/// How long a gone file's tombstone is kept. Fixed rather than tied to `--max-expiry`: it
+/// must outlive the link's sharing (messages are read days later), not the file; a
+/// tombstone is a key, a reason and a time, and there are no more of them than files
+/// dropped in this span.
+pub const TOMBSTONE_DAYS: i64 = 30;
+
+/// Tombstones from before this are ignored (and swept).
+pub fn tombstone_horizon(now: DateTime<Utc>) -> DateTime<Utc> {
+    now - chrono::Duration::days(TOMBSTONE_DAYS)
+}
 
 /// Where a backend's time comes from: the system clock, or a test's.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -60,6 +77,32 @@ impl FileRow {
     /// Expired or downloaded as often as allowed.
     pub fn is_spent(&self, now: DateTime<Utc>) -> bool {
         self.expires <= now || self.downloads >= self.max_downloads
+    }
+
+    /// Why a spent file is gone, and since when as far as the row tells: expiry wins when
+    /// both apply.
+    pub fn gone(&self, now: DateTime<Utc>) -> Gone {
+        if self.expires <= now {
+            Gone {
+                why: GoneWhy::Expired,
+                at: Some(self.expires),
+            }
+        } else {
+            Gone {
+                why: GoneWhy::UsedUp,
+                at: None,
+            }
+        }
+    }
+
+    /// The answer for a lookup of this spent file: gone, since now if it is being dropped
+    /// now (autoDelete) and the row does not tell.
+    pub fn spent_error(&self, now: DateTime<Utc>) -> ApiError {
+        let mut gone = self.gone(now);
+        if self.auto_delete {
+            gone.at.get_or_insert(now);
+        }
+        ApiError::gone(gone)
     }
 }
 
@@ -229,14 +272,15 @@ pub trait Meta: Send + Sync + 'static {
     fn insert(&self, new: NewFile) -> MetaResult<'_, Inserted>;
 
     /// A file the caller may download or see: not spent (a spent auto-delete file is
-    /// dropped, its blob returned as garbage). 404 when there is none.
+    /// dropped, its blob returned as garbage, a tombstone left). 404 when there is none,
+    /// [`ApiError::gone`] when it is spent or its tombstone lives.
     fn peek(&self, key: String) -> MetaResult<'_, Outcome<FileRow>>;
 
     /// Applies a change to an owner's file; 404 when it is not theirs or not there. Returns
     /// the new row and the blobs to delete (the replaced contents).
     fn update(&self, change: Change) -> MetaResult<'_, Outcome<FileRow>>;
 
-    /// Deletes an owner's file; 404 when it is not theirs or not there.
+    /// Deletes an owner's file, leaving a tombstone; 404 when it is not theirs or not there.
     fn delete(&self, key: String, owner: String) -> MetaResult<'_, Outcome<()>>;
 
     /// One page of an owner's files, with the count and total size of all that match.
@@ -246,7 +290,8 @@ pub trait Meta: Send + Sync + 'static {
     fn used(&self, owner: Owner) -> MetaResult<'_, u64>;
 
     /// Takes a lease on one download of a file's current contents, for `lease` from now,
-    /// or 404 when none is left (counting live leases).
+    /// or 404 when none is left (counting live leases): [`ApiError::gone`] as in
+    /// [`Meta::peek`].
     fn reserve(&self, key: String, lease: Duration) -> MetaResult<'_, Outcome<(FileRow, LeaseId)>>;
 
     /// Extends a live lease to `lease` from now; false when it had already run out.
@@ -259,7 +304,8 @@ pub trait Meta: Send + Sync + 'static {
     /// Gives a lease back (the download broke off).
     fn release(&self, id: LeaseId) -> MetaResult<'_, ()>;
 
-    /// Drops the files that are spent and to be deleted automatically, and leases that ran out.
+    /// Drops the files that are spent and to be deleted automatically (leaving tombstones),
+    /// leases that ran out, and tombstones older than [`TOMBSTONE_DAYS`].
     fn sweep(&self) -> MetaResult<'_, Garbage>;
 
     /// Every blob name a row refers to (for the start-up cleanup).
@@ -413,13 +459,23 @@ pub(crate) mod conformance {
         let l2 = lease(b, "one").await.unwrap();
         let late = a.complete(l1).await.unwrap();
         assert!(!late.counted && late.garbage.is_empty());
+        let used_up = clock.now();
         let done = b.complete(l2).await.unwrap();
         assert!(done.counted);
         assert_eq!(done.garbage, ["one-1"]);
-        assert_eq!(
-            a.peek("one".into()).await.unwrap().0.unwrap_err().status,
-            404
-        );
+        let one_gone = Some(Gone {
+            why: GoneWhy::UsedUp,
+            at: Some(used_up),
+        });
+        assert_eq!(gone(a, "one").await, one_gone);
+        let refused = b
+            .reserve("one".into(), LEASE)
+            .await
+            .unwrap()
+            .0
+            .err()
+            .unwrap();
+        assert_eq!((refused.status.as_u16(), refused.gone), (404, one_gone));
 
         // A release gives the download back.
         insert(a, file("rel", "rel-1", None, 1, clock)).await;
@@ -468,17 +524,30 @@ pub(crate) mod conformance {
         insert(a, file("del", "del-1", Some("o3"), 1, clock)).await;
         let (r, g) = b.delete("del".into(), "someone".into()).await.unwrap();
         assert_eq!((r.unwrap_err().status.as_u16(), g.len()), (404, 0));
+        let deleted = clock.now();
         let (r, g) = b.delete("del".into(), "o3".into()).await.unwrap();
         assert!(r.is_ok());
         assert_eq!(g, ["del-1"]);
+        let del_gone = Some(Gone {
+            why: GoneWhy::Deleted,
+            at: Some(deleted),
+        });
+        assert_eq!(gone(a, "del").await, del_gone);
 
         // Expiry is judged by the store's clock; the sweep returns what it freed.
         let mut f = file("exp", "exp-1", None, 1, clock);
         f.settings.expires = clock.now() + chrono::Duration::seconds(1);
         insert(a, f).await;
         assert!(b.sweep().await.unwrap().is_empty());
+        let expired = clock.now() + chrono::Duration::seconds(1);
         clock.advance(chrono::Duration::seconds(2));
         assert_eq!(b.sweep().await.unwrap(), ["exp-1"]);
+        let exp_gone = Some(Gone {
+            why: GoneWhy::Expired,
+            at: Some(expired),
+        });
+        assert_eq!(gone(a, "exp").await, exp_gone);
+        assert_eq!(gone(a, "never").await, None);
 
         // What the start-up cleanup needs.
         let names = a.blob_names().await.unwrap();
@@ -489,6 +558,62 @@ pub(crate) mod conformance {
             .unwrap();
         assert_eq!(dropped, 1);
         assert_eq!(a.blob_names().await.unwrap(), ["rel-1".to_string()].into());
+
+        // A tombstoned key is never given to a new file.
+        for key in ["one", "del", "exp"] {
+            let f = file(key, &format!("{key}-new"), None, 1, clock);
+            assert!(
+                matches!(b.insert(f).await.unwrap(), Inserted::Taken),
+                "{key}"
+            );
+        }
+
+        // A spent file kept without autoDelete says why from its row, and once revived it is
+        // served: no tombstone shadows it.
+        let mut f = file("keep", "keep-1", Some("o4"), 1, clock);
+        f.settings.expires = clock.now() + chrono::Duration::seconds(1);
+        f.settings.auto_delete = false;
+        let kept_until = f.settings.expires;
+        insert(a, f).await;
+        clock.advance(chrono::Duration::seconds(2));
+        assert!(b.sweep().await.unwrap().is_empty());
+        let keep_gone = Some(Gone {
+            why: GoneWhy::Expired,
+            at: Some(kept_until),
+        });
+        assert_eq!(gone(b, "keep").await, keep_gone);
+        let later = clock.now() + chrono::Duration::days(60);
+        let revive = Change {
+            key: "keep".into(),
+            owner: "o4".into(),
+            contents: None,
+            settings: Box::new(move |row| {
+                Ok(Settings {
+                    expires: later,
+                    max_downloads: row.max_downloads,
+                    auto_delete: false,
+                })
+            }),
+            reset_downloads: false,
+            max_storage: None,
+        };
+        assert!(a.update(revive).await.unwrap().0.is_ok());
+        assert_eq!(
+            b.peek("keep".into()).await.unwrap().0.unwrap().blob,
+            "keep-1"
+        );
+
+        // Tombstones last TOMBSTONE_DAYS: then lookups say plain 404 and the sweep drops them.
+        clock.advance(chrono::Duration::days(TOMBSTONE_DAYS) - chrono::Duration::seconds(10));
+        assert_eq!(gone(a, "exp").await, exp_gone);
+        clock.advance(chrono::Duration::seconds(20));
+        assert_eq!(gone(a, "exp").await, None);
+        assert_eq!(gone(b, "one").await, None);
+        assert_eq!(b.sweep().await.unwrap(), ["rel-1"]);
+        let rel = gone(a, "rel").await.unwrap();
+        assert_eq!(rel.why, GoneWhy::Expired);
+        insert(b, file("exp", "exp-2", None, 1, clock)).await;
+        assert_eq!(a.peek("exp".into()).await.unwrap().0.unwrap().blob, "exp-2");
 
         tus(a, b, clock).await;
     }
@@ -604,5 +729,13 @@ pub(crate) mod conformance {
         clock.advance(chrono::Duration::seconds(61));
         assert_eq!(a.tus_sweep().await.unwrap(), ["t4-state"]);
         assert!(a.tus_sweep().await.unwrap().is_empty());
+    }
+
+    /// What a lookup of a key with no live file says: `Some` when it is known to be gone.
+    async fn gone(m: &dyn Meta, key: &str) -> Option<Gone> {
+        let (r, _) = m.peek(key.into()).await.unwrap();
+        let e = r.err().unwrap_or_else(|| panic!("{key} is still there"));
+        assert_eq!(e.status.as_u16(), 404, "{key}");
+        e.gone
     }
 }

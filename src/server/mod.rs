@@ -403,10 +403,18 @@ async fn method_not_allowed(method: Method) -> ApiError {
 async fn rate_limit(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     let connect = req.extensions().get::<ConnectInfo<SocketAddr>>().copied();
     if let (Some(limiter), Some(ConnectInfo(addr))) = (&app.limiter, connect) {
-        if req.method() != Method::OPTIONS {
-            if let Err(e) = limiter.check(addr.ip()) {
-                return e.into_response();
-            }
+        let asset = app.config.web
+            && (req.method() == Method::GET || req.method() == Method::HEAD)
+            && req.uri().path().starts_with("/_/");
+        let counted = if asset {
+            limiter.check_asset(addr.ip())
+        } else if req.method() != Method::OPTIONS {
+            limiter.check(addr.ip())
+        } else {
+            Ok(())
+        };
+        if let Err(e) = counted {
+            return e.into_response();
         }
     }
     next.run(req).await

@@ -34,13 +34,13 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::error::{Failure, Kind};
 use crate::server::auth::Owner;
-use crate::server::errors::ApiError;
+use crate::server::errors::{ApiError, Gone, GoneWhy};
 use crate::server::ids::random;
-use crate::server::meta::Clock;
 use crate::server::meta::{
     Change, Completed, FileRow, Garbage, Inserted, LeaseId, ListQuery, Meta, MetaResult, NewFile,
     Outcome, Page, SortField, TusLock, TusRow, tus_locked, tus_not_found,
 };
+use crate::server::meta::{Clock, TOMBSTONE_DAYS};
 use crate::size::ByteSize;
 
 /// The schema, one step per version, applied in order and recorded in `fileio_migrations`.
@@ -94,6 +94,15 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
     CREATE INDEX tus_uploads_owner ON tus_uploads (owner);
     CREATE INDEX tus_uploads_expires ON tus_uploads (expires);",
     ),
+    (
+        3,
+        "CREATE TABLE gone (
+            key text PRIMARY KEY,
+            why text NOT NULL,
+            at timestamptz NOT NULL
+        );
+        CREATE INDEX gone_at ON gone (at);",
+    ),
 ];
 
 /// The session advisory lock held while migrating ("fileio" in ASCII).
@@ -131,6 +140,43 @@ const RETRY_AFTER: u64 = 5;
 
 fn gone() -> String {
     format!("auto_delete AND (expires <= {NOW} OR downloads >= max_downloads)")
+}
+
+/// Leaves a tombstone for each row the data-modifying CTE `del` returned (its `key` and
+/// `expires`; `spent`, when given, says whether it went by being spent rather than by
+/// `why_else`). Spent rows went by expiry if it passed (at their expiry), else used up (now).
+fn bury(spent: &str, why_else: &str) -> String {
+    format!(
+        "INSERT INTO gone (key, why, at)
+            SELECT key,
+                CASE WHEN NOT {spent} THEN '{why_else}' WHEN expires <= {NOW} THEN 'expired' ELSE 'used_up' END,
+                CASE WHEN {spent} AND expires <= {NOW} THEN expires ELSE {NOW} END
+            FROM del
+            ON CONFLICT (key) DO UPDATE SET why = excluded.why, at = excluded.at"
+    )
+}
+
+/// What a lookup of a key with no row answers: gone while its tombstone lives, else 404.
+async fn missing(
+    c: &impl deadpool_postgres::GenericClient,
+    now: &Option<DateTime<Utc>>,
+    key: &str,
+) -> Result<ApiError, ApiError> {
+    let row = c
+        .query_opt(
+            &format!(
+                "SELECT why, at FROM gone WHERE key = $2 AND at > {NOW} - interval '{TOMBSTONE_DAYS} days'"
+            ),
+            &[now, &key],
+        )
+        .await?;
+    let gone = row.and_then(|r| {
+        Some(Gone {
+            why: GoneWhy::parse(r.get(0))?,
+            at: Some(r.get(1)),
+        })
+    });
+    Ok(gone.map_or_else(ApiError::not_found, ApiError::gone))
 }
 
 /// No live lease still reads the blob of the row `f`.
@@ -504,8 +550,8 @@ async fn check_quota(
     Ok(())
 }
 
-/// Deletes the row of `key` with the contents `blob` if no live lease reads them; returns
-/// the blob when this call deleted it.
+/// Deletes the spent row of `key` with the contents `blob` if no live lease reads them,
+/// leaving its tombstone; returns the blob when this call deleted it.
 async fn remove_unleased(
     c: &impl deadpool_postgres::GenericClient,
     now: &Option<DateTime<Utc>>,
@@ -515,8 +561,12 @@ async fn remove_unleased(
     let rows = c
         .query(
             &format!(
-                "DELETE FROM files f WHERE key = $2 AND blob = $3 AND {} RETURNING blob",
-                unleased()
+                "WITH del AS (
+                    DELETE FROM files f WHERE key = $2 AND blob = $3 AND {} RETURNING key, blob, expires
+                ), buried AS ({})
+                SELECT blob FROM del",
+                unleased(),
+                bury("true", "used_up"),
             ),
             &[now, &key, &blob],
         )
@@ -564,6 +614,12 @@ impl Meta for PgMeta {
             let now = self.pinned();
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
+            let buried = tx
+                .query_opt("SELECT 1 FROM gone WHERE key = $1", &[&new.key])
+                .await?;
+            if buried.is_some() {
+                return Ok(Inserted::Taken);
+            }
             check_quota(&tx, &now, &new.owner, 0, new.contents.size, new.max_storage).await?;
             let n = tx
                 .execute(
@@ -616,7 +672,7 @@ impl Meta for PgMeta {
                 )
                 .await?;
             let Some(row) = row else {
-                return Ok((Err(ApiError::not_found()), vec![]));
+                return Ok((Err(missing(&c, &now, &key).await?), vec![]));
             };
             let time: DateTime<Utc> = row.get(12);
             let row = read_row(&row);
@@ -626,7 +682,7 @@ impl Meta for PgMeta {
                 } else {
                     vec![]
                 };
-                return Ok((Err(ApiError::not_found()), garbage));
+                return Ok((Err(row.spent_error(time)), garbage));
             }
             Ok((Ok(row), vec![]))
         })
@@ -654,7 +710,7 @@ impl Meta for PgMeta {
             if row.auto_delete && row.is_spent(time) {
                 let garbage = remove_unleased(&tx, &now, &change.key, &row.blob).await?;
                 tx.commit().await?;
-                return Ok((Err(ApiError::not_found()), garbage));
+                return Ok((Err(row.spent_error(time)), garbage));
             }
             let s = match (change.settings)(&row) {
                 Ok(s) => s,
@@ -709,8 +765,13 @@ impl Meta for PgMeta {
             let row = c
                 .query_opt(
                     &format!(
-                        "DELETE FROM files WHERE key = $2 AND owner = $3 RETURNING blob, {}",
-                        gone()
+                        "WITH del AS (
+                            DELETE FROM files WHERE key = $2 AND owner = $3
+                            RETURNING key, blob, expires, {} AS spent, {NOW} AS time
+                        ), buried AS ({})
+                        SELECT blob, spent, expires, time FROM del",
+                        gone(),
+                        bury("spent", "deleted"),
                     ),
                     &[&now, &key, &owner],
                 )
@@ -721,7 +782,19 @@ impl Meta for PgMeta {
             let garbage = vec![row.get(0)];
             if row.get::<_, bool>(1) {
                 // Gone already as far as the owner can tell.
-                return Ok((Err(ApiError::not_found()), garbage));
+                let (expires, time): (DateTime<Utc>, DateTime<Utc>) = (row.get(2), row.get(3));
+                let gone = if expires <= time {
+                    Gone {
+                        why: GoneWhy::Expired,
+                        at: Some(expires),
+                    }
+                } else {
+                    Gone {
+                        why: GoneWhy::UsedUp,
+                        at: Some(time),
+                    }
+                };
+                return Ok((Err(ApiError::gone(gone)), garbage));
             }
             Ok((Ok(()), garbage))
         })
@@ -791,7 +864,7 @@ impl Meta for PgMeta {
                 )
                 .await?;
             let Some(row) = row else {
-                return Ok((Err(ApiError::not_found()), vec![]));
+                return Ok((Err(missing(&tx, &now, &key).await?), vec![]));
             };
             let time: DateTime<Utc> = row.get(12);
             let row = read_row(&row);
@@ -802,7 +875,7 @@ impl Meta for PgMeta {
                     vec![]
                 };
                 tx.commit().await?;
-                return Ok((Err(ApiError::not_found()), garbage));
+                return Ok((Err(row.spent_error(time)), garbage));
             }
             // A new statement, so it sees every lease committed before the lock was ours.
             let id = random(16);
@@ -911,10 +984,14 @@ impl Meta for PgMeta {
                 "WITH spent AS (
                     SELECT key FROM files f WHERE {} AND {}
                     LIMIT $2 FOR UPDATE SKIP LOCKED
-                )
-                DELETE FROM files f USING spent WHERE f.key = spent.key RETURNING f.blob",
+                ), del AS (
+                    DELETE FROM files f USING spent WHERE f.key = spent.key
+                    RETURNING f.key, f.blob, f.expires
+                ), buried AS ({})
+                SELECT blob FROM del",
                 gone(),
-                unleased()
+                unleased(),
+                bury("true", "used_up"),
             );
             let mut garbage = vec![];
             loop {
@@ -926,6 +1003,11 @@ impl Meta for PgMeta {
             }
             c.execute(
                 &format!("DELETE FROM leases WHERE expires <= {NOW}"),
+                &[&now],
+            )
+            .await?;
+            c.execute(
+                &format!("DELETE FROM gone WHERE at <= {NOW} - interval '{TOMBSTONE_DAYS} days'"),
                 &[&now],
             )
             .await?;

@@ -15,13 +15,13 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::server::auth::Owner;
-use crate::server::errors::ApiError;
+use crate::server::errors::{ApiError, Gone, GoneWhy};
 use crate::server::ids::random;
-use crate::server::meta::Clock;
 use crate::server::meta::{
     Change, Completed, Garbage, Inserted, LeaseId, ListQuery, Meta, MetaResult, NewFile, Outcome,
     Page, SortField, TusLock, TusRow, tus_locked, tus_not_found,
 };
+use crate::server::meta::{Clock, tombstone_horizon};
 use crate::size::ByteSize;
 
 pub struct SqliteMeta {
@@ -144,7 +144,13 @@ impl SqliteMeta {
                 lock_id TEXT,
                 lock_until INTEGER
             );
-            CREATE INDEX IF NOT EXISTS tus_uploads_expires ON tus_uploads(expires);",
+            CREATE INDEX IF NOT EXISTS tus_uploads_expires ON tus_uploads(expires);
+            CREATE TABLE IF NOT EXISTS gone (
+                key TEXT PRIMARY KEY,
+                why TEXT NOT NULL,
+                at INTEGER NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS gone_at ON gone(at);",
         )
         .context("cannot create the database schema")?;
         let has_blob: bool = conn
@@ -330,6 +336,41 @@ fn remove(conn: &Connection, key: &str, blob: &str) -> rusqlite::Result<Garbage>
     Ok(vec![blob.to_string()])
 }
 
+/// Deletes a row for good, leaving its tombstone; returns its blob as garbage.
+fn bury(
+    conn: &Connection,
+    key: &str,
+    blob: &str,
+    gone: Gone,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Garbage> {
+    exec(
+        conn,
+        "INSERT OR REPLACE INTO gone (key, why, at) VALUES (?1, ?2, ?3)",
+        params![key, gone.why.as_str(), millis(gone.at.unwrap_or(now))],
+    )?;
+    remove(conn, key, blob)
+}
+
+/// What a lookup of a key with no row answers: gone while its tombstone lives, else 404.
+fn missing(conn: &Connection, key: &str, now: DateTime<Utc>) -> rusqlite::Result<ApiError> {
+    let found: Option<(String, i64)> = conn
+        .prepare_cached("SELECT why, at FROM gone WHERE key = ?1 AND at > ?2")?
+        .query_row(params![key, millis(tombstone_horizon(now))], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    Ok(
+        match found.and_then(|(why, at)| Some((GoneWhy::parse(&why)?, at))) {
+            Some((why, at)) => ApiError::gone(Gone {
+                why,
+                at: Some(from_millis(at)),
+            }),
+            None => ApiError::not_found(),
+        },
+    )
+}
+
 fn used(conn: &Connection, owner: &Owner, now: DateTime<Utc>) -> rusqlite::Result<u64> {
     conn.query_row(
         &format!("SELECT COALESCE(SUM(size), 0) FROM files WHERE owner IS ?2 AND NOT ({GONE})"),
@@ -367,15 +408,18 @@ fn live(
     now: DateTime<Utc>,
 ) -> rusqlite::Result<Outcome<crate::server::meta::FileRow>> {
     let Some(row) = get(conn, key)? else {
-        return Ok((Err(ApiError::not_found()), vec![]));
+        return Ok((Err(missing(conn, key, now)?), vec![]));
     };
     if row.is_spent(now) {
+        let mut gone = row.gone(now);
         let garbage = if row.auto_delete {
-            remove(conn, key, &row.blob)?
+            // Its last download's time is not kept: it went now, as far as anyone can tell.
+            gone.at.get_or_insert(now);
+            bury(conn, key, &row.blob, gone, now)?
         } else {
             vec![]
         };
-        return Ok((Err(ApiError::not_found()), garbage));
+        return Ok((Err(ApiError::gone(gone)), garbage));
     }
     Ok((Ok(row), vec![]))
 }
@@ -427,6 +471,12 @@ impl Meta for SqliteMeta {
         self.run(true, move |conn, now| {
             let created = new.created;
             let tx = conn.savepoint()?;
+            let buried = tx
+                .prepare_cached("SELECT 1 FROM gone WHERE key = ?1")?
+                .exists([&new.key])?;
+            if buried {
+                return Ok(Inserted::Taken);
+            }
             check_quota(
                 &tx,
                 &new.owner,
@@ -486,9 +536,11 @@ impl Meta for SqliteMeta {
                 return Ok((Err(ApiError::not_found()), vec![]));
             }
             if row.auto_delete && row.is_spent(now) {
-                let garbage = remove(&tx, &change.key, &row.blob)?;
+                let mut gone = row.gone(now);
+                gone.at.get_or_insert(now);
+                let garbage = bury(&tx, &change.key, &row.blob, gone, now)?;
                 tx.commit()?;
-                return Ok((Err(ApiError::not_found()), garbage));
+                return Ok((Err(ApiError::gone(gone)), garbage));
             }
             let s = match (change.settings)(&row) {
                 Ok(s) => s,
@@ -543,12 +595,18 @@ impl Meta for SqliteMeta {
             if row.owner.as_deref() != Some(owner.as_str()) {
                 return Ok((Err(ApiError::not_found()), vec![]));
             }
-            let garbage = remove(conn, &key, &row.blob)?;
             if row.auto_delete && row.is_spent(now) {
                 // Gone already as far as the owner can tell.
-                return Ok((Err(ApiError::not_found()), garbage));
+                let mut gone = row.gone(now);
+                gone.at.get_or_insert(now);
+                let garbage = bury(conn, &key, &row.blob, gone, now)?;
+                return Ok((Err(ApiError::gone(gone)), garbage));
             }
-            Ok((Ok(()), garbage))
+            let deleted = Gone {
+                why: GoneWhy::Deleted,
+                at: Some(now),
+            };
+            Ok((Ok(()), bury(conn, &key, &row.blob, deleted, now)?))
         })
     }
 
@@ -669,7 +727,11 @@ impl Meta for SqliteMeta {
             if counted {
                 if let Some(row) = get(&tx, &key)? {
                     if row.auto_delete && row.downloads >= row.max_downloads {
-                        garbage = remove(&tx, &key, &row.blob)?;
+                        let used_up = Gone {
+                            why: GoneWhy::UsedUp,
+                            at: Some(now),
+                        };
+                        garbage = bury(&tx, &key, &row.blob, used_up, now)?;
                     }
                 }
             }
@@ -688,17 +750,20 @@ impl Meta for SqliteMeta {
     fn sweep(&self) -> MetaResult<'_, Garbage> {
         self.run(true, move |conn, now| {
             let tx = conn.savepoint()?;
-            let rows: Vec<(String, String)> = tx
-                .prepare(&format!(
-                    "SELECT key, COALESCE(blob, key) FROM files WHERE {GONE}"
-                ))?
-                .query_map([millis(now)], |r| Ok((r.get(0)?, r.get(1)?)))?
+            let rows: Vec<crate::server::meta::FileRow> = tx
+                .prepare(&format!("SELECT {COLUMNS} FROM files WHERE {GONE}"))?
+                .query_map([millis(now)], read_row)?
                 .collect::<rusqlite::Result<_>>()?;
             let mut garbage = vec![];
-            for (key, blob) in &rows {
-                garbage.extend(remove(&tx, key, blob)?);
+            for row in &rows {
+                garbage.extend(bury(&tx, &row.key, &row.blob, row.gone(now), now)?);
             }
             exec(&tx, "DELETE FROM leases WHERE expires <= ?1", [millis(now)])?;
+            exec(
+                &tx,
+                "DELETE FROM gone WHERE at <= ?1",
+                [millis(tombstone_horizon(now))],
+            )?;
             tx.commit()?;
             Ok(garbage)
         })

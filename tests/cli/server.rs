@@ -79,6 +79,12 @@ fn parse(raw: &[u8]) -> Resp {
     }
 }
 
+/// Whether curl is missing, for a test that uses it as an independent client: the test is
+/// then skipped saying so (failed under CI, where .ci/run installs curl).
+fn no_curl(test: &str) -> bool {
+    !crate::support::have_tool("curl", &format!("server::{test}"))
+}
+
 /// Runs curl and returns the answer (`-i`: headers, then the body).
 fn curl(args: &[&str]) -> Resp {
     let out = StdCommand::new("curl")
@@ -209,6 +215,9 @@ fn banner_names_the_real_port() {
 
 #[test]
 pub(crate) fn upload_answers_v2_file_details_in_order() {
+    if no_curl("upload_answers_v2_file_details_in_order") {
+        return;
+    }
     let env = Env::new();
     let s = start(&env, &[]);
     let f = env.write("report.pdf", b"%PDF-1.4 hello");
@@ -286,6 +295,9 @@ pub(crate) fn upload_answers_v2_file_details_in_order() {
 
 #[test]
 pub(crate) fn twenty_racing_downloads_get_exactly_one_file() {
+    if no_curl("twenty_racing_downloads_get_exactly_one_file") {
+        return;
+    }
     let env = Env::new();
     let s = start(&env, &[]);
     let f = env.write("race.bin", vec![7u8; 300_000]);
@@ -320,6 +332,9 @@ pub(crate) fn twenty_racing_downloads_get_exactly_one_file() {
 
 #[test]
 pub(crate) fn an_interrupted_download_gives_its_download_back() {
+    if no_curl("an_interrupted_download_gives_its_download_back") {
+        return;
+    }
     let env = Env::new();
     let s = start(&env, &[]);
     let size = 32 << 20;
@@ -361,6 +376,9 @@ pub(crate) fn an_interrupted_download_gives_its_download_back() {
 
 #[test]
 pub(crate) fn the_sweeper_deletes_expired_blobs() {
+    if no_curl("the_sweeper_deletes_expired_blobs") {
+        return;
+    }
     let env = Env::new();
     let s = start(&env, &["--sweep-interval", "1"]);
     let f = env.write("soon.txt", b"soon");
@@ -387,6 +405,9 @@ pub(crate) fn the_sweeper_deletes_expired_blobs() {
 
 #[test]
 pub(crate) fn files_survive_a_restart() {
+    if no_curl("files_survive_a_restart") {
+        return;
+    }
     let env = Env::new();
     let s = start(&env, &[]);
     let f = env.write("persist.txt", b"still here");
@@ -399,6 +420,9 @@ pub(crate) fn files_survive_a_restart() {
 
 #[test]
 fn crash_leftovers_are_cleaned_at_start() {
+    if no_curl("crash_leftovers_are_cleaned_at_start") {
+        return;
+    }
     let env = Env::new();
     let s = start(&env, &[]);
     let f = env.write("a.txt", b"aaa");
@@ -428,6 +452,9 @@ fn vm_hwm(s: &Server) -> u64 {
 
 #[test]
 fn max_size_refuses_a_huge_upload_at_once() {
+    if no_curl("max_size_refuses_a_huge_upload_at_once") {
+        return;
+    }
     let env = Env::new();
     let s = start(&env, &["--max-size", "1MB"]);
     // A sparse 200 MB file: announced by Content-Length, refused before it is read.
@@ -524,6 +551,9 @@ fn max_size_refuses_a_huge_upload_at_once() {
 
 #[test]
 fn memory_stays_flat_for_a_large_file() {
+    if no_curl("memory_stays_flat_for_a_large_file") {
+        return;
+    }
     let env = Env::new();
     let s = start(&env, &[]);
     let size = 96 << 20;
@@ -550,6 +580,9 @@ fn memory_stays_flat_for_a_large_file() {
 
 #[test]
 pub(crate) fn chunked_upload_without_content_length() {
+    if no_curl("chunked_upload_without_content_length") {
+        return;
+    }
     let env = Env::new();
     let s = start(&env, &[]);
     let body = "--B0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"C:\\\\Users\\\\me\\\\chunk.txt\"\r\n\r\nchunked content\r\n--B0undary\r\nContent-Disposition: form-data; name=\"maxDownloads\"\r\n\r\n2\r\n--B0undary--\r\n";
@@ -597,6 +630,9 @@ fn absolute_form_request_lines_route_normally() {
 
 #[test]
 fn require_auth_refuses_anonymous_uploads() {
+    if no_curl("require_auth_refuses_anonymous_uploads") {
+        return;
+    }
     let env = Env::new();
     let s = start(&env, &["--require-auth"]);
     let f = env.write("a.txt", b"a");
@@ -607,6 +643,9 @@ fn require_auth_refuses_anonymous_uploads() {
 
 #[test]
 fn rate_limit_answers_429_with_retry_after() {
+    if no_curl("rate_limit_answers_429_with_retry_after") {
+        return;
+    }
     let env = Env::new();
     let s = start(&env, &["--rate-limit", "3/min"]);
     for _ in 0..3 {
@@ -624,6 +663,9 @@ fn rate_limit_answers_429_with_retry_after() {
 
 #[test]
 pub(crate) fn me_reports_real_usage_and_limits() {
+    if no_curl("me_reports_real_usage_and_limits") {
+        return;
+    }
     let env = Env::new();
     let s = start(
         &env,
@@ -656,6 +698,9 @@ pub(crate) fn me_reports_real_usage_and_limits() {
 
 #[test]
 pub(crate) fn max_storage_is_per_key() {
+    if no_curl("max_storage_is_per_key") {
+        return;
+    }
     let env = Env::new();
     let s = start(&env, &["--max-storage", "1000"]);
     let f = env.write("six.bin", vec![0u8; 600]);
@@ -680,6 +725,9 @@ pub(crate) fn max_storage_is_per_key() {
 
 #[test]
 fn max_expiry_refuses_longer_and_clamps_the_default() {
+    if no_curl("max_expiry_refuses_longer_and_clamps_the_default") {
+        return;
+    }
     let env = Env::new();
     let s = start(&env, &["--max-expiry", "1d"]);
     let f = env.write("a.txt", b"a");
@@ -706,6 +754,9 @@ fn max_expiry_refuses_longer_and_clamps_the_default() {
 
 #[test]
 fn cors_preflight_is_answered() {
+    if no_curl("cors_preflight_is_answered") {
+        return;
+    }
     let env = Env::new();
     let s = start(&env, &["--require-auth"]);
     let r = curl(&[
@@ -748,6 +799,9 @@ fn cors_preflight_is_answered() {
 
 #[test]
 fn the_log_has_one_line_per_request_and_never_the_key() {
+    if no_curl("the_log_has_one_line_per_request_and_never_the_key") {
+        return;
+    }
     let env = Env::new();
     let s = start(&env, &[]);
     let f = env.write("a.txt", b"a");
@@ -774,6 +828,9 @@ fn the_log_has_one_line_per_request_and_never_the_key() {
 
 #[test]
 fn keys_come_from_a_file_and_the_environment() {
+    if no_curl("keys_come_from_a_file_and_the_environment") {
+        return;
+    }
     let env = Env::new();
     let file = env.write("keys.txt", format!("# ours\n\n  {K1}  \n"));
     let s = Server::start(&env, &["--api-keys-file", file.to_str().unwrap()]);
@@ -857,6 +914,9 @@ fn bad_flags_exit_2_and_a_busy_port_is_explained() {
 
 #[test]
 fn public_url_sets_the_links() {
+    if no_curl("public_url_sets_the_links") {
+        return;
+    }
     let env = Env::new();
     let s = start(&env, &["--public-url", "https://files.example.com/"]);
     let f = env.write("a.txt", b"a");
@@ -923,6 +983,9 @@ fn bad_fields_before_the_file_are_refused_before_it_is_read() {
 
 #[test]
 pub(crate) fn an_upload_cut_off_midway_leaves_nothing() {
+    if no_curl("an_upload_cut_off_midway_leaves_nothing") {
+        return;
+    }
     let env = Env::new();
     let s = start(&env, &[]);
     {
@@ -957,4 +1020,39 @@ pub(crate) fn an_upload_cut_off_midway_leaves_nothing() {
     assert_eq!(std::fs::read_dir(s.data.join("blobs")).unwrap().count(), 0);
     let list = curl(&["-H", &bearer(K1), &s.url]).json();
     assert_eq!(list["count"], 0);
+}
+
+/// Without curl on PATH, a test that uses it is skipped saying so, and fails under CI.
+#[test]
+fn tests_needing_curl_skip_without_it_and_fail_in_ci() {
+    let empty = tempfile::tempdir().unwrap();
+    let run = |ci: Option<&str>| {
+        let mut cmd = StdCommand::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            "server::cors_preflight_is_answered",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("PATH", empty.path())
+        .env_remove("CI");
+        if let Some(v) = ci {
+            cmd.env("CI", v);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("skipped server::cors_preflight_is_answered: it needs curl"),
+        "{stderr}"
+    );
+    let out = run(Some("true"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("needs curl, which .ci/run installs"),
+        "{stderr}"
+    );
 }

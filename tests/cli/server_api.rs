@@ -79,6 +79,7 @@ on_both_backends!(
     a_lease_that_ran_out_is_not_counted_late,
     leases_count_against_max_downloads_until_settled,
     put_gives_new_contents_a_new_blob_and_frees_the_old,
+    gone_links_are_410_pages_saying_why_and_404_to_the_api,
 );
 
 /// A router over a store in a temporary directory, with a clock the test moves.
@@ -1110,4 +1111,115 @@ async fn a_panic_in_the_server_fails_the_test_that_caused_it() {
     let mut router = fileio::server::router(app);
     let req = req("GET", "/").key(K1).build();
     let _ = tower_service::Service::call(&mut router, req).await;
+}
+
+/// Browsers (and preview bots) are told 410 and why for a file that existed — expired, used
+/// up, deleted — and 404 for a key that never did; API clients keep file.io's 404
+/// `FILE_NOT_FOUND`, its message saying why. A revived file is served again; tombstones last
+/// `TOMBSTONE_DAYS`, then a gone link is a plain 404 and the sweep drops them.
+async fn gone_links_are_410_pages_saying_why_and_404_to_the_api(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
+    let used = key_of(&api.put_file(None, "u.txt", b"u", &[]).await);
+    let expired = key_of(
+        &api.put_file(None, "e.txt", b"e", &[("expires", "1h")])
+            .await,
+    );
+    let deleted = key_of(&api.put_file(Some(K1), "d.txt", b"d", &[]).await);
+    let kept = key_of(
+        &api.put_file(
+            Some(K1),
+            "k.txt",
+            b"k",
+            &[("expires", "1h"), ("autoDelete", "false")],
+        )
+        .await,
+    );
+    assert_eq!(api.get_key(&used).await.body, b"u");
+    let r = api.go(req("DELETE", &format!("/{deleted}")).key(K1)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    api.advance(chrono::Duration::hours(2));
+
+    let browse = |method: &str, key: &str| {
+        req(method, &format!("/{key}")).header("accept", crate::web::BROWSER_ACCEPT)
+    };
+    let cases = [
+        (
+            &used,
+            "The file was downloaded as often as its sender allowed on 2030-01-01 at 12:00 UTC",
+            "This file was downloaded as often as its sender allowed: ask the sender for a new link.",
+        ),
+        (
+            &expired,
+            "The file expired on 2030-01-01 at 13:00 UTC",
+            "This file has expired: ask the sender for a new link.",
+        ),
+        (
+            &deleted,
+            "The file was deleted by its owner on 2030-01-01 at 12:00 UTC",
+            "This file was deleted by its owner.",
+        ),
+        (
+            &kept,
+            "The file expired on 2030-01-01 at 13:00 UTC",
+            "This file has expired: ask the sender for a new link.",
+        ),
+    ];
+    for (key, page_says, api_says) in cases {
+        let page = api.go(browse("GET", key)).await;
+        assert_eq!(page.status, 410, "{key}: {}", page.text());
+        assert_eq!(
+            page.header("content-type"),
+            Some("text/html; charset=utf-8")
+        );
+        assert!(page.text().contains("This link is gone"), "{}", page.text());
+        assert!(page.text().contains(page_says), "{}", page.text());
+        assert_eq!(api.go(browse("HEAD", key)).await.status, 410);
+        let bot = req("GET", &format!("/{key}")).header("user-agent", "facebookexternalhit/1.1");
+        assert_eq!(api.go(bot).await.status, 410);
+        let json = api.get_key(key).await;
+        assert_error(&json, 404, "FILE_NOT_FOUND");
+        assert_eq!(json.json()["message"], api_says);
+        let head = api.go(req("HEAD", &format!("/{key}"))).await;
+        assert_eq!(head.status, 404);
+    }
+    let never = api.go(browse("GET", "nosuchkey123")).await;
+    assert_eq!(never.status, 404);
+    assert!(
+        never.text().contains("No file at this link"),
+        "{}",
+        never.text()
+    );
+    let json = api.get_key("nosuchkey123").await;
+    assert_error(&json, 404, "FILE_NOT_FOUND");
+    assert!(
+        json.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("No file with this key")
+    );
+
+    // Kept without autoDelete and revived: its landing page again, no tombstone in the way.
+    let r = api
+        .go(req("PATCH", &format!("/{kept}?expires=60d")).key(K1))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let page = api.go(browse("GET", &kept)).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("k.txt"), "{}", page.text());
+
+    // A month on, gone links are forgotten: 404, and the sweep has dropped their tombstones.
+    api.advance(chrono::Duration::days(fileio::server::meta::TOMBSTONE_DAYS));
+    assert_eq!(api.store.sweep().await.unwrap(), 0);
+    for key in [&used, &expired, &deleted] {
+        let page = api.go(browse("GET", key)).await;
+        assert_eq!(page.status, 404, "{key}: {}", page.text());
+    }
+    assert_eq!(api.go(browse("GET", &kept)).await.status, 200);
+    if api.sqlite {
+        let db = rusqlite::Connection::open(api.data.join("fileio.db")).unwrap();
+        let left: i64 = db
+            .query_row("SELECT COUNT(*) FROM gone", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+    }
 }

@@ -93,6 +93,12 @@ pub fn browse(server: &Server, method: &str, path: &str) -> Resp {
     )
 }
 
+/// Whether curl is missing, for a test that uploads with it: the test is then skipped saying
+/// so (failed under CI, where .ci/run installs curl).
+pub fn no_curl(test: &str) -> bool {
+    !crate::support::have_tool("curl", test)
+}
+
 /// Uploads `contents` as `name` with curl and these extra `-F` fields; returns the answer.
 pub fn upload(server: &Server, env: &Env, name: &str, contents: &[u8], fields: &[&str]) -> Value {
     let path = env.write(name, contents);
@@ -174,6 +180,9 @@ fn assert_secure(r: &Resp) {
 
 #[test]
 fn browsers_get_the_upload_page_and_api_clients_keep_json() {
+    if no_curl("web::browsers_get_the_upload_page_and_api_clients_keep_json") {
+        return;
+    }
     let env = Env::new();
     let s = Server::start(&env, &[]);
     // API clients: the list needs a key, as before.
@@ -246,6 +255,9 @@ fn the_upload_page_offers_the_servers_own_limits() {
 
 #[test]
 fn previews_heads_and_browsers_never_spend_a_one_time_link() {
+    if no_curl("web::previews_heads_and_browsers_never_spend_a_one_time_link") {
+        return;
+    }
     let env = Env::new();
     let s = Server::start(&env, &[]);
     let up = upload(
@@ -318,15 +330,29 @@ fn previews_heads_and_browsers_never_spend_a_one_time_link() {
             .starts_with("attachment")
     );
 
-    // Now gone: a friendly page for browsers and bots, JSON for the API.
+    // Now gone: a friendly page saying why, 410, for browsers and bots; file.io's 404 JSON
+    // for the API.
     let gone = browse(&s, "GET", &path);
-    assert_eq!(gone.status, 404);
+    assert_eq!(gone.status, 410);
     assert_eq!(
         gone.header("Content-Type"),
         Some("text/html; charset=utf-8")
     );
     assert!(gone.text().contains("This link is gone"), "{}", gone.text());
+    assert!(
+        gone.text()
+            .contains("downloaded as often as its sender allowed"),
+        "{}",
+        gone.text()
+    );
     assert_secure(&gone);
+    let bot = request(
+        &s,
+        "GET",
+        &path,
+        &[("User-Agent", "Slackbot-LinkExpanding 1.0")],
+    );
+    assert_eq!(bot.status, 410);
     let api = request(&s, "GET", &path, &[]);
     assert_eq!(api.status, 404);
     assert_eq!(api.json()["code"], "FILE_NOT_FOUND");
@@ -334,6 +360,9 @@ fn previews_heads_and_browsers_never_spend_a_one_time_link() {
 
 #[test]
 fn curl_wget_and_fileio_download_get_the_bytes() {
+    if no_curl("web::curl_wget_and_fileio_download_get_the_bytes") {
+        return;
+    }
     let env = Env::new();
     let s = Server::start(&env, &[]);
     let link = |name: &str| {
@@ -406,6 +435,9 @@ fn curl_wget_and_fileio_download_get_the_bytes() {
 
 #[test]
 fn no_web_answers_every_client_as_the_api() {
+    if no_curl("web::no_web_answers_every_client_as_the_api") {
+        return;
+    }
     let env = Env::new();
     let s = Server::start(&env, &["--no-web"]);
     let up = upload(&s, &env, "n.txt", b"api only", &[]);
@@ -455,6 +487,9 @@ fn assets_are_embedded_small_and_locked_down() {
 
 #[test]
 fn qr_codes_are_of_this_servers_links_only() {
+    if no_curl("web::qr_codes_are_of_this_servers_links_only") {
+        return;
+    }
     let env = Env::new();
     let s = Server::start(&env, &[]);
     let up = upload(&s, &env, "q.txt", b"q", &[]);
@@ -479,6 +514,9 @@ fn qr_codes_are_of_this_servers_links_only() {
 
 #[test]
 fn with_require_auth_all_the_landing_page_shows_nothing_of_the_file() {
+    if no_curl("web::with_require_auth_all_the_landing_page_shows_nothing_of_the_file") {
+        return;
+    }
     let env = Env::new();
     let s = Server::start(&env, &["--api-key", "KEY1.abcdefgh", "--require-auth=all"]);
     let path = env.write("hidden-name.txt", b"x");
@@ -504,16 +542,20 @@ fn with_require_auth_all_the_landing_page_shows_nothing_of_the_file() {
 
 #[test]
 fn an_expired_link_shows_a_friendly_page() {
+    if no_curl("web::an_expired_link_shows_a_friendly_page") {
+        return;
+    }
     let env = Env::new();
     let s = Server::start(&env, &[]);
     let up = upload(&s, &env, "e.txt", b"e", &["expires=1s", "autoDelete=false"]);
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let r = browse(&s, "GET", &format!("/{}", key(&up)));
-    assert_eq!(r.status, 404);
+    assert_eq!(r.status, 410);
     assert!(r.text().contains("This link is gone"), "{}", r.text());
+    assert!(r.text().contains("The file expired on "), "{}", r.text());
     let r = browse(&s, "GET", "/nosuchkey123");
     assert_eq!(r.status, 404);
-    assert!(r.text().contains("This link is gone"), "{}", r.text());
+    assert!(r.text().contains("No file at this link"), "{}", r.text());
 }
 
 #[test]
@@ -649,4 +691,40 @@ fn fileio_no_web_in_the_environment_turns_the_pages_off_and_parses_its_value() {
             "FILEIO_NO_WEB={value}: {answer}"
         );
     }
+}
+
+/// Loading the pages' assets does not eat the uploads `--rate-limit` allows: they are counted
+/// apart, against a bound ten times as large (at least 100 a window), which still stops a
+/// client hammering them.
+#[test]
+fn page_assets_do_not_count_against_the_rate_limit() {
+    if no_curl("web::page_assets_do_not_count_against_the_rate_limit") {
+        return;
+    }
+    let env = Env::new();
+    let s = Server::start(&env, &["--rate-limit", "2/min"]);
+    // The upload page, loaded and reloaded: one request of the two, and its assets.
+    assert_eq!(browse(&s, "GET", "/").status, 200);
+    for _ in 0..10 {
+        for asset in ["/_/app.js", "/_/app.css", "/_/icon.svg"] {
+            assert_eq!(request(&s, "GET", asset, &[]).status, 200, "{asset}");
+        }
+    }
+    let up = upload(&s, &env, "a.txt", b"a", &[]);
+    let qr = format!("/_/qr/{}", key(&up));
+    assert_eq!(request(&s, "GET", &qr, &[]).status, 200);
+    // The two are used: the API refuses, the assets are still served.
+    let r = request(&s, "GET", "/nosuchkey123", &[]);
+    assert_eq!(r.status, 429);
+    assert_eq!(request(&s, "GET", "/_/app.js", &[]).status, 200);
+    // Up to their own bound: 100 a minute here.
+    let mut served = 32;
+    while request(&s, "HEAD", "/_/icon.svg", &[]).status == 200 {
+        served += 1;
+        assert!(served <= 100, "assets are not bounded");
+    }
+    assert_eq!(served, 100);
+    let r = request(&s, "GET", "/_/app.css", &[]);
+    assert_eq!(r.status, 429);
+    assert!(r.header("Retry-After").is_some());
 }

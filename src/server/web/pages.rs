@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use super::{base_url, closed, page};
 use crate::expires::{Expires, Unit, describe};
 use crate::server::App;
+use crate::server::errors::{Gone, GoneWhy};
 use crate::server::meta::FileRow;
 use crate::size::ByteSize;
 
@@ -171,6 +172,23 @@ pub async fn upload(app: &App, headers: &HeaderMap, uri: &Uri) -> Response {
     page(StatusCode::OK, layout("Share a file", "", &body))
 }
 
+/// Why a link is gone, as a sentence for the 410 page.
+fn why_gone(gone: Gone) -> String {
+    let when = |at: Option<DateTime<Utc>>| {
+        at.map(|t| format!(" on {}", t.format("%Y-%m-%d at %H:%M UTC")))
+            .unwrap_or_default()
+    };
+    let what = match gone.why {
+        GoneWhy::Expired => format!("The file expired{}", when(gone.at)),
+        GoneWhy::UsedUp => format!(
+            "The file was downloaded as often as its sender allowed{}",
+            when(gone.at)
+        ),
+        GoneWhy::Deleted => format!("The file was deleted by its owner{}", when(gone.at)),
+    };
+    format!("{what}, and is no longer stored here. Ask the sender for a new link.")
+}
+
 /// How a file's remaining downloads read.
 fn downloads_left(row: &FileRow) -> String {
     let left = row.max_downloads.saturating_sub(row.downloads);
@@ -193,11 +211,14 @@ pub async fn landing(app: &App, headers: &HeaderMap, uri: &Uri, key: &str) -> Re
     let row = match app.store.peek(key).await {
         Ok(r) => r,
         Err(e) if e.status == StatusCode::NOT_FOUND => {
-            return problem(
-                StatusCode::NOT_FOUND,
-                "This link is gone",
-                "The file has expired, was downloaded as often as allowed, or never existed. Ask the sender for a new link.",
-            );
+            return match e.gone {
+                Some(gone) => problem(StatusCode::GONE, "This link is gone", &why_gone(gone)),
+                None => problem(
+                    StatusCode::NOT_FOUND,
+                    "No file at this link",
+                    "Nothing is shared at this link: check that it was copied whole. (A file that expired or was used up more than a month ago is not remembered either.)",
+                ),
+            };
         }
         Err(e) => return problem(e.status, "Something went wrong", &e.message),
     };

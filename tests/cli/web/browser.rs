@@ -363,6 +363,7 @@ fn modules(svg: &str) -> String {
 /// `CI=true` a missing browser fails the test instead.
 fn driver_or_skip() -> Option<PathBuf> {
     match find_browser() {
+        Ok(_) if super::no_curl("web::browser") => None,
         Ok(d) => Some(d),
         Err(why) => {
             if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
@@ -450,14 +451,18 @@ fn the_pages_work_in_a_real_browser() {
     assert!(text.contains("Downloads left"), "{text}");
     b.click("#download");
     assert_eq!(b.downloaded("one.txt"), b"the first file\n");
-    // Spent by that download alone.
+    // Spent by that download alone: 410, saying so.
     b.goto(&link_one, "spent-page");
-    assert_eq!(b.status(), 404);
+    assert_eq!(b.status(), 410);
+    let text = b
+        .script("return document.body.innerText")
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.contains("This link is gone"), "{text}");
     assert!(
-        b.script("return document.body.innerText")
-            .as_str()
-            .unwrap()
-            .contains("This link is gone")
+        text.contains("downloaded as often as its sender allowed"),
+        "{text}"
     );
     let log = b.console();
     assert!(errors(&log, Some(&link_one)).is_empty(), "console: {log:?}");
@@ -472,7 +477,7 @@ fn the_pages_work_in_a_real_browser() {
         [0u8, 1, 2, 255, 254].repeat(1000)
     );
 
-    // An expired link: its page, 404.
+    // An expired link: its page, 410; a link that never was: 404.
     let expired = upload(
         &s,
         &env,
@@ -483,12 +488,34 @@ fn the_pages_work_in_a_real_browser() {
     std::thread::sleep(Duration::from_millis(1100));
     let expired_link = format!("{}/{}", s.url, key(&expired));
     b.goto(&expired_link, "expired-page");
-    assert_eq!(b.status(), 404);
+    assert_eq!(b.status(), 410);
+    let text = b
+        .script("return document.body.innerText")
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(
-        b.script("return document.body.innerText")
-            .as_str()
-            .unwrap()
-            .contains("This link is gone")
+        text.contains("This link is gone") && text.contains("The file expired on "),
+        "{text}"
+    );
+    let log = b.console();
+    assert!(
+        errors(&log, Some(&expired_link)).is_empty(),
+        "console: {log:?}"
+    );
+    let unknown_link = format!("{}/nosuchkey123", s.url);
+    b.goto(&unknown_link, "unknown-page");
+    assert_eq!(b.status(), 404);
+    let text = b
+        .script("return document.body.innerText")
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.contains("No file at this link"), "{text}");
+    let log = b.console();
+    assert!(
+        errors(&log, Some(&unknown_link)).is_empty(),
+        "console: {log:?}"
     );
 
     // An end-to-end encrypted link: the notice, and the fragment never reached the server.
