@@ -44,6 +44,9 @@ pub fn help_text(code: &str) -> Option<&'static str> {
         "HEADERS_TOO_LARGE" => {
             "The request's headers or the form's part headers are too large: send shorter ones."
         }
+        "RANGE_NOT_SATISFIABLE" => {
+            "The Range asked for starts at or past the end of the file: Content-Range: bytes */SIZE gives its size. Ask for a range within it, or for the whole file without Range."
+        }
         "TOO_MANY_REQUESTS" => {
             "This server limits requests per client: wait the seconds given in Retry-After, then try again."
         }
