@@ -67,6 +67,7 @@ pub struct HttpOptions {
     pub quiet: bool,
 }
 
+#[derive(Clone)]
 pub struct Http {
     pub client: Client,
     retries: u32,
@@ -217,7 +218,13 @@ impl Http {
         }
     }
 
-    fn note_retry(&self, why: &str, wait: Duration, attempt: u32) {
+    /// How many times a transient failure is retried (`--retries`).
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// Says on stderr that a failure is retried after `wait` (unless quiet).
+    pub fn note_retry(&self, why: &str, wait: Duration, attempt: u32) {
         if !self.quiet {
             // Above any progress bar, not through it.
             crate::progress::suspend(|| {
@@ -234,7 +241,7 @@ impl Http {
 
 /// 250 ms, doubling each try, capped at 8 s, with up to 50% jitter so that many clients
 /// retrying at once spread out.
-fn backoff(attempt: u32) -> Duration {
+pub fn backoff(attempt: u32) -> Duration {
     let base = Duration::from_millis(250).saturating_mul(1 << attempt.min(5));
     let base = base.min(Duration::from_secs(8));
     let jitter = rand::rng().random_range(0.0..0.5);
