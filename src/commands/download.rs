@@ -482,7 +482,8 @@ fn resumable(http: &Http, resp: Response, what: &str) -> ByteStream {
         body,
         done: false,
     };
-    Box::pin(futures_util::stream::unfold(state, |mut st| async move {
+    // Fused: the decrypting and unpacking wrappers may poll once more after the end.
+    let stream = futures_util::stream::unfold(state, |mut st| async move {
         if st.done {
             return None;
         }
@@ -508,7 +509,8 @@ fn resumable(http: &Http, resp: Response, what: &str) -> ByteStream {
                 }
             }
         }
-    }))
+    });
+    Box::pin(stream.fuse())
 }
 
 /// Asks for the rest of the file after a break, within the retries left.
