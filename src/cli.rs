@@ -52,7 +52,7 @@ Exit codes:
   0 success · 1 other failure · 2 usage · 3 authentication or permission
   4 not found, expired or already downloaded · 5 too large or over quota
   6 rate limited after retries · 7 network · 8 unexpected answer from the server
-  9 local file problem · 10 encrypted download did not verify · 130 interrupted";
+  9 local file problem · 10 download did not verify or changed · 130 interrupted";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {

@@ -81,7 +81,7 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     ),
     (
         10,
-        "integrity: an encrypted download or an extracted archive was tampered with, cut short or for another key",
+        "integrity: an encrypted download or an extracted archive was tampered with, cut short or for another key, or the file behind a link changed while its download resumed",
     ),
     (130, "interrupted"),
 ];

@@ -67,6 +67,7 @@ pub struct HttpOptions {
     pub quiet: bool,
 }
 
+#[derive(Clone)]
 pub struct Http {
     pub client: Client,
     retries: u32,
@@ -222,7 +223,7 @@ impl Http {
         self.retries
     }
 
-    /// The warning that a retry is coming (unless quiet).
+    /// Says on stderr that a failure is retried after `wait` (unless quiet).
     pub fn note_retry(&self, why: &str, wait: Duration, attempt: u32) {
         if !self.quiet {
             // Above any progress bar, not through it.

@@ -89,7 +89,7 @@ pub async fn run(args: DownloadArgs, settings: &Settings) -> Result<()> {
         let into = into.clone().unwrap_or_else(|| PathBuf::from("."));
         needs_no_key(&http, &url, &what, &keys).await?;
         let resp = get(&http, url.clone(), &what).await?;
-        let body: ByteStream = Box::pin(resp.bytes_stream().map_err(std::io::Error::other));
+        let body = resumable(&http, resp, &what);
         let (body, _) = crate::crypt::open(body, keys).await?;
         for placed in crate::archive::extract(body, &into, force).await? {
             println!("{}", placed.display());
@@ -180,9 +180,10 @@ pub async fn run(args: DownloadArgs, settings: &Settings) -> Result<()> {
                 .as_ref(),
             len,
         );
-        // The body as a plain byte stream: a wrapper that changes the bytes on their way
-        // (decryption, unpacking) takes this stream and gives another.
-        let body: ByteStream = Box::pin(resp.bytes_stream().map_err(std::io::Error::other));
+        // The body as a plain byte stream, resumed where it broke off: a wrapper that
+        // changes the bytes on their way (decryption, unpacking) takes this stream and gives
+        // another, and never sees the break.
+        let body = resumable(&http, resp, &what);
         let (body, decrypting) = crate::crypt::open(body, keys).await?;
         // The plaintext is shorter than the ciphertext announced; age checks its own end.
         let len = if decrypting { None } else { len };
@@ -385,6 +386,12 @@ async fn copy_body(
     let mut got = 0u64;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
+            if e.get_ref().is_some_and(|i| i.is::<Failure>()) {
+                // A resume that could not go on says why itself.
+                let mut f = *e.into_inner().unwrap().downcast::<Failure>().unwrap();
+                f.message = format!("{}; {}", f.message, outcome(part));
+                return f.into();
+            }
             crate::crypt::refusal(&e, outcome(part))
                 .unwrap_or_else(|| broke_off(got, len, &e.to_string(), part))
         })?;
@@ -419,7 +426,7 @@ fn broke_off(got: u64, len: Option<u64>, why: &str, part: bool) -> anyhow::Error
     let of = len.map(|n| format!(" of {n}")).unwrap_or_default();
     let outcome = outcome(part);
     Failure::new(Kind::Network, format!("the download broke off after {got}{of} bytes ({why}); {outcome}"))
-        .hint("not retried: a retry could spend a one-time link. If the link still works, run the command again")
+        .hint("it could not be resumed (the server offers no ranges, or --retries were used up); if the link still works, run the command again")
         .into()
 }
 
@@ -451,4 +458,176 @@ impl Write for StdoutSink {
     fn flush(&mut self) -> std::io::Result<()> {
         std::io::stdout().flush()
     }
+}
+
+/// A download that broke off, to be continued with `Range` from where it stopped.
+struct Resume {
+    http: Http,
+    /// Where the answer came from (after any redirects).
+    url: Url,
+    what: String,
+    /// `If-Range`: the first answer's strong ETag, else its Last-Modified.
+    validator: String,
+    etag: Option<String>,
+    len: u64,
+    got: u64,
+    resumes: u32,
+    body: ByteStream,
+    done: bool,
+}
+
+/// The body of a download's answer as a byte stream that, when the connection breaks
+/// mid-body, continues with `Range: bytes=N-` and `If-Range` (up to `--retries` times, with
+/// the usual backoff) so that the bytes go on where they stopped. Only when the server
+/// offered ranges (`Accept-Ranges: bytes`), said the length and gave a validator; a changed
+/// file (a 200 instead of a 206, another ETag) or a range other than the one asked for ends
+/// the stream with an error, never a splice. Resuming never spends a one-time link twice:
+/// servers that count on delivery (ours) count only the request that delivers the end.
+fn resumable(http: &Http, resp: Response, what: &str) -> ByteStream {
+    let headers = resp.headers();
+    let text = |name: reqwest::header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let ranges = text(reqwest::header::ACCEPT_RANGES)
+        .is_some_and(|v| v.split(',').any(|u| u.trim().eq_ignore_ascii_case("bytes")));
+    let etag = text(reqwest::header::ETAG).filter(|t| t.starts_with('"'));
+    let validator = etag
+        .clone()
+        .or_else(|| text(reqwest::header::LAST_MODIFIED));
+    let len = text(CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+    let url = resp.url().clone();
+    let body: ByteStream = Box::pin(resp.bytes_stream().map_err(std::io::Error::other));
+    let (Some(validator), Some(len), true) = (validator, len, ranges) else {
+        return body;
+    };
+    let state = Resume {
+        http: http.clone(),
+        url,
+        what: what.to_string(),
+        validator,
+        etag,
+        len,
+        got: 0,
+        resumes: 0,
+        body,
+        done: false,
+    };
+    // Fused: the decrypting and unpacking wrappers may poll once more after the end.
+    let stream = futures_util::stream::unfold(state, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        loop {
+            let broke = match st.body.next().await {
+                Some(Ok(chunk)) => {
+                    st.got += chunk.len() as u64;
+                    return Some((Ok(chunk), st));
+                }
+                None if st.got >= st.len => return None,
+                Some(Err(e)) => e,
+                None => std::io::Error::other("the body is shorter than announced"),
+            };
+            if st.resumes >= st.http.retries() {
+                st.done = true;
+                return Some((Err(broke), st));
+            }
+            match reopen(&mut st, &broke).await {
+                Ok(body) => st.body = body,
+                Err(f) => {
+                    st.done = true;
+                    return Some((Err(std::io::Error::other(f)), st));
+                }
+            }
+        }
+    });
+    Box::pin(stream.fuse())
+}
+
+/// Asks for the rest of the file after a break, within the retries left.
+async fn reopen(st: &mut Resume, broke: &std::io::Error) -> Result<ByteStream, Failure> {
+    loop {
+        let wait = http::backoff(st.resumes);
+        st.http.note_retry(
+            &format!(
+                "the download broke off after {} of {} bytes ({broke}); resuming from there",
+                st.got, st.len
+            ),
+            wait,
+            st.resumes,
+        );
+        st.resumes += 1;
+        tokio::time::sleep(wait).await;
+        let (url, range, validator) = (
+            st.url.clone(),
+            format!("bytes={}-", st.got),
+            st.validator.clone(),
+        );
+        let client = st.http.client.clone();
+        let resp = st
+            .http
+            .send(&st.what, true, None, || {
+                Ok(client
+                    .get(url.clone())
+                    .header("Accept", "*/*")
+                    .header(reqwest::header::RANGE, range.clone())
+                    .header(reqwest::header::IF_RANGE, validator.clone()))
+            })
+            .await
+            .map_err(|e| match e.downcast::<Failure>() {
+                Ok(f) => f,
+                Err(e) => Failure::new(Kind::Network, format!("{e:#}")),
+            })?;
+        let status = resp.status();
+        if status == StatusCode::PARTIAL_CONTENT {
+            let want = format!("bytes {}-{}/{}", st.got, st.len - 1, st.len);
+            let range = resp
+                .headers()
+                .get(reqwest::header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let etag = resp
+                .headers()
+                .get(reqwest::header::ETAG)
+                .and_then(|v| v.to_str().ok());
+            if st.etag.is_some() && etag.is_some() && etag != st.etag.as_deref() {
+                return Err(changed(&st.what));
+            }
+            if range.trim() != want {
+                return Err(Failure::new(
+                    Kind::BadAnswer,
+                    format!(
+                        "{}: resuming, the server sent another range ({}) than the one asked for ({want}); nothing was spliced",
+                        st.what,
+                        crate::terminal_text::inert(range)
+                    ),
+                ));
+            }
+            return Ok(Box::pin(resp.bytes_stream().map_err(std::io::Error::other)));
+        }
+        if status == StatusCode::OK {
+            // Dropped unread: servers that count on delivery give the download back.
+            return Err(changed(&st.what));
+        }
+        // Our broken connection's hold on a one-time download may not be given back yet.
+        let gone = matches!(status.as_u16(), 404 | 410);
+        if gone && st.resumes < st.http.retries() {
+            continue;
+        }
+        return Err(not_found_hint(
+            http::error_from_response(&st.what, resp).await,
+        ));
+    }
+}
+
+fn changed(what: &str) -> Failure {
+    Failure::new(
+        Kind::Integrity,
+        format!(
+            "{what}: the file behind the link changed while it downloaded, so the rest cannot be joined to what came before"
+        ),
+    )
+    .hint("download it again to get the new contents (a one-time link may be spent by then)")
 }

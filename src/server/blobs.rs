@@ -61,17 +61,27 @@ pub trait Blobs: Send + Sync + 'static {
     /// Opens a blob for reading. Once open, it can be read in full even if it is deleted.
     fn open(&self, name: String) -> BoxFuture<'_, io::Result<BlobReader>>;
     /// Opens a blob for reading as chunks of `chunk` bytes (the last one shorter), at most
-    /// `len` bytes in all; the same guarantees as [`Blobs::open`]. The default reads through
-    /// [`Blobs::open`]; a backend that can read into the chunk it hands out saves a copy.
+    /// `len` bytes in all from byte `from` on (a ranged download); the same guarantees as
+    /// [`Blobs::open`]. The default reads through [`Blobs::open`] and skips to `from`; a
+    /// backend that can seek, or read into the chunk it hands out, does better.
     fn open_chunks(
         &self,
         name: String,
+        from: u64,
         len: u64,
         chunk: usize,
     ) -> BoxFuture<'_, io::Result<BlobChunks>> {
         Box::pin(async move {
             use tokio::io::AsyncReadExt;
-            let reader = self.open(name).await?;
+            let mut reader = self.open(name).await?;
+            let skipped =
+                tokio::io::copy(&mut (&mut reader).take(from), &mut tokio::io::sink()).await?;
+            if skipped < from {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the blob is shorter than the range asked for",
+                ));
+            }
             let stream = tokio_util::io::ReaderStream::with_capacity(reader.take(len), chunk);
             Ok(Box::pin(stream) as BlobChunks)
         })
@@ -262,15 +272,20 @@ impl Blobs for LocalBlobs {
     fn open_chunks(
         &self,
         name: String,
+        from: u64,
         len: u64,
         chunk: usize,
     ) -> BoxFuture<'_, io::Result<BlobChunks>> {
         Box::pin(async move {
             let path = self.path(checked(&name)?);
-            // The first chunk is read with the open, in one trip to the blocking pool: a
-            // small file's whole download.
+            // The first chunk is read with the open (and the seek of a ranged download), in
+            // one trip to the blocking pool: a small file's whole download.
             let (file, first) = tokio::task::spawn_blocking(move || {
-                let file = std::fs::File::open(path)?;
+                use std::io::Seek;
+                let mut file = std::fs::File::open(path)?;
+                if from > 0 {
+                    file.seek(std::io::SeekFrom::Start(from))?;
+                }
                 let first = read_blocking(&file, len.min(chunk as u64) as usize)?;
                 io::Result::Ok((file, first))
             })
@@ -654,6 +669,34 @@ pub(crate) mod conformance {
         let got = read_all(blobs.open("k-1".into()).await.unwrap()).await;
         assert_eq!(&got[..6], b"hello ");
         assert_eq!(got.len(), 6 + (3 << 20));
+        // Read as chunks, whole and in ranges (a ranged download): from an offset, for a
+        // length, in chunks of the size asked for.
+        let total = 6 + (3u64 << 20);
+        for (from, len) in [
+            (0, total),
+            (2, 7),
+            (total - 1, 1),
+            (1 << 20, total - (1 << 20)),
+        ] {
+            let chunks = blobs
+                .open_chunks("k-1".into(), from, len, 64 * 1024)
+                .await
+                .unwrap();
+            let chunks: Vec<Bytes> = futures_util::TryStreamExt::try_collect(chunks)
+                .await
+                .unwrap();
+            assert!(chunks.iter().all(|c| c.len() <= 64 * 1024));
+            let got: Vec<u8> = chunks.concat();
+            let want: Vec<u8> = b"hello "
+                .iter()
+                .copied()
+                .chain(std::iter::repeat_n(b'x', 3 << 20))
+                .skip(from as usize)
+                .take(len as usize)
+                .collect();
+            assert_eq!(got.len(), want.len(), "from {from}, {len} bytes");
+            assert!(got == want, "from {from}, {len} bytes: other bytes");
+        }
         // Dropped uncommitted: nothing stays behind.
         let mut s = blobs.stage().await.unwrap();
         s.write_all(b"half").await.unwrap();

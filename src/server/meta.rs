@@ -276,6 +276,12 @@ pub trait Meta: Send + Sync + 'static {
     /// [`ApiError::gone`] when it is spent or its tombstone lives.
     fn peek(&self, key: String) -> MetaResult<'_, Outcome<FileRow>>;
 
+    /// A file with a download free right now — not spent, and fewer live leases than
+    /// downloads left — without taking it: what a ranged read that stops short of the last
+    /// byte needs, so that a file whose last download is spent or under way is gone for
+    /// such reads too. 404 otherwise.
+    fn available(&self, key: String) -> MetaResult<'_, Outcome<FileRow>>;
+
     /// Applies a change to an owner's file; 404 when it is not theirs or not there. Returns
     /// the new row and the blobs to delete (the replaced contents).
     fn update(&self, change: Change) -> MetaResult<'_, Outcome<FileRow>>;
@@ -450,8 +456,13 @@ pub(crate) mod conformance {
         assert_eq!(b.used(Some("o".into())).await.unwrap(), 10);
 
         // A lease taken on one instance counts on the other; renewing keeps it.
+        assert!(b.available("one".into()).await.unwrap().0.is_ok());
         let l1 = lease(a, "one").await.unwrap();
         assert_eq!(lease(b, "one").await, Err(404));
+        // Taken, the last download is not available to ranged reads either; peek still sees it.
+        let (r, _) = b.available("one".into()).await.unwrap();
+        assert_eq!(r.unwrap_err().status.as_u16(), 404);
+        assert!(b.peek("one".into()).await.unwrap().0.is_ok());
         assert!(a.renew(l1.clone(), LEASE).await.unwrap());
         // A lease that ran out is not renewed, frees the download, and is refused late.
         clock.advance(chrono::Duration::seconds(61));
@@ -476,6 +487,19 @@ pub(crate) mod conformance {
             .err()
             .unwrap();
         assert_eq!((refused.status.as_u16(), refused.gone), (404, one_gone));
+        assert_eq!(
+            a.peek("one".into()).await.unwrap().0.unwrap_err().status,
+            404
+        );
+        assert_eq!(
+            a.available("one".into())
+                .await
+                .unwrap()
+                .0
+                .unwrap_err()
+                .status,
+            404
+        );
 
         // A release gives the download back.
         insert(a, file("rel", "rel-1", None, 1, clock)).await;

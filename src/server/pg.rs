@@ -688,6 +688,29 @@ impl Meta for PgMeta {
         })
     }
 
+    fn available(&self, key: String) -> MetaResult<'_, Outcome<FileRow>> {
+        bounded(async move {
+            let now = self.pinned();
+            let (row, garbage) = self.peek(key).await?;
+            let row = match row {
+                Ok(row) => row,
+                Err(e) => return Ok((Err(e), garbage)),
+            };
+            let c = self.client().await?;
+            let flying: i64 = c
+                .query_one(
+                    &format!("SELECT count(*) FROM leases WHERE blob = $2 AND expires > {NOW}"),
+                    &[&now, &row.blob],
+                )
+                .await?
+                .get(0);
+            if i64::from(row.downloads) + flying >= i64::from(row.max_downloads) {
+                return Ok((Err(ApiError::not_found()), garbage));
+            }
+            Ok((Ok(row), garbage))
+        })
+    }
+
     fn update(&self, change: Change) -> MetaResult<'_, Outcome<FileRow>> {
         bounded(async move {
             let now = self.pinned();

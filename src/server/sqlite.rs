@@ -526,6 +526,21 @@ impl Meta for SqliteMeta {
         self.run(true, move |conn, now| Ok(live(conn, &key, now)?))
     }
 
+    fn available(&self, key: String) -> MetaResult<'_, Outcome<crate::server::meta::FileRow>> {
+        self.run(true, move |conn, now| {
+            let (row, garbage) = live(conn, &key, now)?;
+            let row = match row {
+                Ok(row) => row,
+                Err(e) => return Ok((Err(e), garbage)),
+            };
+            let flying = live_leases(conn, &row.blob, now)?;
+            if row.downloads.saturating_add(flying) >= row.max_downloads {
+                return Ok((Err(ApiError::not_found()), garbage));
+            }
+            Ok((Ok(row), garbage))
+        })
+    }
+
     fn update(&self, change: Change) -> MetaResult<'_, Outcome<crate::server::meta::FileRow>> {
         self.run(true, move |conn, now| {
             let tx = conn.savepoint()?;

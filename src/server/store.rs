@@ -78,14 +78,6 @@ pub struct Store {
     lease: Duration,
 }
 
-/// A download under way: the row, its contents, and the lease it holds.
-pub struct Download {
-    pub row: FileRow,
-    /// Its contents, as the chunks to send.
-    pub chunks: BlobChunks,
-    pub reservation: Reservation,
-}
-
 impl Store {
     pub fn new(meta: Arc<dyn Meta>, blobs: Arc<dyn Blobs>, lease: Duration) -> Store {
         Store { meta, blobs, lease }
@@ -332,15 +324,27 @@ impl Store {
         row
     }
 
-    /// Reserves one download of a file and opens its contents, or 404 when none is left.
-    pub async fn reserve(self: &Arc<Self>, key: &str) -> Result<Download, ApiError> {
+    /// Reserves one download of a file, or 404 when none is left. Its contents are opened
+    /// with [`Store::open`], for the whole file or the range that ends at its last byte.
+    pub async fn reserve(self: &Arc<Self>, key: &str) -> Result<(FileRow, Reservation), ApiError> {
         let (reserved, garbage) = self.meta.reserve(key.to_string(), self.lease).await?;
         self.collect(garbage).await;
         let (row, lease) = reserved?;
-        let reservation = Reservation::new(self.clone(), lease);
-        let chunks = self
-            .blobs
-            .open_chunks(row.blob.clone(), row.size, DOWNLOAD_CHUNK)
+        Ok((row, Reservation::new(self.clone(), lease)))
+    }
+
+    /// A file with a download free, without reserving it (a range that stops short of the
+    /// last byte); 404 when none is free, exactly as [`Store::reserve`] would answer.
+    pub async fn available(&self, key: &str) -> Result<FileRow, ApiError> {
+        let (row, garbage) = self.meta.available(key.to_string()).await?;
+        self.collect(garbage).await;
+        row
+    }
+
+    /// Opens `len` bytes of a file's contents from byte `from` on, as the chunks to send.
+    pub async fn open(&self, row: &FileRow, from: u64, len: u64) -> Result<BlobChunks, ApiError> {
+        self.blobs
+            .open_chunks(row.blob.clone(), from, len, DOWNLOAD_CHUNK)
             .await
             .map_err(|e| {
                 if e.kind() == std::io::ErrorKind::NotFound {
@@ -348,12 +352,7 @@ impl Store {
                 } else {
                     e.into()
                 }
-            })?;
-        Ok(Download {
-            row,
-            chunks,
-            reservation,
-        })
+            })
     }
 
     /// Drops the files that expired and are to be deleted automatically; returns how many.

@@ -13,6 +13,7 @@ mod hostile_client;
 mod hostile_server;
 mod layers;
 mod pg_cluster;
+mod resume_download;
 mod resume_upload;
 mod saving;
 mod server;

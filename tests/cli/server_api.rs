@@ -80,6 +80,9 @@ on_both_backends!(
     leases_count_against_max_downloads_until_settled,
     put_gives_new_contents_a_new_blob_and_frees_the_old,
     gone_links_are_410_pages_saying_why_and_404_to_the_api,
+    ranges_are_answered_206_and_only_the_last_byte_counts,
+    a_range_short_of_the_end_needs_a_free_download,
+    if_range_never_splices_replaced_contents,
 );
 
 /// A router over a store in a temporary directory, with a clock the test moves.
@@ -1021,6 +1024,9 @@ impl Meta for PanickingMeta {
     fn peek(&self, _: String) -> MetaResult<'_, Outcome<FileRow>> {
         unimplemented!()
     }
+    fn available(&self, _: String) -> MetaResult<'_, Outcome<FileRow>> {
+        unimplemented!()
+    }
     fn update(&self, _: Change) -> MetaResult<'_, Outcome<FileRow>> {
         unimplemented!()
     }
@@ -1221,5 +1227,167 @@ async fn gone_links_are_410_pages_saying_why_and_404_to_the_api(backend: Backend
             .query_row("SELECT COUNT(*) FROM gone", [], |r| r.get(0))
             .unwrap();
         assert_eq!(left, 0);
+    }
+}
+
+// Ranged downloads (issue 16).
+
+impl Api {
+    async fn range(&self, key: &str, range: &str, if_range: Option<&str>) -> Answer {
+        let mut r = req("GET", &format!("/{key}")).header("range", range);
+        if let Some(v) = if_range {
+            r = r.header("if-range", v);
+        }
+        self.go(r).await
+    }
+}
+
+async fn ranges_are_answered_206_and_only_the_last_byte_counts(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
+    let key = key_of(&api.upload("0123456789", &[]).await);
+    // HEAD and whole answers say ranges are welcome, with the validators to resume by.
+    let head = api.go(req("HEAD", &format!("/{key}"))).await;
+    assert_eq!(head.header("accept-ranges"), Some("bytes"));
+    let etag = head.header("etag").unwrap().to_string();
+    assert!(etag.starts_with('"') && etag.len() == 34, "{etag}");
+    assert_eq!(
+        head.header("last-modified"),
+        Some("Tue, 01 Jan 2030 12:00:00 GMT")
+    );
+    // Ranges short of the end, as often as asked: nothing is counted.
+    for _ in 0..3 {
+        let a = api.range(&key, "bytes=0-3", None).await;
+        assert_eq!(a.status, 206);
+        assert_eq!(a.body, b"0123");
+        assert_eq!(a.header("content-range"), Some("bytes 0-3/10"));
+        assert_eq!(a.header("content-length"), Some("4"));
+        assert_eq!(a.header("etag"), Some(etag.as_str()));
+    }
+    let a = api.range(&key, "bytes=4-8", None).await;
+    assert_eq!((a.status.as_u16(), &a.body[..]), (206, &b"45678"[..]));
+    // Past the end: 416 with the size, and nothing counted.
+    for past in ["bytes=10-", "bytes=20-30", "bytes=-0"] {
+        let a = api.range(&key, past, None).await;
+        assert_error(&a, 416, "RANGE_NOT_SATISFIABLE");
+        assert_eq!(a.header("content-range"), Some("bytes */10"), "{past}");
+    }
+    // The range that delivers the last byte counts: the one-time file is spent...
+    let a = api.range(&key, "bytes=9-", None).await;
+    assert_eq!((a.status.as_u16(), &a.body[..]), (206, &b"9"[..]));
+    assert_eq!(a.header("content-range"), Some("bytes 9-9/10"));
+    // ...and gone for every range too.
+    for r in ["bytes=0-3", "bytes=9-", "bytes=-1", "bytes=10-"] {
+        assert_error(&api.range(&key, r, None).await, 404, "FILE_NOT_FOUND");
+    }
+    assert_eq!(api.blobs(), 0);
+
+    // A suffix range counts too; several ranges are answered with the whole file (counted).
+    let key = key_of(&api.upload("abcdef", &[("maxDownloads", "2")]).await);
+    let a = api.range(&key, "bytes=-2", None).await;
+    assert_eq!((a.status.as_u16(), &a.body[..]), (206, &b"ef"[..]));
+    let a = api.range(&key, "bytes=0-1,3-4", None).await;
+    assert_eq!((a.status.as_u16(), &a.body[..]), (200, &b"abcdef"[..]));
+    assert_eq!(a.header("content-range"), None);
+    assert_error(
+        &api.range(&key, "bytes=0-1", None).await,
+        404,
+        "FILE_NOT_FOUND",
+    );
+}
+
+async fn a_range_short_of_the_end_needs_a_free_download(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
+    let key = key_of(&api.upload("one time only", &[]).await);
+    // The one download is under way: not even a part of the file is served meanwhile.
+    let whole = api.send(api.get(&format!("/{key}"))).await;
+    assert_eq!(whole.status(), StatusCode::OK);
+    assert_error(
+        &api.range(&key, "bytes=0-3", None).await,
+        404,
+        "FILE_NOT_FOUND",
+    );
+    assert_error(
+        &api.range(&key, "bytes=4-", None).await,
+        404,
+        "FILE_NOT_FOUND",
+    );
+    // It breaks off: the download is free again, for a part or for the rest.
+    drop(whole);
+    let mut part = None;
+    for _ in 0..100 {
+        let a = api.range(&key, "bytes=0-3", None).await;
+        if a.status == 206 {
+            part = Some(a);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(part.expect("the broken download given back").body, b"one ");
+    // A resumed download holds the lease like a whole one, and spends the link once.
+    let rest = api.send(api.range_req(&key, "bytes=4-")).await;
+    assert_eq!(rest.status(), StatusCode::PARTIAL_CONTENT);
+    assert_error(
+        &api.range(&key, "bytes=0-3", None).await,
+        404,
+        "FILE_NOT_FOUND",
+    );
+    let body = axum::body::to_bytes(rest.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(&body[..], b"time only");
+    assert_error(&api.get_key(&key).await, 404, "FILE_NOT_FOUND");
+    assert_eq!(api.blobs(), 0);
+}
+
+async fn if_range_never_splices_replaced_contents(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
+    let key = key_of(&api.upload("old contents", &[("maxDownloads", "9")]).await);
+    let first = api.range(&key, "bytes=0-3", None).await;
+    assert_eq!(first.status, 206);
+    let etag = first.header("etag").unwrap().to_string();
+    let modified = first.header("last-modified").unwrap().to_string();
+    // The validator holds: the rest comes as a range.
+    let a = api.range(&key, "bytes=4-", Some(&etag)).await;
+    assert_eq!((a.status.as_u16(), &a.body[..]), (206, &b"contents"[..]));
+    // A weak tag, or another tag, never matches: the whole file, 200.
+    let weak = format!("W/{etag}");
+    for other in [weak.as_str(), "\"0123\"", "garbage"] {
+        let a = api.range(&key, "bytes=4-", Some(other)).await;
+        assert_eq!(
+            (a.status.as_u16(), &a.body[..]),
+            (200, &b"old contents"[..])
+        );
+    }
+    // A date holds once it lies a second in the past, and only if it is Last-Modified.
+    api.advance(chrono::Duration::seconds(5));
+    let a = api.range(&key, "bytes=4-", Some(&modified)).await;
+    assert_eq!((a.status.as_u16(), &a.body[..]), (206, &b"contents"[..]));
+    let a = api
+        .range(&key, "bytes=4-", Some("Tue, 01 Jan 2030 11:00:00 GMT"))
+        .await;
+    assert_eq!(a.status, 200);
+    // Replaced: the old validator no longer holds, whatever the range.
+    let a = api
+        .call(api.form(
+            "PUT",
+            &format!("/{key}"),
+            "NEW CONTENTS, longer",
+            &[("maxDownloads", "9")],
+        ))
+        .await;
+    assert_eq!(a.status, 200);
+    for range in ["bytes=4-", "bytes=0-3", "bytes=-2"] {
+        let a = api.range(&key, range, Some(&etag)).await;
+        assert_eq!(a.status, 200, "{range}");
+        assert_eq!(a.body, b"NEW CONTENTS, longer");
+        assert_ne!(a.header("etag"), Some(etag.as_str()));
+    }
+}
+
+impl Api {
+    fn range_req(&self, key: &str, range: &str) -> Request<Body> {
+        req("GET", &format!("/{key}"))
+            .header("range", range)
+            .build()
     }
 }

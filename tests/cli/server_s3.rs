@@ -767,3 +767,33 @@ fn s3_uploads_abandoned_while_the_server_runs_are_swept_without_a_restart() {
     );
     drop(stream);
 }
+
+#[test]
+fn s3_ranges_are_read_from_the_bucket_and_only_the_last_byte_counts() {
+    let Some(moto) = Moto::start() else { return };
+    let env = Env::new();
+    let s = moto.serve(&env, &[]);
+    // 12 MiB in three parts: ranges inside one part and across a part's edge.
+    let big = patterned(&env, "big.bin", 12 << 20);
+    let want = std::fs::read(&big).unwrap();
+    let key = uploaded(&s, &big, &[]);
+    let url = format!("{}/{key}", s.url);
+    let edge = 5 << 20;
+    for (from, to) in [(0, 99), (edge - 10, edge + 10), (11 << 20, (12 << 20) - 2)] {
+        let r = curl(&["-r", &format!("{from}-{to}"), &url]);
+        assert_eq!(r.status, 206, "{from}-{to}");
+        assert_eq!(
+            r.header("content-range"),
+            Some(format!("bytes {from}-{to}/{}", 12 << 20))
+        );
+        assert!(r.body == want[from..=to], "bytes {from}-{to} differ");
+    }
+    // The rest from 7 MiB on: the one download, counted; the object goes.
+    let r = curl(&["-r", &format!("{}-", 7 << 20), &url]);
+    assert_eq!(r.status, 206);
+    assert!(r.body == want[7 << 20..], "the tail differs");
+    eventually("the spent file's object is deleted", || {
+        ours(&moto).is_empty()
+    });
+    assert_eq!(curl(&["-r", "0-9", &url]).status, 404);
+}
