@@ -339,7 +339,11 @@ fn without_accept_ranges_a_broken_download_fails_as_before() {
         .arg(&out)
         .assert()
         .code(7);
-    let gets = server.requests().iter().filter(|r| r.method == "GET").count();
+    let gets = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .count();
     assert_eq!(gets, 1);
     assert!(!out.exists());
 }
