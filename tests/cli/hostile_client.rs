@@ -938,8 +938,15 @@ fn our_client_sees_our_servers_early_refusal_every_time() {
         assert!(stderr.contains("1000000 bytes"), "round {round}: {stderr}");
         assert!(out.stdout.is_empty());
     }
-    let posts = s.log().lines().filter(|l| l.contains("POST /")).count();
-    assert_eq!(posts, 8, "one request per upload: {}", s.log());
+    // The log line of a refused request is written once its connection closes: wait for
+    // the eighth, then make sure no ninth follows.
+    let posts = || s.log().lines().filter(|l| l.contains("POST /")).count();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while posts() < 8 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(posts(), 8, "one request per upload: {}", s.log());
 }
 
 impl Serve {
