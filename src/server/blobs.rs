@@ -438,7 +438,7 @@ struct LocalAppending {
 }
 
 impl Appending for LocalAppending {
-    fn save(mut self: Box<Self>, _last: bool) -> BoxFuture<'static, io::Result<String>> {
+    fn save(mut self: Box<Self>, last: bool) -> BoxFuture<'static, io::Result<String>> {
         Box::pin(async move {
             use tokio::io::AsyncWriteExt;
             self.writer.flush().await?;
@@ -447,8 +447,13 @@ impl Appending for LocalAppending {
             else {
                 return Err(io::Error::other("an earlier write to the file failed"));
             };
-            // The offset is acknowledged only after this: it must survive a crash.
-            tokio::task::spawn_blocking(move || file.sync_data()).await??;
+            // A partial upload's offset is acknowledged only after this: a resumed upload
+            // must find every byte it was told is stored, even after a crash. The last save
+            // makes a file like any `POST /` upload, which is not synced either (an fsync of
+            // the whole file cost a 256 MiB upload about 40% of its time here).
+            if !last {
+                tokio::task::spawn_blocking(move || file.sync_data()).await??;
+            }
             Ok(self.state)
         })
     }
