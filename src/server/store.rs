@@ -431,6 +431,7 @@ impl Store {
             renewer,
             lost,
             row,
+            bound: u64::MAX,
         })
     }
 
@@ -469,6 +470,9 @@ pub struct TusHold {
     lost: Arc<AtomicBool>,
     /// The upload as recorded: its offset and state follow every append.
     pub row: TusRow,
+    /// While the length is deferred: the most bytes the upload may hold in all (the caller
+    /// sets it from `--max-size` and the quota before appending).
+    pub bound: u64,
 }
 
 /// What ended a PATCH body before the end of the upload: the client, or the body being
@@ -493,7 +497,11 @@ impl TusHold {
     {
         use futures_util::StreamExt;
         use tokio::io::AsyncWriteExt;
-        let room = self.row.length - self.row.offset;
+        let room = self
+            .row
+            .length
+            .unwrap_or(self.bound)
+            .saturating_sub(self.row.offset);
         let mut out = self
             .store
             .blobs
@@ -521,7 +529,7 @@ impl TusHold {
             }
         }
         let offset = self.row.offset + got;
-        let state = out.save(offset == self.row.length).await?;
+        let state = out.save(Some(offset) == self.row.length).await?;
         let lock = self.lock.clone().expect("held until completed or dropped");
         let recorded = self
             .store
@@ -541,6 +549,21 @@ impl TusHold {
             crate::server::log!("fileio serve: cannot delete an upload's superseded bytes: {e}");
         }
         Ok(end)
+    }
+
+    /// Sets a deferred upload's length (the caller checked it against the limits).
+    pub async fn declare(&mut self, length: u64) -> Result<(), ApiError> {
+        let lock = self.lock.clone().expect("held until completed or dropped");
+        if !self
+            .store
+            .meta
+            .tus_declare(self.row.id.clone(), lock, length)
+            .await?
+        {
+            return Err(tus_locked());
+        }
+        self.row.length = Some(length);
+        Ok(())
     }
 
     /// Lets the hold go now (dropping it lets it go in the background).
@@ -570,7 +593,7 @@ impl TusHold {
             staged,
             name: self.row.name.clone(),
             mime: self.row.mime.clone(),
-            size: self.row.length,
+            size: self.row.offset,
         };
         let lock = self.lock.take().expect("held until completed or dropped");
         self.renewer.abort();

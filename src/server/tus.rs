@@ -1,5 +1,5 @@
 //! Resumable uploads: tus 1.0.0 (core, creation, creation-with-upload, termination,
-//! expiration) under `/tus/`, announced by `OPTIONS /` in `Fileio-Tus-Endpoint`.
+//! expiration, creation-defer-length) under `/tus/`, announced by `OPTIONS /` in `Fileio-Tus-Endpoint`.
 //!
 //! An upload's state lives in the metadata backend and its bytes in the blob backend
 //! ([`crate::server::store::TusHold`]), so any instance sharing them serves any request of
@@ -33,7 +33,8 @@ use crate::size::ByteSize;
 /// The one version spoken.
 pub const VERSION: &str = "1.0.0";
 /// The extensions implemented.
-pub const EXTENSIONS: &str = "creation,creation-with-upload,termination,expiration";
+pub const EXTENSIONS: &str =
+    "creation,creation-with-upload,termination,expiration,creation-defer-length";
 /// The content type of a PATCH body (and of a creation that carries the first bytes).
 pub const OFFSET_STREAM: &str = "application/offset+octet-stream";
 /// The length of upload ids: about 190 bits of letters and digits.
@@ -252,7 +253,10 @@ fn link_of(done: &str) -> Option<String> {
 fn describe(resp: &mut Response, row: &TusRow) {
     let h = resp.headers_mut();
     h.insert(UPLOAD_OFFSET, HeaderValue::from(row.offset));
-    h.insert(UPLOAD_LENGTH, HeaderValue::from(row.length));
+    match row.length {
+        Some(length) => h.insert(UPLOAD_LENGTH, HeaderValue::from(length)),
+        None => h.insert(UPLOAD_DEFER_LENGTH, HeaderValue::from_static("1")),
+    };
     h.insert(UPLOAD_EXPIRES, http_date(row.expires));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(link) = row.done.as_deref().and_then(link_of) {
@@ -276,15 +280,30 @@ async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Response, A
             "Resumable uploads are not available on this server (its files are in an object store): upload with POST / instead.",
         ));
     }
-    if headers.contains_key(UPLOAD_DEFER_LENGTH) || headers.contains_key(UPLOAD_CONCAT) {
+    if headers.contains_key(UPLOAD_CONCAT) {
         return Err(bad(
-            "This server needs Upload-Length at creation: deferred lengths and concatenation are not supported.",
+            "Concatenation is not supported: send the whole upload as one, from the start.",
         ));
     }
-    let length = number(&headers, &UPLOAD_LENGTH)?.ok_or_else(|| {
-        bad("The Upload-Length header is missing: send the upload's size in bytes.")
-    })?;
-    if let Some(max) = app.config.max_size {
+    let deferred = match headers.get(UPLOAD_DEFER_LENGTH) {
+        None => false,
+        Some(v) if v.as_bytes() == b"1" => true,
+        Some(_) => return Err(bad("The Upload-Defer-Length header is not valid: send 1.")),
+    };
+    let length = match (number(&headers, &UPLOAD_LENGTH)?, deferred) {
+        (Some(_), true) => {
+            return Err(bad(
+                "Send either Upload-Length or Upload-Defer-Length: 1 at creation, not both.",
+            ));
+        }
+        (None, false) => {
+            return Err(bad(
+                "The Upload-Length header is missing: send the upload's size in bytes, or Upload-Defer-Length: 1 and the size in a later PATCH.",
+            ));
+        }
+        (length, _) => length,
+    };
+    if let (Some(max), Some(length)) = (app.config.max_size, length) {
         if length > max {
             return Err(Limit {
                 bytes: max,
@@ -300,7 +319,9 @@ async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Response, A
     if let Some(max) = app.config.max_storage {
         let used = app.store.used(&owner).await? + app.store.tus_pending(&owner).await?;
         let left = max.saturating_sub(used);
-        if length > left {
+        // A deferred upload is bounded again by every PATCH (see `deferred`); here it needs
+        // room for one byte at least.
+        if length.map_or(left == 0, |l| l > left) {
             return Err(Limit {
                 bytes: left,
                 quota: true,
@@ -328,7 +349,7 @@ async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Response, A
     let mut row = app.store.tus_create(row).await?;
     let location = format!("{base}/tus/{}", row.id);
     let with_bytes = content_type_is_stream(&headers);
-    if with_bytes || length == 0 {
+    if with_bytes || length == Some(0) {
         let hold = app.store.tus_hold(&row.id).await?;
         row = write(&app, hold, req.into_body(), &headers, &base).await?;
     }
@@ -359,7 +380,23 @@ async fn write(
     headers: &HeaderMap,
     base: &str,
 ) -> Result<TusRow, ApiError> {
-    let left = hold.row.length - hold.row.offset;
+    let limit = if hold.row.length.is_none() {
+        match deferred(app, &mut hold, headers).await {
+            Ok(limit) => limit,
+            Err(e) => {
+                hold.release().await;
+                return Err(e);
+            }
+        }
+    } else {
+        None
+    };
+    let left = hold
+        .row
+        .length
+        .unwrap_or(hold.bound)
+        .saturating_sub(hold.row.offset);
+    let too_long = |left| limit.as_ref().map_or_else(|| too_long(left), Limit::error);
     if let Some(len) = number(headers, &header::CONTENT_LENGTH)? {
         if len > left {
             hold.release().await;
@@ -384,7 +421,7 @@ async fn write(
             return Err(too_long(left));
         }
     }
-    if hold.row.offset < hold.row.length {
+    if hold.row.length != Some(hold.row.offset) {
         let row = hold.row.clone();
         hold.release().await;
         return Ok(row);
@@ -399,6 +436,56 @@ async fn write(
         .await?;
     row.done = Some(done);
     Ok(row)
+}
+
+/// A deferred upload's length, when this request declares it in `Upload-Length` (checked
+/// against `--max-size` and the quota as at creation, then recorded); otherwise the bound
+/// its bytes must keep within, set on the hold, and the limit that sets it.
+///
+/// The quota counts a deferred upload's received bytes as pending (not a length it does
+/// not have yet), so the bound is what the quota leaves besides the owner's files and other
+/// pending uploads: two deferred uploads racing for the last bytes of a quota may both be
+/// received, and the second to complete is refused then, as `Store::insert` checks.
+async fn deferred(
+    app: &App,
+    hold: &mut TusHold,
+    headers: &HeaderMap,
+) -> Result<Option<Limit>, ApiError> {
+    let owner = hold.row.owner.clone();
+    let quota = match app.config.max_storage {
+        Some(max) => {
+            let others = (app.store.used(&owner).await? + app.store.tus_pending(&owner).await?)
+                .saturating_sub(hold.row.offset);
+            Some(max.saturating_sub(others))
+        }
+        None => None,
+    };
+    let max_size = app.config.max_size.map(|bytes| Limit {
+        bytes,
+        quota: false,
+    });
+    let quota = quota.map(|bytes| Limit { bytes, quota: true });
+    if let Some(length) = number(headers, &UPLOAD_LENGTH)? {
+        if length < hold.row.offset {
+            return Err(bad(format!(
+                "The Upload-Length {length} is less than what the upload holds already ({} bytes): send the whole upload's size.",
+                hold.row.offset
+            )));
+        }
+        for limit in [&max_size, &quota].into_iter().flatten() {
+            if length > limit.bytes {
+                return Err(limit.error());
+            }
+        }
+        hold.declare(length).await?;
+        return Ok(None);
+    }
+    let limit = [max_size, quota]
+        .into_iter()
+        .flatten()
+        .min_by_key(|l| l.bytes);
+    hold.bound = limit.as_ref().map_or(u64::MAX, |l| l.bytes);
+    Ok(limit)
 }
 
 fn too_long(left: u64) -> ApiError {
@@ -438,13 +525,21 @@ async fn patch(
     })?;
     let base = base_url(&app, &headers, req.uri())?;
     let (row, _) = owned(&app, &headers, &id).await?;
+    if let (Some(length), Some(asked)) = (row.length, number(&headers, &UPLOAD_LENGTH)?) {
+        // Said again as it is (a retried last PATCH), it changes nothing.
+        if asked != length {
+            return Err(bad(format!(
+                "The upload's length is set already ({length} bytes) and cannot change: send Upload-Length once, to an upload created with Upload-Defer-Length: 1."
+            )));
+        }
+    }
     if row.done.is_some() {
-        if offset == row.length {
+        if Some(offset) == row.length {
             let mut resp = StatusCode::NO_CONTENT.into_response();
             describe(&mut resp, &row);
             return Ok(resp);
         }
-        return Err(conflict(offset, row.length));
+        return Err(conflict(offset, row.offset));
     }
     if offset != row.offset {
         return Err(conflict(offset, row.offset));
@@ -490,13 +585,15 @@ async fn get_upload(
 ) -> Result<Response, ApiError> {
     let (row, _) = owned(&app, &headers, &id).await?;
     let Some(done) = row.done.clone() else {
+        let of = match row.length {
+            Some(length) => format!("of {length} bytes, {}", ByteSize(length)),
+            None => "bytes; its length is not declared yet".to_string(),
+        };
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             format!(
-                "The upload is not complete ({} of {} bytes, {}): send the rest with PATCH first.",
-                row.offset,
-                row.length,
-                ByteSize(row.length)
+                "The upload is not complete ({} {of}): send the rest with PATCH first.",
+                row.offset
             ),
         ));
     };
