@@ -432,6 +432,7 @@ impl Store {
             lost,
             row,
             bound: u64::MAX,
+            verify: None,
         })
     }
 
@@ -473,7 +474,13 @@ pub struct TusHold {
     /// While the length is deferred: the most bytes the upload may hold in all (the caller
     /// sets it from `--max-size` and the quota before appending).
     pub bound: u64,
+    /// Checks a body once it ended (told whether it arrived whole), before what it brought
+    /// is recorded: on an error, none of it is (the checksum extension).
+    pub verify: Option<BodyCheck>,
 }
+
+/// A check of a body once it ended, told whether it arrived whole (see [`TusHold::verify`]).
+pub type BodyCheck = Box<dyn FnOnce(bool) -> Result<(), ApiError> + Send>;
 
 /// What ended a PATCH body before the end of the upload: the client, or the body being
 /// longer than what the upload has left (413).
@@ -527,6 +534,10 @@ impl TusHold {
             if self.lost.load(Ordering::Relaxed) {
                 return Err(tus_locked());
             }
+        }
+        if let Some(verify) = self.verify.take() {
+            // Not saved: the next append starts at the recorded offset again.
+            verify(matches!(end, BodyEnd::Done))?;
         }
         let offset = self.row.offset + got;
         let state = out.save(Some(offset) == self.row.length).await?;

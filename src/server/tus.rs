@@ -1,5 +1,5 @@
 //! Resumable uploads: tus 1.0.0 (core, creation, creation-with-upload, termination,
-//! expiration, creation-defer-length) under `/tus/`, announced by `OPTIONS /` in `Fileio-Tus-Endpoint`.
+//! expiration, creation-defer-length, checksum) under `/tus/`, announced by `OPTIONS /` in `Fileio-Tus-Endpoint`.
 //!
 //! An upload's state lives in the metadata backend and its bytes in the blob backend
 //! ([`crate::server::store::TusHold`]), so any instance sharing them serves any request of
@@ -34,7 +34,7 @@ use crate::size::ByteSize;
 pub const VERSION: &str = "1.0.0";
 /// The extensions implemented.
 pub const EXTENSIONS: &str =
-    "creation,creation-with-upload,termination,expiration,creation-defer-length";
+    "creation,creation-with-upload,termination,expiration,creation-defer-length,checksum";
 /// The content type of a PATCH body (and of a creation that carries the first bytes).
 pub const OFFSET_STREAM: &str = "application/offset+octet-stream";
 /// The length of upload ids: about 190 bits of letters and digits.
@@ -51,6 +51,7 @@ pub const UPLOAD_EXPIRES: HeaderName = HeaderName::from_static("upload-expires")
 pub const UPLOAD_DEFER_LENGTH: HeaderName = HeaderName::from_static("upload-defer-length");
 pub const UPLOAD_CONCAT: HeaderName = HeaderName::from_static("upload-concat");
 pub const UPLOAD_CHECKSUM: HeaderName = HeaderName::from_static("upload-checksum");
+pub const TUS_CHECKSUM_ALGORITHM: HeaderName = HeaderName::from_static("tus-checksum-algorithm");
 /// The link of the file a finished upload became.
 pub const FILEIO_LINK: HeaderName = HeaderName::from_static("fileio-link");
 /// On `OPTIONS /`: where resumable uploads go.
@@ -68,12 +69,14 @@ pub const REQUEST_HEADERS: [HeaderName; 7] = [
 ];
 
 /// The headers a browser's tus client reads (CORS).
-pub const RESPONSE_HEADERS: [HeaderName; 11] = [
+pub const RESPONSE_HEADERS: [HeaderName; 13] = [
     header::LOCATION,
     TUS_RESUMABLE,
     TUS_VERSION,
     TUS_EXTENSION,
     TUS_MAX_SIZE,
+    TUS_CHECKSUM_ALGORITHM,
+    UPLOAD_DEFER_LENGTH,
     UPLOAD_OFFSET,
     UPLOAD_LENGTH,
     UPLOAD_METADATA,
@@ -81,6 +84,93 @@ pub const RESPONSE_HEADERS: [HeaderName; 11] = [
     FILEIO_LINK,
     FILEIO_TUS_ENDPOINT,
 ];
+
+/// The checksum extension's algorithms, hashed as the body streams in.
+pub const CHECKSUM_ALGORITHMS: &str = "sha1,sha256,sha512";
+
+/// A digest under way.
+enum Hasher {
+    Sha1(sha1::Sha1),
+    Sha256(sha2::Sha256),
+    Sha512(sha2::Sha512),
+}
+
+impl Hasher {
+    fn of(algorithm: &str) -> Option<Hasher> {
+        use sha2::Digest;
+        Some(match algorithm {
+            "sha1" => Hasher::Sha1(sha1::Sha1::new()),
+            "sha256" => Hasher::Sha256(sha2::Sha256::new()),
+            "sha512" => Hasher::Sha512(sha2::Sha512::new()),
+            _ => return None,
+        })
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Hasher::Sha1(_) => 20,
+            Hasher::Sha256(_) => 32,
+            Hasher::Sha512(_) => 64,
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        use sha2::Digest;
+        match self {
+            Hasher::Sha1(h) => h.update(bytes),
+            Hasher::Sha256(h) => h.update(bytes),
+            Hasher::Sha512(h) => h.update(bytes),
+        }
+    }
+
+    fn finish(self) -> Vec<u8> {
+        use sha2::Digest;
+        match self {
+            Hasher::Sha1(h) => h.finalize().to_vec(),
+            Hasher::Sha256(h) => h.finalize().to_vec(),
+            Hasher::Sha512(h) => h.finalize().to_vec(),
+        }
+    }
+}
+
+/// `Upload-Checksum: <algorithm> <base64 digest>`, if given: the hasher and the digest the
+/// body must have.
+fn checksum(headers: &HeaderMap) -> Result<Option<(Hasher, Vec<u8>)>, ApiError> {
+    let Some(v) = headers.get(UPLOAD_CHECKSUM) else {
+        return Ok(None);
+    };
+    let invalid = || {
+        bad(format!(
+            "The Upload-Checksum header is not valid: send an algorithm ({CHECKSUM_ALGORITHMS}) and the body's digest in base64, such as 'sha1 2jmj7l5rSw0yVb/vlWAYkK/YBwk='."
+        ))
+    };
+    let (algorithm, digest) = v
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().split_once(' '))
+        .ok_or_else(invalid)?;
+    let hasher = Hasher::of(algorithm).ok_or_else(|| {
+        bad(format!(
+            "The checksum algorithm in Upload-Checksum is not supported: use one of {CHECKSUM_ALGORITHMS}."
+        ))
+    })?;
+    let expected = base64::engine::general_purpose::STANDARD
+        .decode(digest.trim())
+        .map_err(|_| invalid())?;
+    if expected.len() != hasher.len() {
+        return Err(invalid());
+    }
+    Ok(Some((hasher, expected)))
+}
+
+/// A body that does not match its `Upload-Checksum` (460, as the extension says).
+fn mismatch() -> ApiError {
+    ApiError::new(
+        StatusCode::from_u16(460).expect("a valid status"),
+        "The body does not match its Upload-Checksum: none of it was kept; send it again from the same Upload-Offset.",
+    )
+    .with_code("CHECKSUM_MISMATCH")
+}
 
 /// The routes under `/tus/`.
 pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
@@ -130,6 +220,10 @@ async fn options(State(app): State<Arc<App>>) -> Response {
     let h = resp.headers_mut();
     h.insert(TUS_VERSION, HeaderValue::from_static(VERSION));
     h.insert(TUS_EXTENSION, HeaderValue::from_static(EXTENSIONS));
+    h.insert(
+        TUS_CHECKSUM_ALGORITHM,
+        HeaderValue::from_static(CHECKSUM_ALGORITHMS),
+    );
     if let Some(max) = app.config.max_size {
         h.insert(TUS_MAX_SIZE, HeaderValue::from(max));
     }
@@ -403,7 +497,44 @@ async fn write(
             return Err(too_long(left));
         }
     }
-    let end = match hold.append(body.into_data_stream()).await {
+    let body = body.into_data_stream();
+    let body = match checksum(headers) {
+        Ok(None) => futures_util::future::Either::Left(body),
+        Ok(Some((hasher, expected))) => {
+            // Hashed as it streams in; checked by the hold before anything is recorded.
+            let hasher = Arc::new(std::sync::Mutex::new(Some(hasher)));
+            let fed = hasher.clone();
+            hold.verify = Some(Box::new(move |whole| {
+                let got = hasher
+                    .lock()
+                    .expect("not poisoned")
+                    .take()
+                    .map(Hasher::finish);
+                if !whole {
+                    return Err(bad(
+                        "The body did not arrive whole, so its Upload-Checksum cannot be checked: none of it was kept; send it again from the same Upload-Offset.",
+                    ));
+                }
+                match got {
+                    Some(got) if got == expected => Ok(()),
+                    _ => Err(mismatch()),
+                }
+            }));
+            futures_util::future::Either::Right(futures_util::TryStreamExt::inspect_ok(
+                body,
+                move |b| {
+                    if let Some(h) = fed.lock().expect("not poisoned").as_mut() {
+                        h.update(b);
+                    }
+                },
+            ))
+        }
+        Err(e) => {
+            hold.release().await;
+            return Err(e);
+        }
+    };
+    let end = match hold.append(body).await {
         Ok(end) => end,
         Err(e) => {
             hold.release().await;

@@ -51,6 +51,7 @@ on_both_backends!(
     a_patch_cut_off_mid_body_keeps_what_arrived,
     a_deferred_length_is_declared_once_in_a_later_patch,
     a_deferred_upload_stays_within_max_size_and_the_quota,
+    a_body_that_does_not_match_its_checksum_records_nothing,
 );
 
 fn b64(s: &str) -> String {
@@ -133,9 +134,13 @@ async fn discovery_creation_offsets_and_completion_make_a_normal_file(backend: B
     assert_eq!(a.header("tus-version"), Some("1.0.0"));
     assert_eq!(
         a.header("tus-extension"),
-        Some("creation,creation-with-upload,termination,expiration,creation-defer-length")
+        Some("creation,creation-with-upload,termination,expiration,creation-defer-length,checksum")
     );
     assert_eq!(a.header("tus-max-size"), Some("1048576"));
+    assert_eq!(
+        a.header("tus-checksum-algorithm"),
+        Some("sha1,sha256,sha512")
+    );
 
     let path = create(
         &api,
@@ -1157,4 +1162,80 @@ async fn a_deferred_upload_stays_within_max_size_and_the_quota(backend: Backend)
             .header("upload-defer-length", "1"))
         .await;
     assert_error(&a, 413, "FILE_TOO_LARGE");
+}
+
+/// `Upload-Checksum` of `data` under `algorithm`.
+fn digest(algorithm: &str, data: &[u8]) -> String {
+    use sha2::Digest;
+    let d = match algorithm {
+        "sha1" => sha1::Sha1::digest(data).to_vec(),
+        "sha256" => sha2::Sha256::digest(data).to_vec(),
+        _ => sha2::Sha512::digest(data).to_vec(),
+    };
+    format!(
+        "{algorithm} {}",
+        base64::engine::general_purpose::STANDARD.encode(d)
+    )
+}
+
+/// checksum: a PATCH's body is hashed as it streams in; one that does not match gets 460
+/// and none of its bytes are recorded (the offset stays, the next PATCH overwrites them);
+/// an unknown algorithm or a malformed digest is refused with 400 before a byte is kept.
+async fn a_body_that_does_not_match_its_checksum_records_nothing(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
+    let path = create(&api, None, 11, &[]).await;
+    let checked = |offset: u64, data: &'static [u8], sum: String| {
+        tus("PATCH", &path)
+            .header("upload-offset", &offset.to_string())
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-checksum", &sum)
+            .raw(data)
+    };
+    let a = api
+        .go(checked(0, b"hello ", digest("sha1", b"hello ")))
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
+    assert_eq!(a.header("upload-offset"), Some("6"));
+    // The digest of other bytes: 460, nothing recorded.
+    let a = api.go(checked(6, b"WORLD", digest("sha1", b"world"))).await;
+    assert_error(&a, 460, "CHECKSUM_MISMATCH");
+    assert_eq!(
+        head(&api, None, &path).await.header("upload-offset"),
+        Some("6")
+    );
+    // Refused before a byte is kept: an unknown algorithm, a bad digest, a short one.
+    for sum in [
+        "crc32 AAAAAA==".to_string(),
+        "sha1 not*base64".to_string(),
+        "sha1 AAAA".to_string(),
+        "sha1".to_string(),
+    ] {
+        let a = api.go(checked(6, b"WORLD", sum.clone())).await;
+        assert_error(&a, 400, "BAD_REQUEST");
+        assert_eq!(
+            head(&api, None, &path).await.header("upload-offset"),
+            Some("6"),
+            "{sum}"
+        );
+    }
+    // The right bytes complete it, under another algorithm; the wrong ones left no trace.
+    let a = api
+        .go(checked(6, b"world", digest("sha512", b"world")))
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
+    let v = api.go(tus("GET", &path)).await.json();
+    let a = api.get_key(&key_of(&v)).await;
+    assert_eq!(
+        (a.status, &a.body[..]),
+        (StatusCode::OK, &b"hello world"[..])
+    );
+    // With creation-with-upload too.
+    let a = api
+        .go(tus("POST", "/tus/")
+            .header("upload-length", "3")
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-checksum", &digest("sha256", b"abd"))
+            .raw(b"abc"))
+        .await;
+    assert_error(&a, 460, "CHECKSUM_MISMATCH");
 }
