@@ -609,12 +609,12 @@ async fn send_stream(
                 let w = window.lock().await;
                 let read = w.read;
                 match now {
-                    Some(n) if n == read && ended(&w) => {
+                    // A known length: the body is sent up to it (its source may not have
+                    // been asked for its end).
+                    Some(n) if Some(n) == len => return Ok(link),
+                    Some(n) if len.is_none() && n == read && ended(&w) => {
                         drop(w);
-                        return match len {
-                            Some(_) => Ok(link),
-                            None => declare(api, url, read).await,
-                        };
+                        return declare(api, url, read).await;
                     }
                     // The server kept only part of the body: send the rest.
                     Some(n) if n > from && n < read => {

@@ -551,6 +551,50 @@ fn stdin_cut_beyond_the_window_fails_plainly_and_leaves_nothing() {
     std::fs::remove_file(&file).unwrap();
 }
 
+/// The other streams take the same path: an encrypted file (its length known, so not
+/// deferred) and a folder (an archive made as it goes) each survive a cut in the middle.
+#[test]
+fn encrypted_and_folder_streams_resume_within_the_run_too() {
+    let env = Env::new();
+    let server = Server::start(&env, &[]);
+    let proxy = CutProxy::start(&server.url);
+    let file = write_file(&env, "sealed.bin", 6 * MIB, 31);
+    proxy.cut_next_upload_after(3 * MIB);
+    let out = upload_through(
+        &env,
+        &proxy,
+        &file,
+        &["--encrypt", "--resumable-above", "1MiB", "--retries", "3"],
+    )
+    .success()
+    .get_output()
+    .clone();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("retrying"));
+    let link = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(proxy.cuts(), 1);
+    assert_downloads_as(&env, &link, &file);
+
+    std::fs::create_dir(env.work().join("tree")).unwrap();
+    let inside = write_file(&env, "tree/inside.bin", 6 * MIB, 33);
+    proxy.cut_next_upload_after(3 * MIB);
+    let out = upload_through(&env, &proxy, &env.work().join("tree"), &["--retries", "3"])
+        .success()
+        .get_output()
+        .clone();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("retrying"));
+    assert_eq!(proxy.cuts(), 2);
+    let link = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let into = env.work().join("unpacked");
+    std::fs::create_dir(&into).unwrap();
+    env.cmd()
+        .args(["download", &link, "--extract"])
+        .arg(&into)
+        .assert()
+        .success();
+    assert_eq!(sha256_of(&into.join("tree/inside.bin")), sha256_of(&inside));
+    assert_eq!(walk_count(&server.data.join("partial")), 0);
+}
+
 #[test]
 fn the_threshold_comes_from_the_flag_or_the_config_file_and_never_turns_it_off() {
     let env = Env::new();

@@ -830,6 +830,57 @@ fn tus_js_client_uploads_and_resumes_after_an_abort() {
     assert_eq!(fetch_finished(&url), std::fs::read(&file).unwrap());
 }
 
+const TUS_JS_DEFERRED_SCRIPT: &str = r#"
+const tus = require("tus-js-client");
+const fs = require("fs");
+const [endpoint, path] = process.argv.slice(2);
+// A Buffer: tus-js-client 4.3.1's Node stream source announces a whole chunk's
+// Content-Length for the shorter last chunk, and so never finishes against any server.
+const upload = new tus.Upload(fs.readFileSync(path), {
+  endpoint,
+  chunkSize: 1 << 20,
+  uploadLengthDeferred: true,
+  retryDelays: [100, 200, 400],
+  metadata: { filename: "streamed.bin" },
+  onError: (e) => { console.error(String(e)); process.exit(1); },
+  onSuccess: () => console.log(upload.url),
+});
+upload.start();
+"#;
+
+/// creation-defer-length with a client written by others: tus-js-client creates the upload
+/// with its length deferred, sends it in chunks and declares the length with the last one.
+#[test]
+fn tus_js_client_uploads_with_a_deferred_length() {
+    let test = "tus_server::tus_js_client_uploads_with_a_deferred_length";
+    let Some(dir) = tool_var("FILEIO_TUS_JS_DIR", test) else {
+        return;
+    };
+    if !crate::support::have_tool("node", test) || !crate::support::have_tool("curl", test) {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env, &[]);
+    let file = patterned(&env);
+    let script = env.path("deferred.js");
+    std::fs::write(&script, TUS_JS_DEFERRED_SCRIPT).unwrap();
+    let out = std::process::Command::new("node")
+        .arg(&script)
+        .arg(format!("{}/tus/", server.url))
+        .arg(&file)
+        .env("NODE_PATH", std::path::Path::new(&dir).join("node_modules"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(fetch_finished(&url), std::fs::read(&file).unwrap());
+}
+
 /// curl with the tus header; the status line's code and the headers.
 fn tus_curl(args: &[&str]) -> (u16, String) {
     let out = std::process::Command::new("curl")
