@@ -703,6 +703,11 @@ async fn head_upload(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (row, _) = owned(&app, &headers, &id).await?;
+    let row = if row.done.is_none() {
+        app.store.tus_settled(&id).await?
+    } else {
+        row
+    };
     let mut resp = StatusCode::OK.into_response();
     describe(&mut resp, &row);
     Ok(resp)
