@@ -553,6 +553,9 @@ pub async fn upload_stream<T: DeserializeOwned>(
 /// `DELETE` of an upload that cannot go on, so that its bytes do not wait on the server for
 /// the sweep; best effort (the sweep takes it when it expires otherwise).
 async fn terminate(api: &Api<'_>, url: &Url) {
+    // A broken PATCH may still hold the upload (a DELETE would get 423): HEAD waits for
+    // the server to have recorded it.
+    let _ = head(api, url).await;
     let _ = api
         .http
         .send("deleting the unfinished upload", Retry::Never, None, || {
