@@ -925,21 +925,3 @@ fn two_instances_on_postgres_share_one_upload() {
         "the file differs from what was uploaded"
     );
 }
-
-/// With the files in an object store, tus is not offered yet: not announced, and a
-/// creation is refused before anything is stored.
-#[tokio::test]
-async fn with_s3_storage_tus_is_neither_announced_nor_accepted() {
-    let api = Api::new(Backend::Sqlite, |o| {
-        o.storage = Some("s3://bucket/prefix".parse().unwrap());
-    })
-    .await;
-    let a = api.go(req("OPTIONS", "/")).await;
-    assert_eq!(a.header("fileio-tus-endpoint"), None);
-    let a = api
-        .go(tus("POST", "/tus/").header("upload-length", "3"))
-        .await;
-    assert_eq!(a.status, StatusCode::NOT_IMPLEMENTED);
-    assert!(a.json()["message"].as_str().unwrap().contains("POST /"));
-    assert_eq!(partials(&api), 0);
-}
