@@ -176,6 +176,8 @@ pub struct S3Blobs {
     region: String,
     prefix: String,
     upload_lease: Duration,
+    /// [`TUS_ABANDONED`] (tests shorten it).
+    tus_abandoned: Duration,
     http: reqwest::Client,
     /// Where the store is, for messages: the endpoint, never credentials.
     shown: String,
@@ -304,6 +306,7 @@ impl S3Blobs {
             region,
             prefix: location.prefix.clone(),
             upload_lease: location.upload_lease,
+            tus_abandoned: TUS_ABANDONED,
             http,
             shown,
         };
@@ -625,6 +628,13 @@ impl Blobs for S3Blobs {
     fn partial_create(&self) -> BoxFuture<'_, io::Result<String>> {
         Box::pin(async move {
             let name = format!("{TUS_NAMES}{}", crate::server::ids::random(24));
+            // Written first: a pending resumable upload without it is one whose creation
+            // was cut off, never recorded ([`S3Blobs::abort_abandoned_tus`]).
+            let marker = self.tails_dir(&name)?.join(TUS_CREATED);
+            self.store
+                .put(&marker, object_store::PutPayload::default())
+                .await
+                .map_err(io_error)?;
             let upload = self
                 .s3
                 .create_multipart(&self.path(&name)?)
@@ -754,8 +764,17 @@ impl Blobs for S3Blobs {
 const TUS_NAMES: &str = "tus-";
 
 /// Where the tail objects of resumable uploads are, under the prefix (a sub-"directory":
-/// never taken for a blob): `<prefix>tus-tails/<blob name>/<random>`.
+/// never taken for a blob): `<prefix>tus-tails/<blob name>/<random>`, beside the upload's
+/// empty [`TUS_CREATED`] marker.
 const TUS_TAILS: &str = "tus-tails/";
+
+/// The object written when a resumable upload is created, deleted with its tails: how
+/// [`S3Blobs::abort_abandoned_tus`] tells a live upload from one nothing refers to.
+const TUS_CREATED: &str = "created";
+
+/// A resumable upload whose `created` marker is older than this is one the sweep should
+/// have deleted: uploads expire after `--tus-expiry`, which `config` checks is shorter.
+pub const TUS_ABANDONED: Duration = Duration::from_secs((7 * 24 + 1) * 3600);
 
 /// A resumable upload's state (kept in its metadata row): its multipart upload, the parts
 /// sent (all [`PART_SIZE`] but the last one of a finished upload), and the bytes after the
@@ -1088,8 +1107,9 @@ impl S3Blobs {
                 );
             }
         }
-        let mut n = 0;
-        for upload in self.pending_uploads().await? {
+        let pending = self.pending_uploads().await?;
+        let mut n = self.abort_abandoned_tus(&pending).await?;
+        for upload in pending {
             let Some(name) = upload.key.strip_prefix(self.prefix.as_str()) else {
                 continue;
             };
@@ -1106,6 +1126,55 @@ impl S3Blobs {
             if at <= run_out {
                 let _ = self.store.delete(&path).await;
             }
+        }
+        Ok(n)
+    }
+
+    /// Aborts the resumable uploads in `pending` that no metadata can refer to any more:
+    /// their `created` marker is missing (an instance killed before it was written) or
+    /// older than the longest `--tus-expiry` (the sweep that should have deleted them
+    /// failed). The markers are listed after `pending`, so an upload created in between is
+    /// not in `pending`, and one finished in between is not there to abort.
+    async fn abort_abandoned_tus(&self, pending: &[PendingUpload]) -> io::Result<usize> {
+        let ours: Vec<(&str, &PendingUpload)> = pending
+            .iter()
+            .filter_map(|u| {
+                let name = u.key.strip_prefix(self.prefix.as_str())?;
+                (name.starts_with(TUS_NAMES) && !name.contains('/')).then_some((name, u))
+            })
+            .collect();
+        if ours.is_empty() {
+            return Ok(0);
+        }
+        let run_out = Utc::now()
+            - chrono::Duration::from_std(self.tus_abandoned).unwrap_or(chrono::Duration::MAX);
+        let mut created = std::collections::HashMap::new();
+        let dir = Path::from(format!("{}{TUS_TAILS}", self.prefix));
+        let mut list = self.store.list(Some(&dir));
+        while let Some(meta) = list.next().await {
+            let meta = meta.map_err(io_error)?;
+            let mut parts = meta.location.parts().collect::<Vec<_>>().into_iter().rev();
+            if let (Some(file), Some(name)) = (parts.next(), parts.next()) {
+                if file.as_ref() == TUS_CREATED {
+                    created.insert(name.as_ref().to_string(), meta.last_modified);
+                }
+            }
+        }
+        let mut n = 0;
+        for (name, upload) in ours {
+            if created.get(name).is_some_and(|at| *at > run_out) {
+                continue;
+            }
+            match self
+                .s3
+                .abort_multipart(&self.path(name)?, &upload.upload_id)
+                .await
+            {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(io_error(e)),
+            }
+            delete_all(&self.store, &self.tails_dir(name)?).await?;
+            n += 1;
         }
         Ok(n)
     }
@@ -1378,11 +1447,12 @@ mod tests {
             let s = TusState::decode(&state).unwrap();
             assert_eq!(s.len, at as u64);
             assert_eq!(s.parts.len(), at / PART_SIZE);
-            // One tail object at most: the old one goes once the new one is recorded.
+            // The marker, and one tail object at most: the old one goes once the new one
+            // is recorded.
             let (objects, pending) = left(&blobs).await;
             assert_eq!(
                 objects.len(),
-                usize::from(at % PART_SIZE != 0),
+                1 + usize::from(at % PART_SIZE != 0),
                 "{objects:?}"
             );
             assert_eq!(pending.len(), 1);
@@ -1441,10 +1511,11 @@ mod tests {
 
     /// An empty upload completes; a resumable upload's multipart upload is not taken for an
     /// abandoned `POST /` one; deleting it aborts it and removes its tail objects, those of
-    /// requests cut off before their state was recorded too.
+    /// requests cut off before their state was recorded too; one nothing refers to any more
+    /// is aborted by a sweep.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn s3_resumable_uploads_survive_the_cleanup_and_their_deletion_leaves_nothing() {
-        let Some((moto, blobs)) = on_moto().await else {
+        let Some((moto, mut blobs)) = on_moto().await else {
             return;
         };
         let empty = blobs.partial_create().await.unwrap();
@@ -1470,11 +1541,27 @@ mod tests {
         assert_eq!(blobs.clean_staging().await.unwrap(), 0);
         assert_eq!(blobs.sweep_abandoned().await.unwrap(), 0);
         let (objects, pending) = left(&blobs).await;
-        assert_eq!((objects.len(), pending.len()), (2, 1), "{objects:?}");
+        assert_eq!((objects.len(), pending.len()), (3, 1), "{objects:?}");
         assert!(blobs.names().await.unwrap().is_empty());
         blobs.partial_delete(recorded.clone()).await.unwrap();
         assert_eq!(left(&blobs).await, (vec![], vec![]));
         blobs.partial_delete(recorded.clone()).await.unwrap();
+
+        // One whose creation was cut off before it was recorded (no marker): aborted by the
+        // next sweep; a live one is left alone, until it is older than any upload can be.
+        let live = blobs.partial_create().await.unwrap();
+        let mut w = blobs.partial_append(live, 0).await.unwrap();
+        w.write_all(b"live").await.unwrap();
+        w.save(false).await.unwrap();
+        let cut_off = blobs.path("tus-cutoff0000000000000000").unwrap();
+        blobs.s3.create_multipart(&cut_off).await.unwrap();
+        assert_eq!(left(&blobs).await.1.len(), 2);
+        assert_eq!(blobs.sweep_abandoned().await.unwrap(), 1);
+        let (objects, pending) = left(&blobs).await;
+        assert_eq!((objects.len(), pending.len()), (2, 1), "{objects:?}");
+        blobs.tus_abandoned = Duration::ZERO;
+        assert_eq!(blobs.clean_staging().await.unwrap(), 1);
+        assert_eq!(left(&blobs).await, (vec![], vec![]));
         // A state that is not ours is refused, not acted on.
         assert!(blobs.partial_append("{}".into(), 0).await.is_err());
         assert!(blobs.partial_append(recorded, 3).await.is_err());
