@@ -17,6 +17,16 @@
 //!   or older than the lease, so they never touch another instance's upload under way. The lease lives beside the data
 //!   (no database needed) and does not trust S3's `Initiated` date, which some servers (moto)
 //!   do not keep.
+//! - A resumable (tus) upload is one multipart upload under the key the file will have
+//!   (`<prefix>tus-<random>`, which the lease cleanup above leaves alone), created with the
+//!   upload and completed by its last request, on any instance. Its state, kept in the
+//!   metadata row, is JSON: the upload id, the ETags of the full parts sent, and the *tail*:
+//!   the bytes after the last full part (S3 takes no part under 5 MiB but the last), saved
+//!   as their own small object under `<prefix>tus-tails/<name>/` and replayed in front of
+//!   the next request's bytes. A request holds what a `POST /` upload holds
+//!   (`PART_SIZE × (PART_CONCURRENCY + 1)`). Termination and expiry abort the upload and
+//!   delete its tails; a `created` marker beside them lets a sweep abort an upload nothing
+//!   refers to any more.
 //! - Downloads stream the object's body (a GET) through the server.
 //! - A store that cannot be reached is [`Unavailable`] (503 with `Retry-After`).
 //!
