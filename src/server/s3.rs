@@ -679,7 +679,7 @@ impl Blobs for S3Blobs {
             if let Some(tail) = &state.tail {
                 // Replayed in front of the new bytes: S3 takes no part under 5 MiB but the
                 // last, so what followed the last full part waits in its own object.
-                buf.reserve_exact(PART_SIZE);
+                buf.reserve_exact(tail.len as usize);
                 let got = self
                     .store
                     .get(&self.tail_path(&state.name, &tail.object)?)
@@ -929,7 +929,11 @@ impl S3Appending {
     /// Sends the full buffer as the next part.
     fn send_part(&mut self) {
         let idx = self.first_part + self.parts.len() + self.sending.len();
-        let data = Bytes::from(std::mem::take(&mut self.buf));
+        // A request that filled a part is a large one: the next buffer is a whole part.
+        let data = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(PART_SIZE),
+        ));
         let (s3, path, upload) = (
             self.s3.clone(),
             self.path.clone(),
@@ -1002,10 +1006,14 @@ impl AsyncWrite for S3Appending {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         std::task::ready!(this.poll_sent(cx, PART_CONCURRENCY))?;
-        if this.buf.capacity() < PART_SIZE {
-            this.buf.reserve_exact(PART_SIZE - this.buf.len());
-        }
         let n = buf.len().min(PART_SIZE - this.buf.len());
+        if this.buf.len() + n > this.buf.capacity() {
+            // Grown by doubling up to a part, never past it: a small PATCH holds little.
+            let want = (this.buf.capacity() * 2)
+                .max(this.buf.len() + n)
+                .clamp(64 * 1024, PART_SIZE);
+            this.buf.reserve_exact(want - this.buf.len());
+        }
         this.buf.extend_from_slice(&buf[..n]);
         this.written += n as u64;
         if this.buf.len() == PART_SIZE {
@@ -1053,21 +1061,12 @@ impl Staged for S3Finished {
                     content_id: e.clone(),
                 })
                 .collect();
-            match self
-                .s3
+            // Completed already (by a request whose instance died before recording it) is
+            // an error, as a local upload's file moved away is: the object may have a row.
+            self.s3
                 .complete_multipart(&self.path, &self.state.upload, parts)
                 .await
-            {
-                Ok(_) => {}
-                // Completed already, by a request cut off before it could record it.
-                Err(object_store::Error::NotFound { .. })
-                    if self
-                        .store
-                        .head(&self.path)
-                        .await
-                        .is_ok_and(|m| m.size == self.state.len) => {}
-                Err(e) => return Err(io_error(e)),
-            }
+                .map_err(io_error)?;
             // Tails of requests cut off before their state was recorded.
             if let Err(e) = delete_all(&self.store, &self.tails).await {
                 crate::server::log!(
