@@ -675,11 +675,10 @@ impl Blobs for S3Blobs {
                     state.len
                 )));
             }
-            let mut buf = Vec::new();
+            let mut buf = object_store::PutPayloadMut::new();
             if let Some(tail) = &state.tail {
                 // Replayed in front of the new bytes: S3 takes no part under 5 MiB but the
                 // last, so what followed the last full part waits in its own object.
-                buf.reserve_exact(tail.len as usize);
                 let got = self
                     .store
                     .get(&self.tail_path(&state.name, &tail.object)?)
@@ -688,12 +687,12 @@ impl Blobs for S3Blobs {
                 let mut stream = got.into_stream();
                 while let Some(chunk) = stream.next().await {
                     let chunk = chunk.map_err(io_error)?;
-                    if buf.len() + chunk.len() > tail.len as usize {
+                    if buf.content_length() + chunk.len() > tail.len as usize {
                         break;
                     }
-                    buf.extend_from_slice(&chunk);
+                    buf.push(chunk);
                 }
-                if buf.len() as u64 != tail.len {
+                if buf.content_length() as u64 != tail.len {
                     return Err(Unavailable::io(format!(
                         "an upload's last bytes in the object store are not the {} recorded",
                         tail.len
@@ -894,8 +893,9 @@ struct S3Appending {
     state: TusState,
     /// The index of the first part this request sends.
     first_part: usize,
-    /// Bytes not yet in a part: the old tail first, then the new bytes.
-    buf: Vec<u8>,
+    /// Bytes not yet in a part: the old tail first, then the new bytes (in the 8 KiB blocks
+    /// `object_store`'s own writer gathers a part in).
+    buf: object_store::PutPayloadMut,
     /// The ETags of the parts sent by this request, by index.
     parts: std::collections::BTreeMap<usize, String>,
     /// Parts being sent; dropped (a request cut off), they are cancelled, and the parts
@@ -929,18 +929,14 @@ impl S3Appending {
     /// Sends the full buffer as the next part.
     fn send_part(&mut self) {
         let idx = self.first_part + self.parts.len() + self.sending.len();
-        // A request that filled a part is a large one: the next buffer is a whole part.
-        let data = Bytes::from(std::mem::replace(
-            &mut self.buf,
-            Vec::with_capacity(PART_SIZE),
-        ));
+        let data = std::mem::take(&mut self.buf).freeze();
         let (s3, path, upload) = (
             self.s3.clone(),
             self.path.clone(),
             self.state.upload.clone(),
         );
         self.sending.spawn(async move {
-            let sent = s3.put_part(&path, &upload, idx, data.into()).await;
+            let sent = s3.put_part(&path, &upload, idx, data).await;
             (idx, sent)
         });
     }
@@ -977,7 +973,7 @@ impl Appending for S3Appending {
                     let idx = state.parts.len();
                     let part = self
                         .s3
-                        .put_part(&self.path, &state.upload, idx, Bytes::from(rest).into())
+                        .put_part(&self.path, &state.upload, idx, rest.freeze())
                         .await
                         .map_err(io_error)?;
                     state.parts.push(part.content_id);
@@ -985,10 +981,10 @@ impl Appending for S3Appending {
                 state.last = true;
             } else if !rest.is_empty() {
                 let object = crate::server::ids::random(16);
-                let len = rest.len() as u64;
+                let len = rest.content_length() as u64;
                 let path = self.tails.clone().join(object.as_str());
                 self.store
-                    .put(&path, Bytes::from(rest).into())
+                    .put(&path, rest.freeze())
                     .await
                     .map_err(io_error)?;
                 state.tail = Some(Tail { object, len });
@@ -1006,17 +1002,10 @@ impl AsyncWrite for S3Appending {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         std::task::ready!(this.poll_sent(cx, PART_CONCURRENCY))?;
-        let n = buf.len().min(PART_SIZE - this.buf.len());
-        if this.buf.len() + n > this.buf.capacity() {
-            // Grown by doubling up to a part, never past it: a small PATCH holds little.
-            let want = (this.buf.capacity() * 2)
-                .max(this.buf.len() + n)
-                .clamp(64 * 1024, PART_SIZE);
-            this.buf.reserve_exact(want - this.buf.len());
-        }
+        let n = buf.len().min(PART_SIZE - this.buf.content_length());
         this.buf.extend_from_slice(&buf[..n]);
         this.written += n as u64;
-        if this.buf.len() == PART_SIZE {
+        if this.buf.content_length() == PART_SIZE {
             this.send_part();
         }
         Poll::Ready(Ok(n))
