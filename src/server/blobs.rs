@@ -99,6 +99,11 @@ pub trait Blobs: Send + Sync + 'static {
         Box::pin(async { Ok(0) })
     }
 
+    /// The largest resumable upload the backend can hold, if it has a limit of its own.
+    fn partial_max(&self) -> Option<u64> {
+        None
+    }
+
     /// Starts a resumable upload, whose bytes arrive over many requests, perhaps to other
     /// instances. Returns its *state*: what the backend needs to go on, kept with the
     /// upload's metadata and given back to the calls below.

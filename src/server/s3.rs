@@ -64,6 +64,9 @@ use crate::server::errors::Unavailable;
 /// is sent. S3's smallest part (but the last) is 5 MiB.
 pub const PART_SIZE: usize = 5 * 1024 * 1024;
 
+/// The most parts a multipart upload may have (S3's limit).
+const MAX_PARTS: u64 = 10_000;
+
 /// Parts of one upload in flight at once.
 pub const PART_CONCURRENCY: usize = 2;
 
@@ -633,6 +636,11 @@ impl Blobs for S3Blobs {
 
     fn sweep_abandoned(&self) -> BoxFuture<'_, io::Result<usize>> {
         Box::pin(self.abort_abandoned())
+    }
+
+    /// S3's 10,000 parts of [`PART_SIZE`].
+    fn partial_max(&self) -> Option<u64> {
+        Some(MAX_PARTS * PART_SIZE as u64)
     }
 
     fn partial_create(&self) -> BoxFuture<'_, io::Result<String>> {

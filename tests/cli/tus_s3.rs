@@ -213,11 +213,11 @@ fn s3_two_instances_on_postgres_resume_each_others_upload() {
     downloads_as(&env, &format!("{}/{key}", b.url), &file);
 }
 
-/// In process, the store's clock in the test's hands: a terminated upload and an expired
-/// one, each with parts and a tail in the bucket, leave no pending multipart upload and no
-/// tail object.
+/// In process, the store's clock in the test's hands: an upload longer than S3 can hold is
+/// refused at creation; a terminated upload and an expired one, each with parts and a tail
+/// in the bucket, leave no pending multipart upload and no tail object.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s3_terminated_and_expired_tus_uploads_leave_nothing_in_the_bucket() {
+async fn s3_too_long_terminated_and_expired_tus_uploads_leave_nothing_in_the_bucket() {
     use axum::body::Body;
     use axum::http::Request;
     use chrono::{TimeZone, Utc};
@@ -261,6 +261,17 @@ async fn s3_terminated_and_expired_tus_uploads_leave_nothing_in_the_bucket() {
                 .unwrap()
         }
     };
+    // Longer than S3's 10,000 parts of 5 MiB: refused at creation, nothing started.
+    let resp = call(
+        Request::post("/tus/")
+            .header("host", "files.test")
+            .header("tus-resumable", "1.0.0")
+            .header("upload-length", (10_000 * 5 * MIB + 1).to_string())
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(resp.status(), 413);
     // Two uploads of 12 MiB, each given 6 MiB and a bit: one part and a tail.
     let first = vec![b'z'; 6 * MIB + 1];
     let mut uploads = vec![];
