@@ -65,16 +65,13 @@ fn s3_a_tus_upload_cut_twice_resumes_and_leaves_only_its_object() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("retrying"), "{stderr}");
     assert_eq!(proxy.cuts(), 2);
-    // Sent again: what was in flight at each cut, and what a retry sent before the server
-    // answered it (while the cut request still saved its parts); a restart after each cut
-    // would send 10 MiB again.
-    let resent = proxy.bytes_up().saturating_sub(12 * MIB as u64 + 12345);
+    // Sent again: only what was in flight at each cut (HEAD waits for a broken PATCH to
+    // record its bytes); the target is under 2% of the file, and a restart after each
+    // cut would send 10 MiB again.
+    let len = 12 * MIB as u64 + 12345;
+    let resent = proxy.bytes_up().saturating_sub(len);
     eprintln!("{resent} bytes sent again");
-    assert!(
-        resent < 10 * MIB as u64,
-        "{resent} bytes sent again: {}",
-        s.log()
-    );
+    assert!(resent * 50 < len, "{resent} bytes sent again: {}", s.log());
     eventually("only the file's object is left", || {
         moto.pending().is_empty() && ours(&moto).len() == 1
     });
