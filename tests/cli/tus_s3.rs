@@ -327,3 +327,49 @@ async fn s3_too_long_terminated_and_expired_tus_uploads_leave_nothing_in_the_buc
         .await
         .unwrap();
 }
+
+/// tuspy, the Python tus client written by others, in 1 MiB PATCHes (each one short of a
+/// part, so each replays the tail the one before stored) with one cut off mid-body, on S3.
+#[test]
+fn s3_tuspy_uploads_in_small_patches_and_resumes_after_a_cut_connection() {
+    use crate::tus_server::{TUSPY_SCRIPT, fetch_finished, tool_var};
+    let test = "tus_s3::s3_tuspy_uploads_in_small_patches_and_resumes_after_a_cut_connection";
+    let Some(python) = tool_var("FILEIO_TUSPY_PYTHON", test) else {
+        return;
+    };
+    if !crate::support::have_tool("curl", test) {
+        return;
+    }
+    let Some(moto) = Moto::start() else { return };
+    let env = Env::new();
+    let s = moto.serve(&env, &[]);
+    // Two parts and a bit: the PATCHes cross a part's end.
+    let file = patterned(&env, "tuspy.bin", 11 * MIB + 4321);
+    let script = env.path("up.py");
+    std::fs::write(&script, TUSPY_SCRIPT).unwrap();
+    let out = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(format!("{}/tus/", s.url))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut lines = stdout.lines();
+    let url = lines.next().unwrap().to_string();
+    let offsets: Vec<u64> = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    // What arrived of the cut PATCH was kept (in the tail object): resumed beyond it.
+    assert_eq!(offsets, [1 << 20, (1 << 20) + 300_000], "{stdout}");
+    assert!(moto.pending().is_empty(), "{:?}", moto.pending());
+    assert!(tails(&moto).is_empty(), "{:?}", tails(&moto));
+    assert_eq!(fetch_finished(&url), std::fs::read(&file).unwrap());
+}
