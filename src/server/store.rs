@@ -383,12 +383,29 @@ pub const TUS_SETTLE: Duration = Duration::from_secs(10);
 impl Store {
     /// Records a new resumable upload (its `state` is filled in here).
     pub async fn tus_create(&self, mut row: TusRow) -> Result<TusRow, ApiError> {
+        // A deferred length is bounded by every PATCH instead (`tus_max`).
+        if let Some(max) = self
+            .blobs
+            .partial_max()
+            .filter(|max| row.length.is_some_and(|l| l > *max))
+        {
+            // Refused now rather than when the storage fills up, hours of sending later.
+            return Err(ApiError::too_large(format!(
+                "A resumable upload on this server holds at most {max} bytes ({}): upload a smaller file.",
+                crate::size::ByteSize(max)
+            )));
+        }
         row.state = self.blobs.partial_create().await?;
         if let Err(e) = self.meta.tus_create(row.clone()).await {
             let _ = self.blobs.partial_delete(row.state).await;
             return Err(e);
         }
         Ok(row)
+    }
+
+    /// The largest resumable upload the blob backend can hold, if it has a limit of its own.
+    pub fn tus_max(&self) -> Option<u64> {
+        self.blobs.partial_max()
     }
 
     /// An upload that has not expired, or 404.

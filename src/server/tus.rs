@@ -237,11 +237,8 @@ pub async fn discovery(State(app): State<Arc<App>>, req: Request) -> Result<Resp
     let h = resp.headers_mut();
     h.insert(TUS_RESUMABLE, HeaderValue::from_static(VERSION));
     h.insert(TUS_VERSION, HeaderValue::from_static(VERSION));
-    // Resumable uploads keep their bytes in local files for now: not offered with S3.
-    if app.config.storage.is_none() {
-        if let Ok(v) = HeaderValue::from_str(&format!("{base}/tus/")) {
-            h.insert(FILEIO_TUS_ENDPOINT, v);
-        }
+    if let Ok(v) = HeaderValue::from_str(&format!("{base}/tus/")) {
+        h.insert(FILEIO_TUS_ENDPOINT, v);
     }
     Ok(resp)
 }
@@ -368,12 +365,6 @@ async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Response, A
     let owner = auth::caller(&headers, &app.config)?;
     let base = base_url(&app, &headers, req.uri())?;
     check_may_upload(&app, &owner)?;
-    if app.config.storage.is_some() {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "Resumable uploads are not available on this server (its files are in an object store): upload with POST / instead.",
-        ));
-    }
     if headers.contains_key(UPLOAD_CONCAT) {
         return Err(bad(
             "Concatenation is not supported: send the whole upload as one, from the start.",
@@ -591,10 +582,15 @@ async fn deferred(
         }
         None => None,
     };
-    let max_size = app.config.max_size.map(|bytes| Limit {
-        bytes,
-        quota: false,
-    });
+    // --max-size, or what the blob backend can hold in one upload if that is less.
+    let max_size = [app.config.max_size, app.store.tus_max()]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|bytes| Limit {
+            bytes,
+            quota: false,
+        });
     let quota = quota.map(|bytes| Limit { bytes, quota: true });
     if let Some(length) = number(headers, &UPLOAD_LENGTH)? {
         if length < hold.row.offset {
