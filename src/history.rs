@@ -72,6 +72,23 @@ pub fn management_target(
     (link.unwrap_or_else(|| target.to_string()), token)
 }
 
+/// The columns [`entry_of_row`] reads, in its order.
+const COLUMNS: &str = "service, server, key, link, name, size, expires, uploaded, token";
+
+fn entry_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+    Ok(Entry {
+        service: r.get(0)?,
+        server: r.get(1)?,
+        key: r.get(2)?,
+        link: r.get(3)?,
+        name: r.get(4)?,
+        size: r.get::<_, Option<i64>>(5)?.map(|s| s as u64),
+        expires: r.get(6)?,
+        uploaded: r.get(7)?,
+        token: r.get::<_, Option<String>>(8)?.map(Secret::new),
+    })
+}
+
 /// Opens the history, or says why it cannot and goes on: history never fails an upload.
 pub fn open_or_warn(quiet: bool) -> Option<History> {
     match History::open_default() {
@@ -267,23 +284,10 @@ impl History {
 
     /// Entries, newest first; expired ones only with `all`.
     pub fn list(&self, all: bool) -> Result<Vec<Entry>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT service, server, key, link, name, size, expires, uploaded, token
-             FROM uploads ORDER BY uploaded DESC, rowid DESC",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(Entry {
-                service: r.get(0)?,
-                server: r.get(1)?,
-                key: r.get(2)?,
-                link: r.get(3)?,
-                name: r.get(4)?,
-                size: r.get::<_, Option<i64>>(5)?.map(|s| s as u64),
-                expires: r.get(6)?,
-                uploaded: r.get(7)?,
-                token: r.get::<_, Option<String>>(8)?.map(Secret::new),
-            })
-        })?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM uploads ORDER BY uploaded DESC, rowid DESC"
+        ))?;
+        let rows = stmt.query_map([], entry_of_row)?;
         let now = crate::clock::now();
         let mut out = Vec::new();
         for row in rows {
@@ -312,6 +316,20 @@ impl History {
 
     pub fn clear(&self) -> Result<usize> {
         Ok(self.conn.execute("DELETE FROM uploads", [])?)
+    }
+
+    /// The entry recorded for a key, if any.
+    pub fn entry(&self, service: &str, server: &str, key: &str) -> Result<Option<Entry>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM uploads WHERE service = ?1 AND server = ?2 AND key = ?3"
+                ),
+                params![service, server, key],
+                entry_of_row,
+            )
+            .optional()?)
     }
 
     /// The link recorded for a key, if any.
