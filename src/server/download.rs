@@ -75,7 +75,8 @@ pub fn etag(row: &FileRow) -> String {
 
 /// An HTTP date (RFC 9110's IMF-fixdate).
 fn http_date(t: DateTime<Utc>) -> String {
-    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+    // httpdate (hyper's) rather than chrono's strftime, which parses its pattern each time.
+    httpdate::fmt_http_date(std::time::SystemTime::from(t))
 }
 
 /// The headers of a file's answer: a whole file (200) unless `part` gives the range sent.
