@@ -72,6 +72,23 @@ pub fn management_target(
     (link.unwrap_or_else(|| target.to_string()), token)
 }
 
+/// The columns [`entry_of_row`] reads, in its order.
+const COLUMNS: &str = "service, server, key, link, name, size, expires, uploaded, token";
+
+fn entry_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+    Ok(Entry {
+        service: r.get(0)?,
+        server: r.get(1)?,
+        key: r.get(2)?,
+        link: r.get(3)?,
+        name: r.get(4)?,
+        size: r.get::<_, Option<i64>>(5)?.map(|s| s as u64),
+        expires: r.get(6)?,
+        uploaded: r.get(7)?,
+        token: r.get::<_, Option<String>>(8)?.map(Secret::new),
+    })
+}
+
 /// Opens the history, or says why it cannot and goes on: history never fails an upload.
 pub fn open_or_warn(quiet: bool) -> Option<History> {
     match History::open_default() {
@@ -133,6 +150,52 @@ pub struct History {
     conn: Connection,
 }
 
+/// Switches the file to WAL and creates the table. Processes opening a new history at once
+/// (parallel uploads in a CI step) meet here: the switch takes an exclusive lock, and SQLite
+/// answers a connection that would deadlock waiting for it with BUSY at once, past any busy
+/// timeout. Trying again after a short, jittered pause lets the other finish first.
+fn set_up(conn: &Connection) -> rusqlite::Result<()> {
+    let give_up = std::time::Instant::now() + Duration::from_secs(10);
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let tried = conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .and_then(|()| {
+                conn.execute_batch(
+                    "CREATE TABLE IF NOT EXISTS uploads (
+                        service  TEXT NOT NULL,
+                        server   TEXT NOT NULL,
+                        key      TEXT NOT NULL,
+                        link     TEXT NOT NULL,
+                        name     TEXT,
+                        size     INTEGER,
+                        expires  TEXT,
+                        uploaded TEXT NOT NULL,
+                        token    TEXT,
+                        PRIMARY KEY (service, server, key)
+                    );",
+                )
+            });
+        match tried {
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if busy(f.code) && std::time::Instant::now() < give_up =>
+            {
+                let jitter = u64::from(std::process::id() % 7);
+                std::thread::sleep(pause + Duration::from_millis(jitter));
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn busy(code: rusqlite::ErrorCode) -> bool {
+    matches!(
+        code,
+        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+    )
+}
+
 /// The size past which opening the history folds its write-ahead log into the database:
 /// about 1,000 pages, SQLite's own default, some 500 uploads.
 const WAL_LIMIT: u64 = 4 * 1024 * 1024;
@@ -164,23 +227,13 @@ impl History {
         // journal, which syncs three times under the default FULL. A power cut at that moment
         // can only cost an empty history.
         conn.pragma_update(None, "synchronous", "OFF")?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .with_context(|| format!("{} is not a history database", path.display()))?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS uploads (
-                service  TEXT NOT NULL,
-                server   TEXT NOT NULL,
-                key      TEXT NOT NULL,
-                link     TEXT NOT NULL,
-                name     TEXT,
-                size     INTEGER,
-                expires  TEXT,
-                uploaded TEXT NOT NULL,
-                token    TEXT,
-                PRIMARY KEY (service, server, key)
-            );",
-        )
-        .with_context(|| format!("{} is not a history database", path.display()))?;
+        set_up(&conn).map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _) if busy(f.code) => {
+                anyhow::anyhow!("{} is busy: another fileio kept it locked", path.display())
+            }
+            e => anyhow::Error::new(e)
+                .context(format!("{} is not a history database", path.display())),
+        })?;
         // In WAL mode NORMAL syncs at checkpoints only, never at a commit: a power cut may
         // lose the last entries but does not corrupt the file.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -231,23 +284,10 @@ impl History {
 
     /// Entries, newest first; expired ones only with `all`.
     pub fn list(&self, all: bool) -> Result<Vec<Entry>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT service, server, key, link, name, size, expires, uploaded, token
-             FROM uploads ORDER BY uploaded DESC, rowid DESC",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(Entry {
-                service: r.get(0)?,
-                server: r.get(1)?,
-                key: r.get(2)?,
-                link: r.get(3)?,
-                name: r.get(4)?,
-                size: r.get::<_, Option<i64>>(5)?.map(|s| s as u64),
-                expires: r.get(6)?,
-                uploaded: r.get(7)?,
-                token: r.get::<_, Option<String>>(8)?.map(Secret::new),
-            })
-        })?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM uploads ORDER BY uploaded DESC, rowid DESC"
+        ))?;
+        let rows = stmt.query_map([], entry_of_row)?;
         let now = crate::clock::now();
         let mut out = Vec::new();
         for row in rows {
@@ -276,6 +316,20 @@ impl History {
 
     pub fn clear(&self) -> Result<usize> {
         Ok(self.conn.execute("DELETE FROM uploads", [])?)
+    }
+
+    /// The entry recorded for a key, if any.
+    pub fn entry(&self, service: &str, server: &str, key: &str) -> Result<Option<Entry>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM uploads WHERE service = ?1 AND server = ?2 AND key = ?3"
+                ),
+                params![service, server, key],
+                entry_of_row,
+            )
+            .optional()?)
     }
 
     /// The link recorded for a key, if any.
@@ -307,6 +361,61 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parallel uploads in a CI step open a history that does not exist yet all at once;
+    /// each must get it (one such race in about thirty used to be told "database is
+    /// locked"). Processes, not threads: SQLite's locks between the connections of one process
+    /// do not race that way. This test runs itself as each of them, timed to start together.
+    #[test]
+    fn many_processes_opening_a_new_history_at_once_all_get_it() {
+        const TEST: &str =
+            "history::tests::many_processes_opening_a_new_history_at_once_all_get_it";
+        // Only the test's own child processes read these (not the product: fileio.1 lists
+        // the variables the product reads).
+        const DB: &str = "HISTORY_RACE_DB";
+        const AT: &str = "HISTORY_RACE_AT";
+        if let (Ok(path), Ok(at)) = (std::env::var(DB), std::env::var(AT)) {
+            let at = std::time::UNIX_EPOCH + Duration::from_micros(at.parse().unwrap());
+            if let Ok(wait) = at.duration_since(std::time::SystemTime::now()) {
+                std::thread::sleep(wait);
+            }
+            let h = History::open(Path::new(&path)).unwrap();
+            h.record(&entry(&std::process::id().to_string(), None, None))
+                .unwrap();
+            return;
+        }
+        let me = std::env::current_exe().unwrap();
+        for round in 0..15 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("history.db");
+            let at = std::time::SystemTime::now() + Duration::from_millis(300);
+            let at = at
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_micros();
+            let children: Vec<_> = (0..12)
+                .map(|_| {
+                    std::process::Command::new(&me)
+                        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+                        .env(DB, &path)
+                        .env(AT, at.to_string())
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::piped())
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+            for c in children {
+                let out = c.wait_with_output().unwrap();
+                assert!(
+                    out.status.success(),
+                    "round {round}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            assert_eq!(History::open(&path).unwrap().list(true).unwrap().len(), 12);
+        }
+    }
 
     fn entry(key: &str, expires: Option<&str>, token: Option<&str>) -> Entry {
         Entry {

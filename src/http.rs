@@ -749,6 +749,8 @@ pub fn redact_url(url: &str) -> String {
     };
     let _ = u.set_password(None);
     let _ = u.set_username("");
+    // An encrypted link's fragment holds its key: never sent, so never shown either.
+    u.set_fragment(None);
     // A tus upload's URL (`…/tus/ID`) is a capability: whoever has it may write to the upload.
     let segments: Option<Vec<String>> = u.path_segments().map(|s| s.map(str::to_owned).collect());
     if let Some(mut segs) = segments {

@@ -122,14 +122,20 @@ pub async fn run(args: UpdateArgs, settings: &Settings) -> Result<()> {
     };
     let record = service.update(&api, &managed, &change).await;
     bar.finish_and_clear();
-    let record = record?;
+    let mut record = record?;
 
+    // Only files this machine uploaded are in the history.
+    let known = history
+        .as_ref()
+        .map(|h| h.entry(record.service, &settings.server, &record.key))
+        .transpose();
+    if let (Ok(Some(Some(known))), None) = (&known, &args.file) {
+        keep_what_the_host_never_had(&mut record, known);
+    }
     print_record(&record, None, settings.json, settings.chatty())?;
     if let Some(h) = history.filter(|_| settings.history) {
-        // Only files this machine uploaded are in the history; keep their entry current.
-        if h.link(record.service, &settings.server, &record.key)?
-            .is_some()
-        {
+        // Keep their entry current.
+        if known?.flatten().is_some() {
             let how = Recording {
                 server: &settings.server,
                 tokens: api.capabilities().tokens,
@@ -139,4 +145,18 @@ pub async fn run(args: UpdateArgs, settings: &Settings) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// An encrypted upload's link carries its key and original name in its fragment, and the
+/// history its plaintext size: the host never had them, so its answer to a change of expiry
+/// or limit lacks them. They are put back, so that the output and the history keep the whole
+/// link (the uploader's only copy of the key). New contents (`--file`) are not encrypted,
+/// and are not given the old key.
+fn keep_what_the_host_never_had(record: &mut crate::record::FileRecord, known: &history::Entry) {
+    let Some((_, fragment)) = known.link.split_once('#') else {
+        return;
+    };
+    record.link = format!("{}#{fragment}", services::without_fragment(&record.link));
+    record.name = known.name.clone().or(record.name.take());
+    record.size = known.size.or(record.size);
 }

@@ -18,6 +18,7 @@ pub const TUS_EXPIRY: Duration = Duration::from_secs(24 * 3600);
 /// The longest --tus-expiry: an object store's multipart upload that no metadata refers to
 /// (an instance killed between starting it and recording it) is aborted once it is older.
 pub const TUS_EXPIRY_MAX_HOURS: u64 = 7 * 24;
+const _: () = assert!(TUS_EXPIRY_MAX_HOURS * 3600 < crate::server::s3::TUS_ABANDONED.as_secs());
 
 /// At most `requests` requests per `window` from one client address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,6 +17,16 @@
 //!   or older than the lease, so they never touch another instance's upload under way. The lease lives beside the data
 //!   (no database needed) and does not trust S3's `Initiated` date, which some servers (moto)
 //!   do not keep.
+//! - A resumable (tus) upload is one multipart upload under the key the file will have
+//!   (`<prefix>tus-<random>`, which the lease cleanup above leaves alone), created with the
+//!   upload and completed by its last request, on any instance. Its state, kept in the
+//!   metadata row, is JSON: the upload id, the ETags of the full parts sent, and the *tail*:
+//!   the bytes after the last full part (S3 takes no part under 5 MiB but the last), saved
+//!   as their own small object under `<prefix>tus-tails/<name>/` and replayed in front of
+//!   the next request's bytes. A request holds what a `POST /` upload holds
+//!   (`PART_SIZE × (PART_CONCURRENCY + 1)`). Termination and expiry abort the upload and
+//!   delete its tails; a `created` marker beside them lets a sweep abort an upload nothing
+//!   refers to any more.
 //! - Downloads stream the object's body (a GET) through the server.
 //! - A store that cannot be reached is [`Unavailable`] (503 with `Retry-After`).
 //!
@@ -40,18 +50,22 @@ use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder, AwsAuthorizer};
 use object_store::buffered::BufWriter;
 use object_store::client::{HttpRequest, HttpRequestBody};
+use object_store::multipart::MultipartStore;
 use object_store::path::Path;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
 use serde::Deserialize;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::error::{Failure, Kind};
-use crate::server::blobs::{BlobChunks, BlobReader, Blobs, Staged};
+use crate::server::blobs::{Appending, BlobChunks, BlobReader, Blobs, Staged};
 use crate::server::errors::Unavailable;
 
 /// The size of each part of a multipart upload, and the most of a small file held before it
 /// is sent. S3's smallest part (but the last) is 5 MiB.
 pub const PART_SIZE: usize = 5 * 1024 * 1024;
+
+/// The most parts a multipart upload may have (S3's limit).
+const MAX_PARTS: u64 = 10_000;
 
 /// Parts of one upload in flight at once.
 pub const PART_CONCURRENCY: usize = 2;
@@ -175,6 +189,8 @@ pub struct S3Blobs {
     region: String,
     prefix: String,
     upload_lease: Duration,
+    /// [`TUS_ABANDONED`] (tests shorten it).
+    tus_abandoned: Duration,
     http: reqwest::Client,
     /// Where the store is, for messages: the endpoint, never credentials.
     shown: String,
@@ -303,6 +319,7 @@ impl S3Blobs {
             region,
             prefix: location.prefix.clone(),
             upload_lease: location.upload_lease,
+            tus_abandoned: TUS_ABANDONED,
             http,
             shown,
         };
@@ -621,36 +638,460 @@ impl Blobs for S3Blobs {
         Box::pin(self.abort_abandoned())
     }
 
+    /// S3's 10,000 parts of [`PART_SIZE`].
+    fn partial_max(&self) -> Option<u64> {
+        Some(MAX_PARTS * PART_SIZE as u64)
+    }
+
     fn partial_create(&self) -> BoxFuture<'_, io::Result<String>> {
-        Box::pin(async {
-            Err(io::Error::other(
-                "resumable uploads are not available with an object store",
-            ))
+        Box::pin(async move {
+            let name = format!("{TUS_NAMES}{}", crate::server::ids::random(24));
+            // Written first: a pending resumable upload without it is one whose creation
+            // was cut off, never recorded ([`S3Blobs::abort_abandoned_tus`]).
+            let marker = self.tails_dir(&name)?.join(TUS_CREATED);
+            self.store
+                .put(&marker, object_store::PutPayload::default())
+                .await
+                .map_err(io_error)?;
+            let upload = self
+                .s3
+                .create_multipart(&self.path(&name)?)
+                .await
+                .map_err(io_error)?;
+            TusState {
+                name,
+                upload,
+                len: 0,
+                parts: vec![],
+                tail: None,
+                last: false,
+            }
+            .encode()
         })
     }
 
     fn partial_append(
         &self,
-        _state: String,
-        _offset: u64,
-    ) -> BoxFuture<'_, io::Result<Box<dyn crate::server::blobs::Appending>>> {
-        Box::pin(async {
-            Err(io::Error::other(
-                "resumable uploads are not available with an object store",
-            ))
+        state: String,
+        offset: u64,
+    ) -> BoxFuture<'_, io::Result<Box<dyn Appending>>> {
+        Box::pin(async move {
+            let state = TusState::decode(&state)?;
+            if state.len != offset {
+                return Err(io::Error::other(format!(
+                    "an upload's state holds {} bytes, not the {offset} recorded",
+                    state.len
+                )));
+            }
+            let mut buf = object_store::PutPayloadMut::new();
+            if let Some(tail) = &state.tail {
+                // Replayed in front of the new bytes: S3 takes no part under 5 MiB but the
+                // last, so what followed the last full part waits in its own object.
+                let got = self
+                    .store
+                    .get(&self.tail_path(&state.name, &tail.object)?)
+                    .await
+                    .map_err(io_error)?;
+                let mut stream = got.into_stream();
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(io_error)?;
+                    if buf.content_length() + chunk.len() > tail.len as usize {
+                        break;
+                    }
+                    buf.push(chunk);
+                }
+                if buf.content_length() as u64 != tail.len {
+                    return Err(Unavailable::io(format!(
+                        "an upload's last bytes in the object store are not the {} recorded",
+                        tail.len
+                    )));
+                }
+            }
+            Ok(Box::new(S3Appending {
+                s3: self.s3.clone(),
+                store: self.store.clone(),
+                path: self.path(&state.name)?,
+                tails: self.tails_dir(&state.name)?,
+                first_part: state.parts.len(),
+                buf,
+                parts: Default::default(),
+                sending: tokio::task::JoinSet::new(),
+                written: 0,
+                failed: None,
+                state,
+            }) as Box<dyn Appending>)
         })
     }
 
-    fn partial_finish(&self, _state: String) -> BoxFuture<'_, io::Result<Box<dyn Staged>>> {
-        Box::pin(async {
-            Err(io::Error::other(
-                "resumable uploads are not available with an object store",
-            ))
+    fn partial_forget(&self, old: String, new: String) -> BoxFuture<'_, io::Result<()>> {
+        Box::pin(async move {
+            let (old, new) = (TusState::decode(&old)?, TusState::decode(&new)?);
+            match &old.tail {
+                Some(tail) if new.tail.as_ref().map(|t| &t.object) != Some(&tail.object) => {
+                    self.delete_path(&self.tail_path(&old.name, &tail.object)?)
+                        .await
+                }
+                _ => Ok(()),
+            }
         })
     }
 
-    fn partial_delete(&self, _state: String) -> BoxFuture<'_, io::Result<()>> {
-        Box::pin(async { Ok(()) })
+    fn partial_finish(&self, state: String) -> BoxFuture<'_, io::Result<Box<dyn Staged>>> {
+        Box::pin(async move {
+            let state = TusState::decode(&state)?;
+            if !state.last {
+                return Err(io::Error::other(
+                    "an upload is finished before its last bytes were saved",
+                ));
+            }
+            Ok(Box::new(S3Finished {
+                s3: self.s3.clone(),
+                store: self.store.clone(),
+                path: self.path(&state.name)?,
+                tails: self.tails_dir(&state.name)?,
+                state,
+            }) as Box<dyn Staged>)
+        })
+    }
+
+    /// Aborts the multipart upload (one completed or already aborted is not there to abort)
+    /// and deletes every tail object of the upload, those of requests cut off before their
+    /// state was recorded included.
+    fn partial_delete(&self, state: String) -> BoxFuture<'_, io::Result<()>> {
+        Box::pin(async move {
+            let state = TusState::decode(&state)?;
+            match self
+                .s3
+                .abort_multipart(&self.path(&state.name)?, &state.upload)
+                .await
+            {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(io_error(e)),
+            }
+            delete_all(&self.store, &self.tails_dir(&state.name)?).await
+        })
+    }
+}
+
+/// Blob names of resumable uploads start with this: their multipart uploads are pending
+/// for as long as the upload lasts (hours, over many requests and instances), without the
+/// lease of a `POST /` upload, so [`S3Blobs::abort_abandoned`] leaves them to the tus
+/// sweep ([`Blobs::partial_delete`]). No other blob name has it (the others are 16 letters
+/// and digits, or a 12-character key, '-' and more).
+const TUS_NAMES: &str = "tus-";
+
+/// Where the tail objects of resumable uploads are, under the prefix (a sub-"directory":
+/// never taken for a blob): `<prefix>tus-tails/<blob name>/<random>`, beside the upload's
+/// empty [`TUS_CREATED`] marker.
+const TUS_TAILS: &str = "tus-tails/";
+
+/// The object written when a resumable upload is created, deleted with its tails: how
+/// [`S3Blobs::abort_abandoned_tus`] tells a live upload from one nothing refers to.
+const TUS_CREATED: &str = "created";
+
+/// A resumable upload whose `created` marker is older than this is one the sweep should
+/// have deleted: uploads expire after `--tus-expiry`, which `config` checks is shorter.
+pub const TUS_ABANDONED: Duration = Duration::from_secs((7 * 24 + 1) * 3600);
+
+/// A resumable upload's state (kept in its metadata row): its multipart upload, the parts
+/// sent (all [`PART_SIZE`] but the last one of a finished upload), and the bytes after the
+/// last full part, kept in a small object of their own until a part is full.
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+struct TusState {
+    /// The blob the upload becomes: its multipart upload's key.
+    name: String,
+    upload: String,
+    /// The bytes saved so far.
+    len: u64,
+    /// The ETags of parts 1, 2, …
+    parts: Vec<String>,
+    tail: Option<Tail>,
+    /// The last part is sent: nothing is left but to complete the multipart upload.
+    last: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+struct Tail {
+    object: String,
+    len: u64,
+}
+
+impl TusState {
+    fn encode(&self) -> io::Result<String> {
+        serde_json::to_string(self).map_err(io::Error::other)
+    }
+
+    fn decode(state: &str) -> io::Result<TusState> {
+        let state: TusState = serde_json::from_str(state).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("an upload's state is not an object store's: {e}"),
+            )
+        })?;
+        let tail = state.tail.as_ref().map_or(0, |t| t.len);
+        let parts = if state.last {
+            None
+        } else {
+            (state.parts.len() as u64)
+                .checked_mul(PART_SIZE as u64)
+                .and_then(|n| n.checked_add(tail))
+        };
+        let broken = !state.name.starts_with(TUS_NAMES)
+            || tail >= PART_SIZE as u64
+            || (state.last && state.tail.is_some())
+            || state
+                .tail
+                .as_ref()
+                .is_some_and(|t| t.object.is_empty() || t.object.contains('/'));
+        if broken || parts.is_some_and(|n| n != state.len) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "an upload's state does not add up",
+            ));
+        }
+        Ok(state)
+    }
+}
+
+impl S3Blobs {
+    /// The "directory" of a resumable upload's tail objects.
+    fn tails_dir(&self, name: &str) -> io::Result<Path> {
+        self.path(name)?;
+        Ok(Path::from(format!("{}{TUS_TAILS}{name}", self.prefix)))
+    }
+
+    fn tail_path(&self, name: &str, object: &str) -> io::Result<Path> {
+        Ok(self.tails_dir(name)?.join(object))
+    }
+
+    async fn delete_path(&self, path: &Path) -> io::Result<()> {
+        match self.store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(io_error(e)),
+        }
+    }
+}
+
+/// Deletes every object under `dir`.
+async fn delete_all(store: &Arc<dyn ObjectStore>, dir: &Path) -> io::Result<()> {
+    let found: Vec<Path> = store
+        .list(Some(dir))
+        .map_ok(|m| m.location)
+        .try_collect()
+        .await
+        .map_err(io_error)?;
+    for path in found {
+        match store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(io_error(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Bytes appended to a resumable upload: every full [`PART_SIZE`] goes out as a part, at
+/// most [`PART_CONCURRENCY`] at once (the memory of a `POST /` upload: about
+/// `PART_SIZE × (PART_CONCURRENCY + 1)`); what is left at the save becomes the new tail
+/// object, or the last part.
+struct S3Appending {
+    s3: Arc<AmazonS3>,
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    tails: Path,
+    state: TusState,
+    /// The index of the first part this request sends.
+    first_part: usize,
+    /// Bytes not yet in a part: the old tail first, then the new bytes (in the 8 KiB blocks
+    /// `object_store`'s own writer gathers a part in).
+    buf: object_store::PutPayloadMut,
+    /// The ETags of the parts sent by this request, by index.
+    parts: std::collections::BTreeMap<usize, String>,
+    /// Parts being sent; dropped (a request cut off), they are cancelled, and the parts
+    /// they may have stored are never referenced (or overwritten by the next request).
+    sending: tokio::task::JoinSet<(usize, object_store::Result<object_store::multipart::PartId>)>,
+    /// New bytes taken by this request.
+    written: u64,
+    /// A part failed: the request fails, and nothing it sent is recorded.
+    failed: Option<String>,
+}
+
+impl S3Appending {
+    /// Gathers the parts sent; ready when fewer than `most` are in flight (none for 0).
+    fn poll_sent(&mut self, cx: &mut Context<'_>, most: usize) -> Poll<io::Result<()>> {
+        while self.sending.len() >= most.max(1) {
+            match std::task::ready!(self.sending.poll_join_next(cx)) {
+                Some(Ok((idx, Ok(part)))) => {
+                    self.parts.insert(idx, part.content_id);
+                }
+                Some(Ok((_, Err(e)))) => self.failed = Some(one_line(&e)),
+                Some(Err(e)) => self.failed = Some(e.to_string()),
+                None => break,
+            }
+        }
+        match &self.failed {
+            Some(why) => Poll::Ready(Err(Unavailable::io(why.clone()))),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
+    /// Sends the full buffer as the next part.
+    fn send_part(&mut self) {
+        let idx = self.first_part + self.parts.len() + self.sending.len();
+        let data = std::mem::take(&mut self.buf).freeze();
+        let (s3, path, upload) = (
+            self.s3.clone(),
+            self.path.clone(),
+            self.state.upload.clone(),
+        );
+        self.sending.spawn(async move {
+            let sent = s3.put_part(&path, &upload, idx, data).await;
+            (idx, sent)
+        });
+    }
+}
+
+impl Appending for S3Appending {
+    fn save(mut self: Box<Self>, last: bool) -> BoxFuture<'static, io::Result<String>> {
+        Box::pin(async move {
+            std::future::poll_fn(|cx| self.poll_sent(cx, 0)).await?;
+            let mut state = self.state.clone();
+            if state.last {
+                // Saved as the last already (a completion tried again): nothing can follow.
+                if self.written > 0 {
+                    return Err(io::Error::other("bytes after an upload's last part"));
+                }
+                return state.encode();
+            }
+            if self.written == 0 && !last {
+                // Nothing new: the old tail stays as it is.
+                return state.encode();
+            }
+            let parts = std::mem::take(&mut self.parts);
+            for (i, (idx, etag)) in parts.into_iter().enumerate() {
+                if idx != self.first_part + i {
+                    return Err(io::Error::other("a part of an upload is missing"));
+                }
+                state.parts.push(etag);
+            }
+            state.len += self.written;
+            let rest = std::mem::take(&mut self.buf);
+            state.tail = None;
+            if last {
+                if !rest.is_empty() {
+                    let idx = state.parts.len();
+                    let part = self
+                        .s3
+                        .put_part(&self.path, &state.upload, idx, rest.freeze())
+                        .await
+                        .map_err(io_error)?;
+                    state.parts.push(part.content_id);
+                }
+                state.last = true;
+            } else if !rest.is_empty() {
+                let object = crate::server::ids::random(16);
+                let len = rest.content_length() as u64;
+                let path = self.tails.clone().join(object.as_str());
+                self.store
+                    .put(&path, rest.freeze())
+                    .await
+                    .map_err(io_error)?;
+                state.tail = Some(Tail { object, len });
+            }
+            state.encode()
+        })
+    }
+}
+
+impl AsyncWrite for S3Appending {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        std::task::ready!(this.poll_sent(cx, PART_CONCURRENCY))?;
+        let n = buf.len().min(PART_SIZE - this.buf.content_length());
+        this.buf.extend_from_slice(&buf[..n]);
+        this.written += n as u64;
+        if this.buf.content_length() == PART_SIZE {
+            this.send_part();
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Bytes short of a part are saved by `save`, not by a flush.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A complete resumable upload: its commit completes the multipart upload, under the name
+/// the upload was created with.
+struct S3Finished {
+    s3: Arc<AmazonS3>,
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    tails: Path,
+    state: TusState,
+}
+
+impl Staged for S3Finished {
+    fn commit(self: Box<Self>, name: String) -> BoxFuture<'static, io::Result<()>> {
+        Box::pin(async move {
+            if name != self.state.name {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "an S3 upload is committed under the name it started with, not {name:?}"
+                    ),
+                ));
+            }
+            let parts = self
+                .state
+                .parts
+                .iter()
+                .map(|e| object_store::multipart::PartId {
+                    content_id: e.clone(),
+                })
+                .collect();
+            // Completed already (by a request whose instance died before recording it) is
+            // an error, as a local upload's file moved away is: the object may have a row.
+            self.s3
+                .complete_multipart(&self.path, &self.state.upload, parts)
+                .await
+                .map_err(io_error)?;
+            // Tails of requests cut off before their state was recorded.
+            if let Err(e) = delete_all(&self.store, &self.tails).await {
+                crate::server::log!(
+                    "fileio serve: cannot delete what a resumable upload left in the object store: {e}"
+                );
+            }
+            Ok(())
+        })
+    }
+
+    fn name(&self) -> Option<String> {
+        Some(self.state.name.clone())
+    }
+}
+
+impl AsyncWrite for S3Finished {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, _: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Ready(Err(io::Error::other(
+            "a finished upload takes no more bytes",
+        )))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -672,12 +1113,13 @@ impl S3Blobs {
                 );
             }
         }
-        let mut n = 0;
-        for upload in self.pending_uploads().await? {
+        let pending = self.pending_uploads().await?;
+        let mut n = self.abort_abandoned_tus(&pending).await?;
+        for upload in pending {
             let Some(name) = upload.key.strip_prefix(self.prefix.as_str()) else {
                 continue;
             };
-            if name.contains('/') {
+            if name.contains('/') || name.starts_with(TUS_NAMES) {
                 continue;
             }
             let live = leases.get(name).is_some_and(|(_, at)| *at > run_out);
@@ -690,6 +1132,55 @@ impl S3Blobs {
             if at <= run_out {
                 let _ = self.store.delete(&path).await;
             }
+        }
+        Ok(n)
+    }
+
+    /// Aborts the resumable uploads in `pending` that no metadata can refer to any more:
+    /// their `created` marker is missing (an instance killed before it was written) or
+    /// older than the longest `--tus-expiry` (the sweep that should have deleted them
+    /// failed). The markers are listed after `pending`, so an upload created in between is
+    /// not in `pending`, and one finished in between is not there to abort.
+    async fn abort_abandoned_tus(&self, pending: &[PendingUpload]) -> io::Result<usize> {
+        let ours: Vec<(&str, &PendingUpload)> = pending
+            .iter()
+            .filter_map(|u| {
+                let name = u.key.strip_prefix(self.prefix.as_str())?;
+                (name.starts_with(TUS_NAMES) && !name.contains('/')).then_some((name, u))
+            })
+            .collect();
+        if ours.is_empty() {
+            return Ok(0);
+        }
+        let run_out = Utc::now()
+            - chrono::Duration::from_std(self.tus_abandoned).unwrap_or(chrono::Duration::MAX);
+        let mut created = std::collections::HashMap::new();
+        let dir = Path::from(format!("{}{TUS_TAILS}", self.prefix));
+        let mut list = self.store.list(Some(&dir));
+        while let Some(meta) = list.next().await {
+            let meta = meta.map_err(io_error)?;
+            let mut parts = meta.location.parts().collect::<Vec<_>>().into_iter().rev();
+            if let (Some(file), Some(name)) = (parts.next(), parts.next()) {
+                if file.as_ref() == TUS_CREATED {
+                    created.insert(name.as_ref().to_string(), meta.last_modified);
+                }
+            }
+        }
+        let mut n = 0;
+        for (name, upload) in ours {
+            if created.get(name).is_some_and(|at| *at > run_out) {
+                continue;
+            }
+            match self
+                .s3
+                .abort_multipart(&self.path(name)?, &upload.upload_id)
+                .await
+            {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(io_error(e)),
+            }
+            delete_all(&self.store, &self.tails_dir(name)?).await?;
+            n += 1;
         }
         Ok(n)
     }
@@ -868,5 +1359,218 @@ impl AsyncWrite for S3Staged {
         Pin::new(self.writer())
             .poll_shutdown(cx)
             .map_err(write_error)
+    }
+}
+
+#[cfg(test)]
+#[path = "../../tests/cli/moto.rs"]
+pub(crate) mod moto;
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::moto::{BUCKET, Moto, PREFIX, aws_vars};
+    use super::*;
+
+    /// moto (started off the async threads: it waits for it to answer), and the blobs in it.
+    async fn on_moto() -> Option<(Moto, S3Blobs)> {
+        let moto = tokio::task::spawn_blocking(Moto::start).await.unwrap()?;
+        let mut location: S3Location = format!("s3://{BUCKET}/{PREFIX}").parse().unwrap();
+        location.endpoint = Some(moto.endpoint.clone());
+        let vars = aws_vars().map(|(k, v)| (k.to_string(), v.to_string()));
+        let blobs = S3Blobs::connect(&location, vars).await.unwrap();
+        Some((moto, blobs))
+    }
+
+    /// Every object under the prefix, and every pending multipart upload.
+    async fn left(blobs: &S3Blobs) -> (Vec<String>, Vec<String>) {
+        let objects: Vec<String> = blobs
+            .store
+            .list(blobs.prefix_path().as_ref())
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        let pending = blobs.pending_uploads().await.unwrap();
+        (objects, pending.into_iter().map(|u| u.key).collect())
+    }
+
+    async fn stop(moto: Moto) {
+        tokio::task::spawn_blocking(move || drop(moto))
+            .await
+            .unwrap();
+    }
+
+    /// A byte pattern that shows a part out of place.
+    fn patterned(len: usize, seed: u32) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn s3_blobs_meet_the_blobs_contract() {
+        let Some((moto, blobs)) = on_moto().await else {
+            return;
+        };
+        crate::server::blobs::conformance::run(&blobs, &|| None).await;
+        // Resumable uploads leave no tail object and no pending multipart upload.
+        assert_eq!(left(&blobs).await, (vec![], vec![]));
+        stop(moto).await;
+    }
+
+    /// Appends of all sizes, one cut off after parts went up, another instance going on from
+    /// the recorded state: the object is the bytes in order, made of full parts and a
+    /// short last one, and nothing else stays behind.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn s3_a_resumable_upload_goes_up_in_parts_with_its_tail_replayed() {
+        let Some((moto, blobs)) = on_moto().await else {
+            return;
+        };
+        let want = patterned((16 << 20) + 12345, 7);
+        let mut state = blobs.partial_create().await.unwrap();
+        let mut at = 0usize;
+        // Short of a part, across one, across three at once (more than are sent at once).
+        for len in [1000, PART_SIZE, (3 * PART_SIZE) / 2 - 1000] {
+            let mut w = blobs
+                .partial_append(state.clone(), at as u64)
+                .await
+                .unwrap();
+            for chunk in want[at..at + len].chunks(64 * 1024) {
+                w.write_all(chunk).await.unwrap();
+            }
+            let new = w.save(false).await.unwrap();
+            blobs.partial_forget(state, new.clone()).await.unwrap();
+            state = new;
+            at += len;
+            let s = TusState::decode(&state).unwrap();
+            assert_eq!(s.len, at as u64);
+            assert_eq!(s.parts.len(), at / PART_SIZE);
+            // The marker, and one tail object at most: the old one goes once the new one
+            // is recorded.
+            let (objects, pending) = left(&blobs).await;
+            assert_eq!(
+                objects.len(),
+                1 + usize::from(at % PART_SIZE != 0),
+                "{objects:?}"
+            );
+            assert_eq!(pending.len(), 1);
+        }
+        // Cut off mid-request after a part went up, its state never recorded.
+        let mut w = blobs
+            .partial_append(state.clone(), at as u64)
+            .await
+            .unwrap();
+        w.write_all(&vec![b'!'; 2 * PART_SIZE]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(w);
+        // Another instance (its own client) goes on from what was recorded, to the end.
+        let mut location: S3Location = format!("s3://{BUCKET}/{PREFIX}").parse().unwrap();
+        location.endpoint = Some(moto.endpoint.clone());
+        let vars = aws_vars().map(|(k, v)| (k.to_string(), v.to_string()));
+        let other = S3Blobs::connect(&location, vars).await.unwrap();
+        let mut w = other
+            .partial_append(state.clone(), at as u64)
+            .await
+            .unwrap();
+        w.write_all(&want[at..]).await.unwrap();
+        let done = w.save(true).await.unwrap();
+        other.partial_forget(state, done.clone()).await.unwrap();
+        // Saved as the last again (a completion tried again): the same state.
+        let again = other
+            .partial_append(done.clone(), want.len() as u64)
+            .await
+            .unwrap();
+        let same = again.save(true).await.unwrap();
+        assert_eq!(
+            TusState::decode(&same).unwrap().parts,
+            TusState::decode(&done).unwrap().parts
+        );
+        let staged = other.partial_finish(done).await.unwrap();
+        let name = staged.name().unwrap();
+        assert!(name.starts_with(TUS_NAMES));
+        staged.commit(name.clone()).await.unwrap();
+        let mut got = Vec::new();
+        blobs
+            .open(name.clone())
+            .await
+            .unwrap()
+            .read_to_end(&mut got)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), want.len());
+        assert!(got == want, "the object is not the bytes appended");
+        assert_eq!(blobs.names().await.unwrap(), [name.clone()].into());
+        let (objects, pending) = left(&blobs).await;
+        assert_eq!(objects, vec![format!("{PREFIX}/{name}")]);
+        assert!(pending.is_empty(), "{pending:?}");
+        blobs.delete(name).await.unwrap();
+        stop(moto).await;
+    }
+
+    /// An empty upload completes; a resumable upload's multipart upload is not taken for an
+    /// abandoned `POST /` one; deleting it aborts it and removes its tail objects, those of
+    /// requests cut off before their state was recorded too; one nothing refers to any more
+    /// is aborted by a sweep.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn s3_resumable_uploads_survive_the_cleanup_and_their_deletion_leaves_nothing() {
+        let Some((moto, mut blobs)) = on_moto().await else {
+            return;
+        };
+        let empty = blobs.partial_create().await.unwrap();
+        let w = blobs.partial_append(empty.clone(), 0).await.unwrap();
+        let empty = w.save(true).await.unwrap();
+        let staged = blobs.partial_finish(empty).await.unwrap();
+        let name = staged.name().unwrap();
+        staged.commit(name.clone()).await.unwrap();
+        let mut got = Vec::new();
+        let mut r = blobs.open(name.clone()).await.unwrap();
+        r.read_to_end(&mut got).await.unwrap();
+        assert!(got.is_empty());
+        blobs.delete(name).await.unwrap();
+
+        let state = blobs.partial_create().await.unwrap();
+        let mut w = blobs.partial_append(state.clone(), 0).await.unwrap();
+        w.write_all(b"recorded").await.unwrap();
+        let recorded = w.save(false).await.unwrap();
+        // Saved, then the instance died before recording it: a tail no state names.
+        let mut w = blobs.partial_append(recorded.clone(), 8).await.unwrap();
+        w.write_all(b" and lost").await.unwrap();
+        let _lost = w.save(false).await.unwrap();
+        assert_eq!(blobs.clean_staging().await.unwrap(), 0);
+        assert_eq!(blobs.sweep_abandoned().await.unwrap(), 0);
+        let (objects, pending) = left(&blobs).await;
+        assert_eq!((objects.len(), pending.len()), (3, 1), "{objects:?}");
+        assert!(blobs.names().await.unwrap().is_empty());
+        blobs.partial_delete(recorded.clone()).await.unwrap();
+        assert_eq!(left(&blobs).await, (vec![], vec![]));
+        blobs.partial_delete(recorded.clone()).await.unwrap();
+
+        // One whose creation was cut off before it was recorded (no marker): aborted by the
+        // next sweep; a live one is left alone, until it is older than any upload can be.
+        let live = blobs.partial_create().await.unwrap();
+        let mut w = blobs.partial_append(live, 0).await.unwrap();
+        w.write_all(b"live").await.unwrap();
+        w.save(false).await.unwrap();
+        let cut_off = blobs.path("tus-cutoff0000000000000000").unwrap();
+        blobs.s3.create_multipart(&cut_off).await.unwrap();
+        assert_eq!(left(&blobs).await.1.len(), 2);
+        assert_eq!(blobs.sweep_abandoned().await.unwrap(), 1);
+        let (objects, pending) = left(&blobs).await;
+        assert_eq!((objects.len(), pending.len()), (2, 1), "{objects:?}");
+        blobs.tus_abandoned = Duration::ZERO;
+        assert_eq!(blobs.clean_staging().await.unwrap(), 1);
+        assert_eq!(left(&blobs).await, (vec![], vec![]));
+        // A state that is not ours is refused, not acted on.
+        assert!(blobs.partial_append("{}".into(), 0).await.is_err());
+        assert!(blobs.partial_append(recorded, 3).await.is_err());
+        stop(moto).await;
     }
 }

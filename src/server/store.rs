@@ -408,12 +408,22 @@ impl Store {
 /// times as often): how soon an upload a killed instance was receiving can be resumed.
 pub const TUS_HOLD: Duration = Duration::from_secs(60);
 
+/// How long a request on a resumable upload waits for another request's hold on it to end.
+pub const TUS_SETTLE: Duration = Duration::from_secs(10);
+
 /// Resumable (tus) uploads: the bytes go through [`Blobs::partial_append`], the state
 /// through [`Meta`]'s `tus_*` steps, and a complete upload becomes a file by [`Store::insert`],
 /// as any upload does.
 impl Store {
     /// Records a new resumable upload (its `state` is filled in here).
     pub async fn tus_create(&self, mut row: TusRow) -> Result<TusRow, ApiError> {
+        if let Some(max) = self.blobs.partial_max().filter(|max| row.length > *max) {
+            // Refused now rather than when the storage fills up, hours of sending later.
+            return Err(ApiError::too_large(format!(
+                "A resumable upload on this server holds at most {max} bytes ({}): upload a smaller file.",
+                crate::size::ByteSize(max)
+            )));
+        }
         row.state = self.blobs.partial_create().await?;
         if let Err(e) = self.meta.tus_create(row.clone()).await {
             let _ = self.blobs.partial_delete(row.state).await;
@@ -435,7 +445,7 @@ impl Store {
     /// Takes the one hold on an unfinished upload (423 while another request has it),
     /// renewed while it lives and let go when dropped.
     pub async fn tus_hold(self: &Arc<Self>, id: &str) -> Result<TusHold, ApiError> {
-        let (row, lock) = self.meta.tus_lock(id.to_string(), TUS_HOLD).await?;
+        let (row, lock) = self.tus_lock_soon(id, TUS_HOLD).await?;
         let lost = Arc::new(AtomicBool::new(false));
         let renewer = tokio::spawn({
             let (store, id, lock, lost) =
@@ -466,6 +476,42 @@ impl Store {
             lost,
             row,
         })
+    }
+
+    /// The hold on an upload, waiting up to [`TUS_SETTLE`] while another request has it: a
+    /// PATCH whose connection broke still holds the upload while it makes the bytes it got
+    /// durable and records them, and the client's next request usually arrives in that time.
+    async fn tus_lock_soon(
+        &self,
+        id: &str,
+        lease: Duration,
+    ) -> Result<(TusRow, TusLock), ApiError> {
+        let give_up = tokio::time::Instant::now() + TUS_SETTLE;
+        loop {
+            match self.meta.tus_lock(id.to_string(), lease).await {
+                Err(e)
+                    if e.status == axum::http::StatusCode::LOCKED
+                        && tokio::time::Instant::now() < give_up =>
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// An upload as it stands once a request writing to it has recorded what it got (waiting
+    /// up to [`TUS_SETTLE`]): the offset `HEAD` gives. Answering at once would give the offset
+    /// from before a broken PATCH, and the client would send again what the server has.
+    pub async fn tus_settled(&self, id: &str) -> Result<TusRow, ApiError> {
+        match self.tus_lock_soon(id, TUS_SETTLE).await {
+            Ok((row, lock)) => {
+                let _ = self.meta.tus_unlock(id.to_string(), lock).await;
+                Ok(row)
+            }
+            // Finished, expired, or still held after the wait: as recorded.
+            Err(_) => self.tus_get(id).await,
+        }
     }
 
     /// Terminates an upload: forgets it and deletes its bytes (423 while a PATCH is under

@@ -142,11 +142,8 @@ pub async fn discovery(State(app): State<Arc<App>>, req: Request) -> Result<Resp
     let h = resp.headers_mut();
     h.insert(TUS_RESUMABLE, HeaderValue::from_static(VERSION));
     h.insert(TUS_VERSION, HeaderValue::from_static(VERSION));
-    // Resumable uploads keep their bytes in local files for now: not offered with S3.
-    if app.config.storage.is_none() {
-        if let Ok(v) = HeaderValue::from_str(&format!("{base}/tus/")) {
-            h.insert(FILEIO_TUS_ENDPOINT, v);
-        }
+    if let Ok(v) = HeaderValue::from_str(&format!("{base}/tus/")) {
+        h.insert(FILEIO_TUS_ENDPOINT, v);
     }
     Ok(resp)
 }
@@ -270,12 +267,6 @@ async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Response, A
     let owner = auth::caller(&headers, &app.config)?;
     let base = base_url(&app, &headers, req.uri())?;
     check_may_upload(&app, &owner)?;
-    if app.config.storage.is_some() {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "Resumable uploads are not available on this server (its files are in an object store): upload with POST / instead.",
-        ));
-    }
     if headers.contains_key(UPLOAD_DEFER_LENGTH) || headers.contains_key(UPLOAD_CONCAT) {
         return Err(bad(
             "This server needs Upload-Length at creation: deferred lengths and concatenation are not supported.",
@@ -477,6 +468,11 @@ async fn head_upload(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (row, _) = owned(&app, &headers, &id).await?;
+    let row = if row.done.is_none() {
+        app.store.tus_settled(&id).await?
+    } else {
+        row
+    };
     let mut resp = StatusCode::OK.into_response();
     describe(&mut resp, &row);
     Ok(resp)

@@ -716,8 +716,18 @@ pub struct ListQuery {
 
 /// A whole link, parsed; a usage error when it is not one.
 pub fn parse_link(target: &str) -> Result<Url> {
-    Url::parse(target)
-        .map_err(|e| Failure::new(Kind::Usage, format!("invalid link '{target}': {e}")).into())
+    Url::parse(target).map_err(|e| {
+        Failure::new(
+            Kind::Usage,
+            format!("invalid link '{}': {e}", without_fragment(target)),
+        )
+        .into()
+    })
+}
+
+/// A link as it may be shown: an encrypted link's fragment holds its key.
+pub fn without_fragment(target: &str) -> &str {
+    target.split_once('#').map_or(target, |(t, _)| t)
 }
 
 /// Whether `target` is a whole http(s) link rather than a key.
@@ -727,6 +737,8 @@ pub fn is_link(target: &str) -> bool {
 
 /// The last non-empty path segment of a link, or the key itself.
 pub fn key_of(target: &str) -> Result<String> {
+    // The fragment (an encrypted link's key and name) is never part of the file's key.
+    let target = without_fragment(target);
     if is_link(target) {
         let url = parse_link(target)?;
         return url

@@ -683,3 +683,142 @@ fn jobs_expires_max_downloads_and_name_behave_as_without_encryption() {
         assert!(!server.log().contains("report 2026"), "{how:?}");
     }
 }
+
+/// Where a command's output may carry an encrypted link's key: only inside the whole link,
+/// and in JSON only in a `link` field. Everything else (stderr with `-v`, other fields,
+/// other columns) must not have it.
+fn assert_no_secret(what: &str, out: &std::process::Output, links: &[&str]) {
+    let stderr = text(&out.stderr);
+    assert!(
+        !stderr.contains("AGE-SECRET-KEY"),
+        "{what}: a key on stderr:\n{stderr}"
+    );
+    let stdout = text(&out.stdout);
+    let mut rest = links
+        .iter()
+        .fold(stdout.clone(), |rest, link| rest.replace(link, ""));
+    if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(stdout.trim()) {
+        fn drop_links(v: &mut serde_json::Value) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    m.remove("link");
+                    m.values_mut().for_each(drop_links);
+                }
+                serde_json::Value::Array(a) => a.iter_mut().for_each(drop_links),
+                _ => {}
+            }
+        }
+        drop_links(&mut v);
+        rest = v.to_string();
+    }
+    assert!(
+        !rest.contains("AGE-SECRET-KEY"),
+        "{what}: a key outside its link:\n{stdout}"
+    );
+    for link in links {
+        let key = key_of(link);
+        assert!(!stderr.contains(&key) && !rest.contains(&key), "{what}");
+    }
+}
+
+#[test]
+fn no_command_shows_the_key_outside_the_link_and_the_server_never_logs_it() {
+    const API: &str = "KEYONE1.AAAAAAA-BBBBBBB-CCCCCCC-DDDDDDD";
+    let env = Env::new();
+    let server = Server::start(&env, &["--api-key", API]);
+    env.write("plans.txt", "the plans");
+    let run = |args: &[&str]| {
+        env.cmd()
+            .env("FILEIO_API_KEY", API)
+            .args(["--server", &server.url, "-v"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let ok = |what: &str, out: &std::process::Output| {
+        assert!(out.status.success(), "{what}: {}", text(&out.stderr));
+    };
+
+    let up = run(&["upload", "--encrypt", "plans.txt", "--max-downloads", "5"]);
+    ok("upload", &up);
+    let link = text(&up.stdout).trim().to_string();
+    let key = key_of(&link);
+    let file_key = link
+        .split_once('#')
+        .unwrap()
+        .0
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_no_secret("upload", &up, &[&link]);
+    let up_json = run(&["--json", "upload", "--encrypt", "plans.txt"]);
+    ok("upload --json", &up_json);
+    let other: serde_json::Value = serde_json::from_slice(&up_json.stdout).unwrap();
+    let other_link = other["link"].as_str().unwrap().to_string();
+    assert_no_secret("upload --json", &up_json, &[&other_link]);
+    assert!(!text(&up_json.stdout).contains(&key));
+    let links = [link.as_str(), other_link.as_str()];
+
+    // Every command that can show the upload, in text and JSON, by key and by whole link.
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["history"],
+        vec!["--json", "history"],
+        vec!["list"],
+        vec!["--json", "list"],
+        vec!["info", &file_key],
+        vec!["info", &link],
+        vec!["--json", "info", &link],
+        vec!["me"],
+        vec!["--json", "me"],
+        vec!["update", &file_key, "--max-downloads", "4"],
+        vec!["--json", "update", &link, "--expires", "2d"],
+        vec!["download", &link, "-o", "-"],
+    ];
+    for args in &commands {
+        let out = run(args);
+        ok(&format!("{args:?}"), &out);
+        assert_no_secret(&format!("{args:?}"), &out, &links);
+    }
+    // The history still has the whole link after the updates: it is the only copy the
+    // uploader has.
+    let hist = run(&["--json", "history"]);
+    assert!(text(&hist.stdout).contains(&link), "{}", text(&hist.stdout));
+    let hist = run(&["history"]);
+    assert!(text(&hist.stdout).contains(&link), "{}", text(&hist.stdout));
+
+    let del = run(&["delete", &file_key]);
+    ok("delete", &del);
+    assert_no_secret("delete", &del, &links);
+    // And when they fail: the file is gone now.
+    for args in [
+        vec!["info", link.as_str()],
+        vec!["update", link.as_str(), "--max-downloads", "2"],
+        vec!["delete", link.as_str()],
+        vec!["download", link.as_str(), "-o", "-"],
+        vec!["--json", "delete", link.as_str()],
+    ] {
+        let out = run(&args);
+        assert!(!out.status.success(), "{args:?}");
+        assert_no_secret(&format!("{args:?}"), &out, &links);
+        // Nothing printed on a failure is the link: not even inside one.
+        assert!(!text(&out.stdout).contains(&key), "{args:?}");
+        assert!(
+            !text(&out.stderr).contains('#'),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    // A link that does not parse is quoted without its fragment.
+    let bad = format!("http://exa mple/{file_key}#key={key}");
+    for cmd in ["info", "delete", "download"] {
+        let out = run(&[cmd, &bad]);
+        assert!(!out.status.success(), "{cmd}");
+        assert_no_secret(&format!("{cmd} (bad link)"), &out, &links);
+    }
+
+    let log = server.log();
+    assert!(log.contains(&file_key), "the log has the requests: {log}");
+    assert!(!log.contains(&key) && !log.contains("AGE-SECRET"), "{log}");
+    assert!(!log.contains("plans.txt"), "{log}");
+}

@@ -154,10 +154,9 @@ fn cut_connections_at_random_offsets_resume_within_the_run() {
     }
 }
 
-/// The measurement of the issue: what a cut at 90% of a 256 MiB upload sends again. The
-/// issue's target is under 2%; what is lost is what was in flight when the connection was
-/// cut (socket buffers, the server's unwritten bytes), 3-4% measured here, so the test
-/// bounds it at 10% (a restart would be over 90%) and prints the figure.
+/// The measurement of the issue: what a cut at 90% of a 256 MiB upload sends again (target:
+/// under 2%). The server keeps every byte that reached it; what could be sent twice is a
+/// PATCH sent before the broken one had recorded its bytes, so `HEAD` waits for that.
 #[test]
 fn a_cut_at_ninety_percent_of_256_mib_resends_little() {
     let env = Env::new();
@@ -178,7 +177,7 @@ fn a_cut_at_ninety_percent_of_256_mib_resends_little() {
         resent as f64 * 100.0 / len as f64,
         proxy.bytes_up()
     );
-    assert!(resent * 10 < len, "re-sent {resent} bytes: 10% or more");
+    assert!(resent * 50 < len, "re-sent {resent} bytes: 2% or more");
     assert_downloads_as(&env, &link, &file);
     std::fs::remove_file(&file).unwrap();
 }

@@ -1070,7 +1070,7 @@ fn encrypted_uploads_round_trip_through_0x0() {
     let (server, state) = null_pointer("200 OK");
     let svc = ["--service", "0x0", "--server", &server.url];
     let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
-    encrypted_round_trip(&env, &svc, "", &["--expires", "24h"], &data, false);
+    let link = encrypted_round_trip(&env, &svc, "", &["--expires", "24h"], &data, false);
     let st = state.lock().unwrap();
     assert!(st.files.values().all(|(b, _)| age_magic(b)));
     for req in server.requests() {
@@ -1080,6 +1080,32 @@ fn encrypted_uploads_round_trip_through_0x0() {
             assert_eq!(file.filename.as_deref(), Some("file.age"));
         }
     }
+    drop(st);
+    // Managed by its bare key, the link (fragment and all) comes from the history: the
+    // fragment is never sent, nor shown in -v's log of the request.
+    let secret = link
+        .split_once("#key=")
+        .unwrap()
+        .1
+        .split('&')
+        .next()
+        .unwrap();
+    let file_key = link.split_once('#').unwrap().0.rsplit('/').next().unwrap();
+    for args in [
+        vec!["update", file_key, "--expires", "1h"],
+        vec!["delete", file_key],
+    ] {
+        let out = env.cmd().args(svc).arg("-v").args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("> POST "), "{args:?}: {stderr}");
+        assert!(!stderr.contains(secret), "{args:?}: {stderr}");
+        assert!(
+            !text(&out.stdout).replace(&link, "").contains(secret),
+            "{args:?}"
+        );
+    }
+    assert!(server.requests().iter().all(|r| !r.target.contains('#')));
 }
 
 #[test]

@@ -604,7 +604,7 @@ use crate::support::{Env, Server};
 
 /// The value of an environment variable `.ci/run` exports, or None after saying the test
 /// is skipped (failing under CI=true, where it must be there).
-fn tool_var(var: &str, test: &str) -> Option<String> {
+pub(crate) fn tool_var(var: &str, test: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(v) if !v.is_empty() => Some(v),
         _ => {
@@ -620,7 +620,7 @@ fn tool_var(var: &str, test: &str) -> Option<String> {
 }
 
 /// 3 MiB and a bit, every byte telling its position.
-fn patterned(env: &Env) -> std::path::PathBuf {
+pub(crate) fn patterned(env: &Env) -> std::path::PathBuf {
     let path = env.path("upload.bin");
     let data: Vec<u8> = (0..(3 << 20) + 12345u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
@@ -630,7 +630,7 @@ fn patterned(env: &Env) -> std::path::PathBuf {
 }
 
 /// The upload URL's link (HEAD with curl), then the file by that link.
-fn fetch_finished(upload_url: &str) -> Vec<u8> {
+pub(crate) fn fetch_finished(upload_url: &str) -> Vec<u8> {
     let out = std::process::Command::new("curl")
         .args([
             "-sS",
@@ -664,7 +664,7 @@ fn fetch_finished(upload_url: &str) -> Vec<u8> {
     out.stdout
 }
 
-const TUSPY_SCRIPT: &str = r#"
+pub(crate) const TUSPY_SCRIPT: &str = r#"
 import socket, sys, time
 from urllib.parse import urlparse
 from tusclient import client
@@ -924,22 +924,4 @@ fn two_instances_on_postgres_share_one_upload() {
         out.stdout == bytes,
         "the file differs from what was uploaded"
     );
-}
-
-/// With the files in an object store, tus is not offered yet: not announced, and a
-/// creation is refused before anything is stored.
-#[tokio::test]
-async fn with_s3_storage_tus_is_neither_announced_nor_accepted() {
-    let api = Api::new(Backend::Sqlite, |o| {
-        o.storage = Some("s3://bucket/prefix".parse().unwrap());
-    })
-    .await;
-    let a = api.go(req("OPTIONS", "/")).await;
-    assert_eq!(a.header("fileio-tus-endpoint"), None);
-    let a = api
-        .go(tus("POST", "/tus/").header("upload-length", "3"))
-        .await;
-    assert_eq!(a.status, StatusCode::NOT_IMPLEMENTED);
-    assert!(a.json()["message"].as_str().unwrap().contains("POST /"));
-    assert_eq!(partials(&api), 0);
 }

@@ -579,9 +579,47 @@ fn upload_qr_notes_when_stderr_is_not_a_terminal() {
     assert!(!stderr.contains('█'), "{stderr}");
 }
 
+/// Drawn on a terminal: black on white in explicit colours (so a light terminal shows it
+/// the right way round too), and without colours under `NO_COLOR`, where the blocks are the
+/// light modules of a dark terminal. Each is read back by an independent decoder.
 #[cfg(target_os = "linux")]
 #[test]
 fn upload_qr_draws_the_link_on_a_terminal() {
+    for coloured in [true, false] {
+        let (link, drawn) = draw_qr(coloured);
+        let expected = if coloured {
+            fileio::qr::unicode(&link).unwrap()
+        } else {
+            fileio::qr::unicode_uncoloured(&link).unwrap()
+        };
+        assert!(drawn.contains(&expected), "{drawn}");
+        let rows: Vec<Vec<char>> = drawn
+            .lines()
+            .map(|l| l.replace("\x1b[30;107m", "").replace("\x1b[0m", ""))
+            .filter(|l| {
+                l.chars().any(|c| "█▀▄".contains(c)) && l.chars().all(|c| " █▀▄".contains(c))
+            })
+            .map(|l| l.chars().collect())
+            .collect();
+        let (w, h, scale) = (rows[0].len(), rows.len() * 2, 4);
+        let dark = |x: usize, y: usize| {
+            let c = rows[y / 2][x];
+            let block = c == '█' || (y % 2 == 0 && c == '▀') || (y % 2 == 1 && c == '▄');
+            block == coloured
+        };
+        let mut img = rqrr::PreparedImage::prepare_from_greyscale(w * scale, h * scale, |x, y| {
+            if dark(x / scale, y / scale) { 0 } else { 255 }
+        });
+        let grids = img.detect_grids();
+        assert_eq!(grids.len(), 1, "{drawn}");
+        assert_eq!(grids[0].decode().unwrap().1, link);
+    }
+}
+
+/// Runs `upload --qr` with standard error on a pseudo-terminal: the link, and what was drawn.
+#[cfg(target_os = "linux")]
+fn draw_qr(coloured: bool) -> (String, String) {
+    use std::io::Read;
     use std::os::fd::FromRawFd;
     let env = Env::new();
     let s = Server::start(&env, &[]);
@@ -603,8 +641,11 @@ fn upload_qr_draws_the_link_on_a_terminal() {
             std::fs::File::from_raw_fd(sl),
         )
     };
-    let out = env
-        .std_cmd()
+    let mut cmd = env.std_cmd();
+    if coloured {
+        cmd.env_remove("NO_COLOR").env("TERM", "xterm-256color");
+    }
+    let out = cmd
         .args([
             "--server",
             &s.url,
@@ -617,6 +658,8 @@ fn upload_qr_draws_the_link_on_a_terminal() {
         .stdout(std::process::Stdio::piped())
         .output()
         .unwrap();
+    // The command holds the terminal's other end: until it goes, reading never ends.
+    drop(cmd);
     assert!(out.status.success());
     let link = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let mut drawn = Vec::new();
@@ -628,28 +671,7 @@ fn upload_qr_draws_the_link_on_a_terminal() {
             Ok(n) => drawn.extend_from_slice(&buf[..n]),
         }
     }
-    let drawn = String::from_utf8_lossy(&drawn).replace("\r\n", "\n");
-    let expected = fileio::qr::unicode(&link).unwrap();
-    assert!(drawn.contains(&expected), "{drawn}");
-    // Read back by a decoder: a block is a light module (light on a dark terminal), two
-    // modules per character cell.
-    let rows: Vec<Vec<char>> = drawn
-        .lines()
-        .filter(|l| l.chars().any(|c| "█▀▄".contains(c)) && l.chars().all(|c| " █▀▄".contains(c)))
-        .map(|l| l.chars().collect())
-        .collect();
-    let (w, h, scale) = (rows[0].len(), rows.len() * 2, 4);
-    let dark = |x: usize, y: usize| {
-        let c = rows[y / 2][x];
-        let light = c == '█' || (y % 2 == 0 && c == '▀') || (y % 2 == 1 && c == '▄');
-        !light
-    };
-    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w * scale, h * scale, |x, y| {
-        if dark(x / scale, y / scale) { 0 } else { 255 }
-    });
-    let grids = img.detect_grids();
-    assert_eq!(grids.len(), 1, "{drawn}");
-    assert_eq!(grids[0].decode().unwrap().1, link);
+    (link, String::from_utf8_lossy(&drawn).replace("\r\n", "\n"))
 }
 
 #[test]
