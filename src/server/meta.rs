@@ -216,6 +216,18 @@ pub struct Completed {
     pub garbage: Garbage,
 }
 
+/// What [`Meta::count`] did with a download sent without a lease.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Tally {
+    /// Counted; with the blobs it freed (the file spent and dropped).
+    Counted(Garbage),
+    /// No download was left beyond the leased ones: this one must not be delivered.
+    Refused,
+    /// The file has other contents now, or is gone: nothing to count against; the old
+    /// contents, opened while current, may be delivered (as a lease's are).
+    Stale,
+}
+
 /// A resumable (tus) upload: in progress, or finished and remembered until it expires (so
 /// that its client still learns the link).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -301,6 +313,25 @@ pub trait Meta: Send + Sync + 'static {
     /// or 404 when none is left (counting live leases): [`ApiError::gone`] as in
     /// [`Meta::peek`].
     fn reserve(&self, key: String, lease: Duration) -> MetaResult<'_, Outcome<(FileRow, LeaseId)>>;
+
+    /// A file with more than `headroom` downloads left beyond its live leases, read without
+    /// writing anything: a download of it needs no lease, and is counted by [`Meta::count`]
+    /// before its last byte goes out. `None` when there are not that many left, when there
+    /// is no such row or it needs a write (spent: dropped, a tombstone), or when the backend
+    /// cannot tell cheaply: [`Meta::reserve`] answers then. The default always says `None`.
+    fn reserve_plenty(&self, key: String, headroom: u32) -> MetaResult<'_, Option<FileRow>> {
+        let _ = (key, headroom);
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Counts a download of `blob` sent without a lease, in one step that also checks that
+    /// a download is left beyond the live leases (so the leased ones keep theirs, and no
+    /// more are counted than allowed); drops the file when spent, as [`Meta::complete`]
+    /// does. Only called after [`Meta::reserve_plenty`] said `Some`.
+    fn count(&self, key: String, blob: String) -> MetaResult<'_, Tally> {
+        let _ = (key, blob);
+        Box::pin(async { Ok(Tally::Refused) })
+    }
 
     /// Extends a live lease to `lease` from now; false when it had already run out.
     fn renew(&self, id: LeaseId, lease: Duration) -> MetaResult<'_, bool>;

@@ -12,11 +12,17 @@
 //!   the lease is still live and the contents are still current), one that breaks off
 //!   releases it. Nothing is held in this process between those steps, so several server
 //!   instances can share one database.
+//! - A file with plenty of downloads left (more than [`UNLEASED_HEADROOM`] beyond the live
+//!   leases and this instance's other unleased downloads) is downloaded without a lease:
+//!   nothing is written until the download is counted, just before its last chunk goes
+//!   out, in one step that also checks that a download is still left beyond the leased
+//!   ones ([`Meta::count`]). A refused count cuts the download off before its end, so no
+//!   more downloads are delivered in full than allowed, whatever the instances.
 
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -28,7 +34,7 @@ use crate::server::errors::ApiError;
 use crate::server::ids::random;
 use crate::server::meta::{
     Change, Contents, FileRow, Garbage, Inserted, LeaseId, ListQuery, Meta, NewFile, Page,
-    Settings, SettingsFn, TusLock, TusRow, tus_locked,
+    Settings, SettingsFn, Tally, TusLock, TusRow, tus_locked,
 };
 use crate::server::sqlite::SqliteMeta;
 
@@ -72,15 +78,37 @@ pub struct Cleanup {
     pub warnings: Vec<String>,
 }
 
+/// How many downloads beyond the live leases a file must have left for a download to go
+/// without a lease. Near the end the lease protocol takes over, so that only more than this
+/// many leased downloads under way at once could see an unleased one's count refused and
+/// its download cut off; for a one-time or few-download file nothing changes.
+pub const UNLEASED_HEADROOM: u32 = 1024;
+
 pub struct Store {
     meta: Arc<dyn Meta>,
     blobs: Arc<dyn Blobs>,
     lease: Duration,
+    headroom: u32,
+    /// Unleased downloads of this instance under way, added to the headroom asked for.
+    unleased: AtomicU32,
 }
 
 impl Store {
     pub fn new(meta: Arc<dyn Meta>, blobs: Arc<dyn Blobs>, lease: Duration) -> Store {
-        Store { meta, blobs, lease }
+        Store {
+            meta,
+            blobs,
+            lease,
+            headroom: UNLEASED_HEADROOM,
+            unleased: AtomicU32::new(0),
+        }
+    }
+
+    /// The same store with downloads going without a lease only when more than `headroom`
+    /// are left (tests use small ones, to reach the end of the unleased ones).
+    pub fn with_unleased_headroom(mut self, headroom: u32) -> Store {
+        self.headroom = headroom;
+        self
     }
 
     /// The same store with downloads leased for `lease` (tests use short ones).
@@ -327,6 +355,12 @@ impl Store {
     /// Reserves one download of a file, or 404 when none is left. Its contents are opened
     /// with [`Store::open`], for the whole file or the range that ends at its last byte.
     pub async fn reserve(self: &Arc<Self>, key: &str) -> Result<(FileRow, Reservation), ApiError> {
+        let flying = self.unleased.load(Ordering::Relaxed);
+        let headroom = self.headroom.saturating_add(flying);
+        if let Some(row) = self.meta.reserve_plenty(key.to_string(), headroom).await? {
+            let reservation = Reservation::unleased(self.clone(), &row);
+            return Ok((row, reservation));
+        }
         let (reserved, garbage) = self.meta.reserve(key.to_string(), self.lease).await?;
         self.collect(garbage).await;
         let (row, lease) = reserved?;
@@ -709,13 +743,26 @@ fn api(e: ApiError) -> anyhow::Error {
     anyhow::anyhow!("{}", e.message)
 }
 
-/// A download's lease: renewed while it lives, completed when the whole file has been
-/// handed over, given back if dropped before (the client went away).
+/// A download's claim: a lease, renewed while it lives, completed when the whole file has
+/// been handed over, given back if dropped before (the client went away); or, for a file
+/// with plenty left, no lease, and a count when the whole file is handed over.
 pub struct Reservation {
     store: Arc<Store>,
-    lease: Option<LeaseId>,
-    renewer: tokio::task::JoinHandle<()>,
-    lost: Arc<AtomicBool>,
+    claim: Claim,
+}
+
+enum Claim {
+    Leased {
+        lease: Option<LeaseId>,
+        renewer: tokio::task::JoinHandle<()>,
+        lost: Arc<AtomicBool>,
+    },
+    Unleased {
+        key: String,
+        blob: String,
+        /// Counted, or found stale: nothing more to do.
+        settled: bool,
+    },
 }
 
 impl Reservation {
@@ -741,25 +788,69 @@ impl Reservation {
         });
         Reservation {
             store,
-            lease: Some(lease),
-            renewer,
-            lost,
+            claim: Claim::Leased {
+                lease: Some(lease),
+                renewer,
+                lost,
+            },
+        }
+    }
+
+    fn unleased(store: Arc<Store>, row: &FileRow) -> Reservation {
+        store.unleased.fetch_add(1, Ordering::Relaxed);
+        Reservation {
+            store,
+            claim: Claim::Unleased {
+                key: row.key.clone(),
+                blob: row.blob.clone(),
+                settled: false,
+            },
         }
     }
 
     /// The lease ran out before it could be renewed: another download may hold it now.
     pub fn is_lost(&self) -> bool {
-        self.lost.load(Ordering::Relaxed)
+        match &self.claim {
+            Claim::Leased { lost, .. } => lost.load(Ordering::Relaxed),
+            Claim::Unleased { .. } => false,
+        }
     }
 
-    /// The whole file has been handed over: count it.
-    pub async fn complete(&mut self) {
-        if let Some(lease) = self.lease.take() {
-            self.renewer.abort();
-            match self.store.meta.complete(lease).await {
-                Ok(done) => self.store.collect(done.garbage).await,
-                Err(e) => {
-                    crate::server::log!("fileio serve: cannot count a download: {}", e.message)
+    /// The whole file is about to be handed over: count it. False when it must not be (no
+    /// download was left for an unleased one, or its count could not be written): the
+    /// caller cuts the download off instead.
+    pub async fn complete(&mut self) -> bool {
+        match &mut self.claim {
+            Claim::Leased { lease, renewer, .. } => {
+                if let Some(lease) = lease.take() {
+                    renewer.abort();
+                    match self.store.meta.complete(lease).await {
+                        Ok(done) => self.store.collect(done.garbage).await,
+                        Err(e) => crate::server::log!(
+                            "fileio serve: cannot count a download: {}",
+                            e.message
+                        ),
+                    }
+                }
+                true
+            }
+            Claim::Unleased { settled: true, .. } => true,
+            Claim::Unleased { key, blob, settled } => {
+                match self.store.meta.count(key.clone(), blob.clone()).await {
+                    Ok(Tally::Counted(garbage)) => {
+                        *settled = true;
+                        self.store.collect(garbage).await;
+                        true
+                    }
+                    Ok(Tally::Stale) => {
+                        *settled = true;
+                        true
+                    }
+                    Ok(Tally::Refused) => false,
+                    Err(e) => {
+                        crate::server::log!("fileio serve: cannot count a download: {}", e.message);
+                        false
+                    }
                 }
             }
         }
@@ -768,13 +859,20 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        self.renewer.abort();
-        if let Some(lease) = self.lease.take() {
-            let store = self.store.clone();
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    let _ = store.meta.release(lease).await;
-                });
+        match &mut self.claim {
+            Claim::Leased { lease, renewer, .. } => {
+                renewer.abort();
+                if let Some(lease) = lease.take() {
+                    let store = self.store.clone();
+                    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                        rt.spawn(async move {
+                            let _ = store.meta.release(lease).await;
+                        });
+                    }
+                }
+            }
+            Claim::Unleased { .. } => {
+                self.store.unleased.fetch_sub(1, Ordering::Relaxed);
             }
         }
     }

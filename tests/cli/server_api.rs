@@ -83,6 +83,9 @@ on_both_backends!(
     ranges_are_answered_206_and_only_the_last_byte_counts,
     a_range_short_of_the_end_needs_a_free_download,
     if_range_never_splices_replaced_contents,
+    downloads_without_a_lease_count_up_to_the_last,
+    no_more_downloads_are_delivered_in_full_than_allowed,
+    a_stale_unleased_download_is_delivered_but_not_counted,
 );
 
 /// A router over a store in a temporary directory, with a clock the test moves.
@@ -119,6 +122,15 @@ impl Answer {
 
 impl Api {
     pub(crate) async fn new(backend: Backend, configure: impl FnOnce(&mut Options)) -> Api {
+        Api::with_store(backend, configure, |s| s).await
+    }
+
+    /// The same, with the store adjusted by `tweak` before it serves.
+    async fn with_store(
+        backend: Backend,
+        configure: impl FnOnce(&mut Options),
+        tweak: impl FnOnce(Store) -> Store,
+    ) -> Api {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let mut options = Options::new(data.clone());
@@ -143,7 +155,7 @@ impl Api {
             .await
             .unwrap(),
         };
-        let store = Arc::new(store);
+        let store = Arc::new(tweak(store));
         let app = Arc::new(App {
             config: options,
             store: store.clone(),
@@ -1009,6 +1021,83 @@ async fn put_gives_new_contents_a_new_blob_and_frees_the_old(backend: Backend) {
     assert_eq!(&body[..], b"old");
     let a = api.call(api.get(&format!("/{key}"))).await;
     assert_eq!((a.status, &a.body[..]), (StatusCode::OK, &b"new"[..]));
+}
+
+/// With a headroom of 1, a file allowing 4 downloads goes without leases for its first 3
+/// (on SQLite; PostgreSQL leases every one) and with one for the last: each counts, and
+/// the fifth finds nothing.
+async fn downloads_without_a_lease_count_up_to_the_last(backend: Backend) {
+    let api = Api::with_store(backend, |_| {}, |s| s.with_unleased_headroom(1)).await;
+    let v = api.upload("four", &[("maxDownloads", "4")]).await;
+    let key = v["key"].as_str().unwrap().to_string();
+    for n in 1..=4 {
+        let a = api.call(api.get(&format!("/{key}"))).await;
+        assert_eq!(
+            (a.status, &a.body[..]),
+            (StatusCode::OK, &b"four"[..]),
+            "#{n}"
+        );
+        if n < 4 {
+            let list = api.call(api.with_key("GET", "/", "")).await.json();
+            assert_eq!(list["nodes"][0]["downloads"], n, "#{n}");
+        }
+    }
+    assert_eq!(api.call(api.get(&format!("/{key}"))).await.status, 404);
+    assert_eq!(api.blobs(), 0);
+}
+
+/// Downloads that start together near the end: on SQLite with no headroom the first two go
+/// without a lease and the third takes one (nothing counts it against them yet), so three
+/// start for two downloads; the count that finds none left cuts its download off before
+/// its last bytes. Whatever the backend, exactly two are delivered in full.
+async fn no_more_downloads_are_delivered_in_full_than_allowed(backend: Backend) {
+    let api = Api::with_store(backend, |_| {}, |s| s.with_unleased_headroom(0)).await;
+    let v = api.upload("twice", &[("maxDownloads", "2")]).await;
+    let key = v["key"].as_str().unwrap().to_string();
+    let mut started = vec![];
+    for _ in 0..3 {
+        let r = api.send(api.get(&format!("/{key}"))).await;
+        if r.status() == StatusCode::OK {
+            started.push(r);
+        }
+    }
+    if api.sqlite {
+        assert_eq!(started.len(), 3, "two unleased downloads and a leased one");
+    }
+    let mut full = 0;
+    for r in started {
+        match axum::body::to_bytes(r.into_body(), usize::MAX).await {
+            Ok(body) => {
+                assert_eq!(&body[..], b"twice");
+                full += 1;
+            }
+            Err(e) => assert!(format!("{e:?}").contains("none is left"), "{e:?}"),
+        }
+    }
+    assert_eq!(full, 2);
+    assert_eq!(api.call(api.get(&format!("/{key}"))).await.status, 404);
+    assert_eq!(api.blobs(), 0);
+}
+
+/// A download of contents replaced while it streams, without a lease as with one: read in
+/// full, counted against nothing.
+async fn a_stale_unleased_download_is_delivered_but_not_counted(backend: Backend) {
+    let api = Api::with_store(backend, |_| {}, |s| s.with_unleased_headroom(0)).await;
+    let v = api.upload("old", &[("maxDownloads", "3")]).await;
+    let key = v["key"].as_str().unwrap().to_string();
+    let old = api.send(api.get(&format!("/{key}"))).await;
+    assert_eq!(old.status(), 200);
+    let a = api
+        .call(api.form("PUT", &format!("/{key}"), "new", &[]))
+        .await;
+    assert_eq!(a.status, 200);
+    let body = axum::body::to_bytes(old.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(&body[..], b"old");
+    let a = api.call(api.get(&format!("/{key}"))).await;
+    assert_eq!((a.status, &a.body[..]), (StatusCode::OK, &b"new"[..]));
+    assert_eq!(api.call(api.get(&format!("/{key}"))).await.status, 404);
 }
 
 /// A metadata backend that fails loudly: the harness must let that reach the test.

@@ -68,8 +68,16 @@ pub const PREVIEW_BOTS: &[&str] = &[
 
 /// Whether a User-Agent belongs to a link-preview fetcher or a crawler.
 pub fn is_preview_bot(user_agent: &str) -> bool {
-    let ua = user_agent.to_ascii_lowercase();
-    PREVIEW_BOTS.iter().any(|t| ua.contains(t))
+    // One pass over the agent for all the tokens (a `contains` per token was 4% of a small
+    // download's instructions), built on first use.
+    static TOKENS: std::sync::LazyLock<aho_corasick::AhoCorasick> =
+        std::sync::LazyLock::new(|| {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(PREVIEW_BOTS)
+                .expect("the preview-bot tokens make an automaton")
+        });
+    TOKENS.is_match(user_agent)
 }
 
 #[cfg(test)]
