@@ -338,32 +338,9 @@ async fn send_rest(
                     }
                 }
             }
-            // Out of step with the server (it got more than it said): ask it where it is.
-            Ok(resp) if resp.status() == StatusCode::CONFLICT => {
-                let e = api.error(what, resp).await;
-                (e, true)
-            }
-            Ok(resp) => {
-                // 423: the server is still busy with the broken request's bytes.
-                let transient =
-                    resp.status().is_server_error() || matches!(resp.status().as_u16(), 423 | 429);
-                (api.error(what, resp).await, transient)
-            }
-            Err(e) => {
-                let transient = failure_of(&e)
-                    .is_some_and(|f| f.kind == Kind::Network || f.status.is_some_and(|s| s >= 500));
-                (e, transient)
-            }
+            other => unsent(api, what, other).await,
         };
-        let (err, transient) = failed;
-        if !transient || attempt >= api.http.retries() {
-            return Err(plain(err));
-        }
-        let wait = crate::http::backoff(attempt);
-        let why = failure_of(&err).map_or_else(|| format!("{err:#}"), |f| f.message.clone());
-        api.http.note_retry(&why, wait, attempt);
-        tokio::time::sleep(wait).await;
-        attempt += 1;
+        pause_before_retry(api, failed, &mut attempt).await?;
         let head = head(api, url).await.map_err(plain)?;
         if head.length.is_some_and(|l| l != len) || head.offset > len {
             return Err(Failure::new(
@@ -634,29 +611,9 @@ async fn send_stream(
                     }
                 }
             }
-            Ok(resp) if resp.status() == StatusCode::CONFLICT => {
-                (api.error(what, resp).await, true)
-            }
-            Ok(resp) => {
-                let transient =
-                    resp.status().is_server_error() || matches!(resp.status().as_u16(), 423 | 429);
-                (api.error(what, resp).await, transient)
-            }
-            Err(e) => {
-                let transient = failure_of(&e)
-                    .is_some_and(|f| f.kind == Kind::Network || f.status.is_some_and(|s| s >= 500));
-                (e, transient)
-            }
+            other => unsent(api, what, other).await,
         };
-        let (err, transient) = failed;
-        if !transient || attempt >= api.http.retries() {
-            return Err(plain(err));
-        }
-        let wait = crate::http::backoff(attempt);
-        let why = failure_of(&err).map_or_else(|| format!("{err:#}"), |f| f.message.clone());
-        api.http.note_retry(&why, wait, attempt);
-        tokio::time::sleep(wait).await;
-        attempt += 1;
+        pause_before_retry(api, failed, &mut attempt).await?;
         let head = head(api, url).await.map_err(plain)?;
         let (start, read) = {
             let w = window.lock().await;
@@ -786,6 +743,44 @@ fn options_text(opts: &UploadOptions) -> String {
         opts.max_downloads,
         opts.auto_delete
     )
+}
+
+/// A PATCH that was not taken: its error, and whether asking the server where it is and
+/// sending from there may help.
+async fn unsent(api: &Api<'_>, what: &str, result: Result<Response>) -> (anyhow::Error, bool) {
+    match result {
+        // Out of step with the server (it got more than it said): ask it where it is.
+        Ok(resp) if resp.status() == StatusCode::CONFLICT => (api.error(what, resp).await, true),
+        Ok(resp) => {
+            // 423: the server is still busy with the broken request's bytes.
+            let transient =
+                resp.status().is_server_error() || matches!(resp.status().as_u16(), 423 | 429);
+            (api.error(what, resp).await, transient)
+        }
+        Err(e) => {
+            let transient = failure_of(&e)
+                .is_some_and(|f| f.kind == Kind::Network || f.status.is_some_and(|s| s >= 500));
+            (e, transient)
+        }
+    }
+}
+
+/// Gives up with `err` unless it may pass and `--retries` allow another try; else says so
+/// and waits the backoff.
+async fn pause_before_retry(
+    api: &Api<'_>,
+    (err, transient): (anyhow::Error, bool),
+    attempt: &mut u32,
+) -> Result<()> {
+    if !transient || *attempt >= api.http.retries() {
+        return Err(plain(err));
+    }
+    let wait = crate::http::backoff(*attempt);
+    let why = failure_of(&err).map_or_else(|| format!("{err:#}"), |f| f.message.clone());
+    api.http.note_retry(&why, wait, *attempt);
+    tokio::time::sleep(wait).await;
+    *attempt += 1;
+    Ok(())
 }
 
 fn header(resp: &Response, name: &str) -> Option<String> {
