@@ -58,7 +58,7 @@ impl CutProxy {
                 let Ok(client) = client else { continue };
                 accept.connections.fetch_add(1, Ordering::SeqCst);
                 let plan = accept.plans.lock().unwrap().pop_front();
-                let Ok(server) = TcpStream::connect(&target) else {
+                let Ok(server) = connect_upstream(&target) else {
                     continue;
                 };
                 let shared = accept.clone();
@@ -147,6 +147,26 @@ fn relay(
     let (c, s) = (client.try_clone().unwrap(), server.try_clone().unwrap());
     pump(server, client, limit, &shared.down, &shared, [c, s]);
     let _ = up.join();
+}
+
+/// Connects to the server with a small, fixed receive buffer. Linux grows a loopback
+/// socket's buffer up to `tcp_rmem`'s maximum (32 MiB on some machines): the server would
+/// hand over, and count, the end of a download that the proxy then cuts off unseen. With
+/// 256 KiB, what is in flight past a cut is the server's send buffer and this, a few MiB.
+fn connect_upstream(target: &str) -> std::io::Result<TcpStream> {
+    use std::net::ToSocketAddrs;
+    let addr = target
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::other("no address"))?;
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    socket.set_recv_buffer_size(256 * 1024)?;
+    socket.connect(&addr.into())?;
+    Ok(socket.into())
 }
 
 /// Copies `from` to `to` until either ends or `limit` bytes have passed; a cut closes both

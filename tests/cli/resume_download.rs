@@ -105,8 +105,9 @@ fn download_through(env: &Env, proxy: &CutProxy, key: &str, out: &Path, retries:
 }
 
 /// What the kernel's buffers between the server and the client may hold on loopback
-/// (the server's send buffer and the proxy's receive buffer): a cut closer to the end than
-/// this may come after the server handed over its last byte, and counted the download.
+/// (the server's send buffer, up to `tcp_wmem`'s 4 MiB, and the proxy's receive buffer,
+/// fixed at 256 KiB), with margin: a cut closer to the end than this may come after the
+/// server handed over its last byte, and counted the download.
 const IN_FLIGHT: u64 = 12 << 20;
 
 #[test]
