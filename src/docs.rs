@@ -232,6 +232,11 @@ const OTHER_VARIABLES: &[(&str, &str)] = &[
          file systems without renameat2(RENAME_NOREPLACE), or without hard links either.",
     ),
     (
+        "FILEIO_TEST_STREAM_WINDOW",
+        "For tests only: how many bytes of a stream (standard input, a folder, an encrypted \
+         upload) are kept to resend after a cut, instead of 32 MiB.",
+    ),
+    (
         "FILEIO_SERVE_API_KEYS",
         "serve: API keys to accept, comma-separated; keeps them out of the process list, \
          unlike --api-key.",

@@ -83,8 +83,9 @@ pub struct UploadArgs {
 
     /// Send files larger than SIZE resumably where the server offers it (tus, as `fileio
     /// serve` does): a dropped connection, or the same command run again after an
-    /// interruption, sends only the rest. `0`: every file; `never`: none. Standard input,
-    /// folders and encrypted uploads always go up in one request [default: 64MiB]
+    /// interruption, sends only the rest. `0`: every file; `never`: none, and no stream
+    /// either. Standard input, folders and encrypted uploads resume within the run only,
+    /// from the last 32 MiB kept in memory [default: 64MiB]
     #[arg(long, value_name = "SIZE", env = "FILEIO_RESUMABLE_ABOVE")]
     pub resumable_above: Option<crate::size::Threshold>,
 }
@@ -392,14 +393,23 @@ async fn upload_one(ctx: Ctx<'_>, name: Option<&str>, source: &Input) -> Result<
         up
     });
     bar.finish_and_clear();
-    // Standard input went up as it was read and was not kept: say so rather than suggest
-    // a rerun that could resume it.
-    let cut = |e: &anyhow::Error| failure_of(e).is_some_and(|f| f.kind == Kind::Network);
+    // Standard input went up as it was read and is not kept past this run (nor past the
+    // window a resumable stream keeps): say so rather than suggest a rerun that could
+    // resume it, unless the failure says it already.
+    let cut = |e: &anyhow::Error| {
+        failure_of(e).is_some_and(|f| {
+            f.kind == Kind::Network
+                && !f
+                    .hints
+                    .iter()
+                    .any(|h| h.contains("save the data to a file"))
+        })
+    };
     match (result, source) {
         (Err(e), Input::Stdin) if spooled.is_none() && cut(&e) => Err(crate::error::add_hint(
             e,
             Kind::Network,
-            "standard input is sent as it is read and not kept, so it cannot resume; to upload resumably, save it to a file and upload the file",
+            "standard input is not kept once sent, so a later run cannot resume it; to upload resumably, save it to a file and upload the file",
         )),
         (result, _) => result,
     }

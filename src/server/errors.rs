@@ -57,6 +57,9 @@ pub fn help_text(code: &str) -> Option<&'static str> {
         "LOCKED" => {
             "Another request is writing to this resumable upload: wait for it to end (or its hold to run out), then ask HEAD for the offset and go on."
         }
+        "CHECKSUM_MISMATCH" => {
+            "The body of a PATCH to a resumable upload does not match its Upload-Checksum: none of it was kept. Send the bytes again from the same Upload-Offset."
+        }
         "RANGE_NOT_SATISFIABLE" => {
             "The Range asked for starts at or past the end of the file: Content-Range: bytes */SIZE gives its size. Ask for a range within it, or for the whole file without Range."
         }

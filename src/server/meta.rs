@@ -235,8 +235,10 @@ pub struct TusRow {
     /// Its id in the upload URL: long and random, a capability for anonymous uploads.
     pub id: String,
     pub owner: Owner,
-    /// `Upload-Length`.
-    pub length: u64,
+    /// `Upload-Length`; `None` while it is deferred (creation-defer-length) and not yet
+    /// declared. Stored as -1 in the `length` column of both backends (no new column: the
+    /// column stays NOT NULL in databases made before deferred lengths).
+    pub length: Option<u64>,
     /// The bytes durably stored so far.
     pub offset: u64,
     /// The file's name and type, from `Upload-Metadata`.
@@ -357,7 +359,8 @@ pub trait Meta: Send + Sync + 'static {
     /// An upload that has not expired; 404 ([`tus_not_found`]) when there is none.
     fn tus_get(&self, id: String) -> MetaResult<'_, TusRow>;
 
-    /// The bytes an owner's unfinished, unexpired uploads will take (their `Upload-Length`s).
+    /// The bytes an owner's unfinished, unexpired uploads will take: their `Upload-Length`s,
+    /// or what a deferred one has received so far.
     fn tus_pending(&self, owner: Owner) -> MetaResult<'_, u64>;
 
     /// Takes the hold on an unfinished, unexpired upload for `lease` from now: 404 when
@@ -376,6 +379,10 @@ pub trait Meta: Send + Sync + 'static {
         offset: u64,
         state: String,
     ) -> MetaResult<'_, bool>;
+
+    /// Sets a deferred upload's length under `lock`; false (nothing recorded) when the hold
+    /// was lost or the length was already set.
+    fn tus_declare(&self, id: String, lock: TusLock, length: u64) -> MetaResult<'_, bool>;
 
     /// Marks the upload complete with the answer for its file, and lets the hold go.
     fn tus_finish(&self, id: String, lock: TusLock, done: String) -> MetaResult<'_, bool>;
@@ -677,7 +684,7 @@ pub(crate) mod conformance {
         TusRow {
             id: id.into(),
             owner: owner.map(str::to_string),
-            length,
+            length: Some(length),
             offset: 0,
             name: "a.bin".into(),
             mime: "application/octet-stream".into(),
@@ -784,6 +791,28 @@ pub(crate) mod conformance {
         clock.advance(chrono::Duration::seconds(61));
         assert_eq!(a.tus_sweep().await.unwrap(), ["t4-state"]);
         assert!(a.tus_sweep().await.unwrap().is_empty());
+
+        // A deferred length: pending counts what it received; declared once, under the hold.
+        let mut deferred = upload("t5", Some("d"), 0, clock);
+        deferred.length = None;
+        a.tus_create(deferred.clone()).await.unwrap();
+        assert_eq!(b.tus_get("t5".into()).await.unwrap(), deferred);
+        let (_, l5) = a.tus_lock("t5".into(), LEASE).await.unwrap();
+        assert!(
+            a.tus_advance("t5".into(), l5.clone(), 30, "s30".into())
+                .await
+                .unwrap()
+        );
+        assert_eq!(b.tus_pending(Some("d".into())).await.unwrap(), 30);
+        assert!(
+            !b.tus_declare("t5".into(), TusLock("other".into()), 70)
+                .await
+                .unwrap()
+        );
+        assert!(a.tus_declare("t5".into(), l5.clone(), 70).await.unwrap());
+        assert!(!a.tus_declare("t5".into(), l5, 80).await.unwrap());
+        assert_eq!(b.tus_get("t5".into()).await.unwrap().length, Some(70));
+        assert_eq!(b.tus_pending(Some("d".into())).await.unwrap(), 70);
     }
 
     /// What a lookup of a key with no live file says: `Some` when it is known to be gone.

@@ -581,7 +581,8 @@ fn read_tus(r: &Row) -> TusRow {
     TusRow {
         id: r.get(0),
         owner: r.get(1),
-        length: r.get::<_, i64>(2).max(0) as u64,
+        // -1 while the length is deferred.
+        length: u64::try_from(r.get::<_, i64>(2)).ok(),
         offset: r.get::<_, i64>(3).max(0) as u64,
         name: r.get(4),
         mime: r.get(5),
@@ -1055,7 +1056,7 @@ impl Meta for PgMeta {
                 &[
                     &row.id,
                     &row.owner,
-                    &big(row.length),
+                    &row.length.map_or(-1, big),
                     &big(row.offset),
                     &row.name,
                     &row.mime,
@@ -1094,7 +1095,7 @@ impl Meta for PgMeta {
             let n: i64 = c
                 .query_one(
                     &format!(
-                        "SELECT COALESCE(SUM(length), 0)::bigint FROM tus_uploads
+                        "SELECT COALESCE(SUM(CASE WHEN length < 0 THEN received ELSE length END), 0)::bigint FROM tus_uploads
                             WHERE owner IS NOT DISTINCT FROM $2 AND done IS NULL AND expires > {NOW}"
                     ),
                     &[&now, &owner],
@@ -1173,6 +1174,19 @@ impl Meta for PgMeta {
                 .execute(
                     "UPDATE tus_uploads SET received = $3, state = $4 WHERE id = $1 AND lock_id = $2",
                     &[&id, &lock.0, &big(offset), &state],
+                )
+                .await?;
+            Ok(n == 1)
+        })
+    }
+
+    fn tus_declare(&self, id: String, lock: TusLock, length: u64) -> MetaResult<'_, bool> {
+        bounded(async move {
+            let c = self.client().await?;
+            let n = c
+                .execute(
+                    "UPDATE tus_uploads SET length = $3 WHERE id = $1 AND lock_id = $2 AND length < 0",
+                    &[&id, &lock.0, &big(length)],
                 )
                 .await?;
             Ok(n == 1)

@@ -455,7 +455,7 @@ fn read_tus(r: &Row<'_>) -> rusqlite::Result<TusRow> {
     Ok(TusRow {
         id: r.get(0)?,
         owner: r.get(1)?,
-        length: r.get::<_, i64>(2)? as u64,
+        length: length_of(r.get(2)?),
         offset: r.get::<_, i64>(3)? as u64,
         name: r.get(4)?,
         mime: r.get(5)?,
@@ -465,6 +465,11 @@ fn read_tus(r: &Row<'_>) -> rusqlite::Result<TusRow> {
         created: from_millis(r.get(9)?),
         done: r.get(10)?,
     })
+}
+
+/// The `length` column: -1 while the length is deferred.
+fn length_of(n: i64) -> Option<u64> {
+    u64::try_from(n).ok()
 }
 
 fn get_tus(conn: &Connection, id: &str, now: DateTime<Utc>) -> rusqlite::Result<Option<TusRow>> {
@@ -871,7 +876,7 @@ impl Meta for SqliteMeta {
                 params![
                     row.id,
                     row.owner,
-                    row.length as i64,
+                    row.length.map_or(-1, |l| l as i64),
                     row.offset as i64,
                     row.name,
                     row.mime,
@@ -895,7 +900,7 @@ impl Meta for SqliteMeta {
     fn tus_pending(&self, owner: Owner) -> MetaResult<'_, u64> {
         self.run(false, move |conn, now| {
             let n: i64 = conn.query_row(
-                "SELECT COALESCE(SUM(length), 0) FROM tus_uploads
+                "SELECT COALESCE(SUM(CASE WHEN length < 0 THEN received ELSE length END), 0) FROM tus_uploads
                     WHERE owner IS ?1 AND done IS NULL AND expires > ?2",
                 params![owner, millis(now)],
                 |r| r.get(0),
@@ -947,6 +952,17 @@ impl Meta for SqliteMeta {
                 conn,
                 "UPDATE tus_uploads SET received = ?3, state = ?4 WHERE id = ?1 AND lock_id = ?2",
                 params![id, lock.0, offset as i64, state],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn tus_declare(&self, id: String, lock: TusLock, length: u64) -> MetaResult<'_, bool> {
+        self.run(true, move |conn, _| {
+            let n = exec(
+                conn,
+                "UPDATE tus_uploads SET length = ?3 WHERE id = ?1 AND lock_id = ?2 AND length < 0",
+                params![id, lock.0, length as i64],
             )?;
             Ok(n == 1)
         })

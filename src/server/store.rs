@@ -417,7 +417,12 @@ pub const TUS_SETTLE: Duration = Duration::from_secs(10);
 impl Store {
     /// Records a new resumable upload (its `state` is filled in here).
     pub async fn tus_create(&self, mut row: TusRow) -> Result<TusRow, ApiError> {
-        if let Some(max) = self.blobs.partial_max().filter(|max| row.length > *max) {
+        // A deferred length is bounded by every PATCH instead (`tus_max`).
+        if let Some(max) = self
+            .blobs
+            .partial_max()
+            .filter(|max| row.length.is_some_and(|l| l > *max))
+        {
             // Refused now rather than when the storage fills up, hours of sending later.
             return Err(ApiError::too_large(format!(
                 "A resumable upload on this server holds at most {max} bytes ({}): upload a smaller file.",
@@ -430,6 +435,11 @@ impl Store {
             return Err(e);
         }
         Ok(row)
+    }
+
+    /// The largest resumable upload the blob backend can hold, if it has a limit of its own.
+    pub fn tus_max(&self) -> Option<u64> {
+        self.blobs.partial_max()
     }
 
     /// An upload that has not expired, or 404.
@@ -475,6 +485,8 @@ impl Store {
             renewer,
             lost,
             row,
+            bound: u64::MAX,
+            verify: None,
         })
     }
 
@@ -549,7 +561,16 @@ pub struct TusHold {
     lost: Arc<AtomicBool>,
     /// The upload as recorded: its offset and state follow every append.
     pub row: TusRow,
+    /// While the length is deferred: the most bytes the upload may hold in all (the caller
+    /// sets it from `--max-size` and the quota before appending).
+    pub bound: u64,
+    /// Checks a body once it ended (told whether it arrived whole), before what it brought
+    /// is recorded: on an error, none of it is (the checksum extension).
+    pub verify: Option<BodyCheck>,
 }
+
+/// A check of a body once it ended, told whether it arrived whole (see [`TusHold::verify`]).
+pub type BodyCheck = Box<dyn FnOnce(bool) -> Result<(), ApiError> + Send>;
 
 /// What ended a PATCH body before the end of the upload: the client, or the body being
 /// longer than what the upload has left (413).
@@ -573,7 +594,11 @@ impl TusHold {
     {
         use futures_util::StreamExt;
         use tokio::io::AsyncWriteExt;
-        let room = self.row.length - self.row.offset;
+        let room = self
+            .row
+            .length
+            .unwrap_or(self.bound)
+            .saturating_sub(self.row.offset);
         let mut out = self
             .store
             .blobs
@@ -600,8 +625,12 @@ impl TusHold {
                 return Err(tus_locked());
             }
         }
+        if let Some(verify) = self.verify.take() {
+            // Not saved: the next append starts at the recorded offset again.
+            verify(matches!(end, BodyEnd::Done))?;
+        }
         let offset = self.row.offset + got;
-        let state = out.save(offset == self.row.length).await?;
+        let state = out.save(Some(offset) == self.row.length).await?;
         let lock = self.lock.clone().expect("held until completed or dropped");
         let recorded = self
             .store
@@ -621,6 +650,21 @@ impl TusHold {
             crate::server::log!("fileio serve: cannot delete an upload's superseded bytes: {e}");
         }
         Ok(end)
+    }
+
+    /// Sets a deferred upload's length (the caller checked it against the limits).
+    pub async fn declare(&mut self, length: u64) -> Result<(), ApiError> {
+        let lock = self.lock.clone().expect("held until completed or dropped");
+        if !self
+            .store
+            .meta
+            .tus_declare(self.row.id.clone(), lock, length)
+            .await?
+        {
+            return Err(tus_locked());
+        }
+        self.row.length = Some(length);
+        Ok(())
     }
 
     /// Lets the hold go now (dropping it lets it go in the background).
@@ -650,7 +694,7 @@ impl TusHold {
             staged,
             name: self.row.name.clone(),
             mime: self.row.mime.clone(),
-            size: self.row.length,
+            size: self.row.offset,
         };
         let lock = self.lock.take().expect("held until completed or dropped");
         self.renewer.abort();

@@ -1,5 +1,5 @@
 //! Resumable uploads: tus 1.0.0 (core, creation, creation-with-upload, termination,
-//! expiration) under `/tus/`, announced by `OPTIONS /` in `Fileio-Tus-Endpoint`.
+//! expiration, creation-defer-length, checksum) under `/tus/`, announced by `OPTIONS /` in `Fileio-Tus-Endpoint`.
 //!
 //! An upload's state lives in the metadata backend and its bytes in the blob backend
 //! ([`crate::server::store::TusHold`]), so any instance sharing them serves any request of
@@ -33,7 +33,8 @@ use crate::size::ByteSize;
 /// The one version spoken.
 pub const VERSION: &str = "1.0.0";
 /// The extensions implemented.
-pub const EXTENSIONS: &str = "creation,creation-with-upload,termination,expiration";
+pub const EXTENSIONS: &str =
+    "creation,creation-with-upload,termination,expiration,creation-defer-length,checksum";
 /// The content type of a PATCH body (and of a creation that carries the first bytes).
 pub const OFFSET_STREAM: &str = "application/offset+octet-stream";
 /// The length of upload ids: about 190 bits of letters and digits.
@@ -50,6 +51,7 @@ pub const UPLOAD_EXPIRES: HeaderName = HeaderName::from_static("upload-expires")
 pub const UPLOAD_DEFER_LENGTH: HeaderName = HeaderName::from_static("upload-defer-length");
 pub const UPLOAD_CONCAT: HeaderName = HeaderName::from_static("upload-concat");
 pub const UPLOAD_CHECKSUM: HeaderName = HeaderName::from_static("upload-checksum");
+pub const TUS_CHECKSUM_ALGORITHM: HeaderName = HeaderName::from_static("tus-checksum-algorithm");
 /// The link of the file a finished upload became.
 pub const FILEIO_LINK: HeaderName = HeaderName::from_static("fileio-link");
 /// On `OPTIONS /`: where resumable uploads go.
@@ -67,12 +69,14 @@ pub const REQUEST_HEADERS: [HeaderName; 7] = [
 ];
 
 /// The headers a browser's tus client reads (CORS).
-pub const RESPONSE_HEADERS: [HeaderName; 11] = [
+pub const RESPONSE_HEADERS: [HeaderName; 13] = [
     header::LOCATION,
     TUS_RESUMABLE,
     TUS_VERSION,
     TUS_EXTENSION,
     TUS_MAX_SIZE,
+    TUS_CHECKSUM_ALGORITHM,
+    UPLOAD_DEFER_LENGTH,
     UPLOAD_OFFSET,
     UPLOAD_LENGTH,
     UPLOAD_METADATA,
@@ -80,6 +84,93 @@ pub const RESPONSE_HEADERS: [HeaderName; 11] = [
     FILEIO_LINK,
     FILEIO_TUS_ENDPOINT,
 ];
+
+/// The checksum extension's algorithms, hashed as the body streams in.
+pub const CHECKSUM_ALGORITHMS: &str = "sha1,sha256,sha512";
+
+/// A digest under way.
+enum Hasher {
+    Sha1(sha1::Sha1),
+    Sha256(sha2::Sha256),
+    Sha512(sha2::Sha512),
+}
+
+impl Hasher {
+    fn of(algorithm: &str) -> Option<Hasher> {
+        use sha2::Digest;
+        Some(match algorithm {
+            "sha1" => Hasher::Sha1(sha1::Sha1::new()),
+            "sha256" => Hasher::Sha256(sha2::Sha256::new()),
+            "sha512" => Hasher::Sha512(sha2::Sha512::new()),
+            _ => return None,
+        })
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Hasher::Sha1(_) => 20,
+            Hasher::Sha256(_) => 32,
+            Hasher::Sha512(_) => 64,
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        use sha2::Digest;
+        match self {
+            Hasher::Sha1(h) => h.update(bytes),
+            Hasher::Sha256(h) => h.update(bytes),
+            Hasher::Sha512(h) => h.update(bytes),
+        }
+    }
+
+    fn finish(self) -> Vec<u8> {
+        use sha2::Digest;
+        match self {
+            Hasher::Sha1(h) => h.finalize().to_vec(),
+            Hasher::Sha256(h) => h.finalize().to_vec(),
+            Hasher::Sha512(h) => h.finalize().to_vec(),
+        }
+    }
+}
+
+/// `Upload-Checksum: <algorithm> <base64 digest>`, if given: the hasher and the digest the
+/// body must have.
+fn checksum(headers: &HeaderMap) -> Result<Option<(Hasher, Vec<u8>)>, ApiError> {
+    let Some(v) = headers.get(UPLOAD_CHECKSUM) else {
+        return Ok(None);
+    };
+    let invalid = || {
+        bad(format!(
+            "The Upload-Checksum header is not valid: send an algorithm ({CHECKSUM_ALGORITHMS}) and the body's digest in base64, such as 'sha1 2jmj7l5rSw0yVb/vlWAYkK/YBwk='."
+        ))
+    };
+    let (algorithm, digest) = v
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().split_once(' '))
+        .ok_or_else(invalid)?;
+    let hasher = Hasher::of(algorithm).ok_or_else(|| {
+        bad(format!(
+            "The checksum algorithm in Upload-Checksum is not supported: use one of {CHECKSUM_ALGORITHMS}."
+        ))
+    })?;
+    let expected = base64::engine::general_purpose::STANDARD
+        .decode(digest.trim())
+        .map_err(|_| invalid())?;
+    if expected.len() != hasher.len() {
+        return Err(invalid());
+    }
+    Ok(Some((hasher, expected)))
+}
+
+/// A body that does not match its `Upload-Checksum` (460, as the extension says).
+fn mismatch() -> ApiError {
+    ApiError::new(
+        StatusCode::from_u16(460).expect("a valid status"),
+        "The body does not match its Upload-Checksum: none of it was kept; send it again from the same Upload-Offset.",
+    )
+    .with_code("CHECKSUM_MISMATCH")
+}
 
 /// The routes under `/tus/`.
 pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
@@ -129,6 +220,10 @@ async fn options(State(app): State<Arc<App>>) -> Response {
     let h = resp.headers_mut();
     h.insert(TUS_VERSION, HeaderValue::from_static(VERSION));
     h.insert(TUS_EXTENSION, HeaderValue::from_static(EXTENSIONS));
+    h.insert(
+        TUS_CHECKSUM_ALGORITHM,
+        HeaderValue::from_static(CHECKSUM_ALGORITHMS),
+    );
     if let Some(max) = app.config.max_size {
         h.insert(TUS_MAX_SIZE, HeaderValue::from(max));
     }
@@ -249,7 +344,10 @@ fn link_of(done: &str) -> Option<String> {
 fn describe(resp: &mut Response, row: &TusRow) {
     let h = resp.headers_mut();
     h.insert(UPLOAD_OFFSET, HeaderValue::from(row.offset));
-    h.insert(UPLOAD_LENGTH, HeaderValue::from(row.length));
+    match row.length {
+        Some(length) => h.insert(UPLOAD_LENGTH, HeaderValue::from(length)),
+        None => h.insert(UPLOAD_DEFER_LENGTH, HeaderValue::from_static("1")),
+    };
     h.insert(UPLOAD_EXPIRES, http_date(row.expires));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(link) = row.done.as_deref().and_then(link_of) {
@@ -267,15 +365,30 @@ async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Response, A
     let owner = auth::caller(&headers, &app.config)?;
     let base = base_url(&app, &headers, req.uri())?;
     check_may_upload(&app, &owner)?;
-    if headers.contains_key(UPLOAD_DEFER_LENGTH) || headers.contains_key(UPLOAD_CONCAT) {
+    if headers.contains_key(UPLOAD_CONCAT) {
         return Err(bad(
-            "This server needs Upload-Length at creation: deferred lengths and concatenation are not supported.",
+            "Concatenation is not supported: send the whole upload as one, from the start.",
         ));
     }
-    let length = number(&headers, &UPLOAD_LENGTH)?.ok_or_else(|| {
-        bad("The Upload-Length header is missing: send the upload's size in bytes.")
-    })?;
-    if let Some(max) = app.config.max_size {
+    let deferred = match headers.get(UPLOAD_DEFER_LENGTH) {
+        None => false,
+        Some(v) if v.as_bytes() == b"1" => true,
+        Some(_) => return Err(bad("The Upload-Defer-Length header is not valid: send 1.")),
+    };
+    let length = match (number(&headers, &UPLOAD_LENGTH)?, deferred) {
+        (Some(_), true) => {
+            return Err(bad(
+                "Send either Upload-Length or Upload-Defer-Length: 1 at creation, not both.",
+            ));
+        }
+        (None, false) => {
+            return Err(bad(
+                "The Upload-Length header is missing: send the upload's size in bytes, or Upload-Defer-Length: 1 and the size in a later PATCH.",
+            ));
+        }
+        (length, _) => length,
+    };
+    if let (Some(max), Some(length)) = (app.config.max_size, length) {
         if length > max {
             return Err(Limit {
                 bytes: max,
@@ -291,7 +404,9 @@ async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Response, A
     if let Some(max) = app.config.max_storage {
         let used = app.store.used(&owner).await? + app.store.tus_pending(&owner).await?;
         let left = max.saturating_sub(used);
-        if length > left {
+        // A deferred upload is bounded again by every PATCH (see `deferred`); here it needs
+        // room for one byte at least.
+        if length.map_or(left == 0, |l| l > left) {
             return Err(Limit {
                 bytes: left,
                 quota: true,
@@ -319,7 +434,7 @@ async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Response, A
     let mut row = app.store.tus_create(row).await?;
     let location = format!("{base}/tus/{}", row.id);
     let with_bytes = content_type_is_stream(&headers);
-    if with_bytes || length == 0 {
+    if with_bytes || length == Some(0) {
         let hold = app.store.tus_hold(&row.id).await?;
         row = write(&app, hold, req.into_body(), &headers, &base).await?;
     }
@@ -350,14 +465,67 @@ async fn write(
     headers: &HeaderMap,
     base: &str,
 ) -> Result<TusRow, ApiError> {
-    let left = hold.row.length - hold.row.offset;
+    let limit = if hold.row.length.is_none() {
+        match deferred(app, &mut hold, headers).await {
+            Ok(limit) => limit,
+            Err(e) => {
+                hold.release().await;
+                return Err(e);
+            }
+        }
+    } else {
+        None
+    };
+    let left = hold
+        .row
+        .length
+        .unwrap_or(hold.bound)
+        .saturating_sub(hold.row.offset);
+    let too_long = |left| limit.as_ref().map_or_else(|| too_long(left), Limit::error);
     if let Some(len) = number(headers, &header::CONTENT_LENGTH)? {
         if len > left {
             hold.release().await;
             return Err(too_long(left));
         }
     }
-    let end = match hold.append(body.into_data_stream()).await {
+    let body = body.into_data_stream();
+    let body = match checksum(headers) {
+        Ok(None) => futures_util::future::Either::Left(body),
+        Ok(Some((hasher, expected))) => {
+            // Hashed as it streams in; checked by the hold before anything is recorded.
+            let hasher = Arc::new(std::sync::Mutex::new(Some(hasher)));
+            let fed = hasher.clone();
+            hold.verify = Some(Box::new(move |whole| {
+                let got = hasher
+                    .lock()
+                    .expect("not poisoned")
+                    .take()
+                    .map(Hasher::finish);
+                if !whole {
+                    return Err(bad(
+                        "The body did not arrive whole, so its Upload-Checksum cannot be checked: none of it was kept; send it again from the same Upload-Offset.",
+                    ));
+                }
+                match got {
+                    Some(got) if got == expected => Ok(()),
+                    _ => Err(mismatch()),
+                }
+            }));
+            futures_util::future::Either::Right(futures_util::TryStreamExt::inspect_ok(
+                body,
+                move |b| {
+                    if let Some(h) = fed.lock().expect("not poisoned").as_mut() {
+                        h.update(b);
+                    }
+                },
+            ))
+        }
+        Err(e) => {
+            hold.release().await;
+            return Err(e);
+        }
+    };
+    let end = match hold.append(body).await {
         Ok(end) => end,
         Err(e) => {
             hold.release().await;
@@ -375,7 +543,7 @@ async fn write(
             return Err(too_long(left));
         }
     }
-    if hold.row.offset < hold.row.length {
+    if hold.row.length != Some(hold.row.offset) {
         let row = hold.row.clone();
         hold.release().await;
         return Ok(row);
@@ -390,6 +558,61 @@ async fn write(
         .await?;
     row.done = Some(done);
     Ok(row)
+}
+
+/// A deferred upload's length, when this request declares it in `Upload-Length` (checked
+/// against `--max-size` and the quota as at creation, then recorded); otherwise the bound
+/// its bytes must keep within, set on the hold, and the limit that sets it.
+///
+/// The quota counts a deferred upload's received bytes as pending (not a length it does
+/// not have yet), so the bound is what the quota leaves besides the owner's files and other
+/// pending uploads: two deferred uploads racing for the last bytes of a quota may both be
+/// received, and the second to complete is refused then, as `Store::insert` checks.
+async fn deferred(
+    app: &App,
+    hold: &mut TusHold,
+    headers: &HeaderMap,
+) -> Result<Option<Limit>, ApiError> {
+    let owner = hold.row.owner.clone();
+    let quota = match app.config.max_storage {
+        Some(max) => {
+            let others = (app.store.used(&owner).await? + app.store.tus_pending(&owner).await?)
+                .saturating_sub(hold.row.offset);
+            Some(max.saturating_sub(others))
+        }
+        None => None,
+    };
+    // --max-size, or what the blob backend can hold in one upload if that is less.
+    let max_size = [app.config.max_size, app.store.tus_max()]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|bytes| Limit {
+            bytes,
+            quota: false,
+        });
+    let quota = quota.map(|bytes| Limit { bytes, quota: true });
+    if let Some(length) = number(headers, &UPLOAD_LENGTH)? {
+        if length < hold.row.offset {
+            return Err(bad(format!(
+                "The Upload-Length {length} is less than what the upload holds already ({} bytes): send the whole upload's size.",
+                hold.row.offset
+            )));
+        }
+        for limit in [&max_size, &quota].into_iter().flatten() {
+            if length > limit.bytes {
+                return Err(limit.error());
+            }
+        }
+        hold.declare(length).await?;
+        return Ok(None);
+    }
+    let limit = [max_size, quota]
+        .into_iter()
+        .flatten()
+        .min_by_key(|l| l.bytes);
+    hold.bound = limit.as_ref().map_or(u64::MAX, |l| l.bytes);
+    Ok(limit)
 }
 
 fn too_long(left: u64) -> ApiError {
@@ -429,13 +652,21 @@ async fn patch(
     })?;
     let base = base_url(&app, &headers, req.uri())?;
     let (row, _) = owned(&app, &headers, &id).await?;
+    if let (Some(length), Some(asked)) = (row.length, number(&headers, &UPLOAD_LENGTH)?) {
+        // Said again as it is (a retried last PATCH), it changes nothing.
+        if asked != length {
+            return Err(bad(format!(
+                "The upload's length is set already ({length} bytes) and cannot change: send Upload-Length once, to an upload created with Upload-Defer-Length: 1."
+            )));
+        }
+    }
     if row.done.is_some() {
-        if offset == row.length {
+        if Some(offset) == row.length {
             let mut resp = StatusCode::NO_CONTENT.into_response();
             describe(&mut resp, &row);
             return Ok(resp);
         }
-        return Err(conflict(offset, row.length));
+        return Err(conflict(offset, row.offset));
     }
     if offset != row.offset {
         return Err(conflict(offset, row.offset));
@@ -486,13 +717,15 @@ async fn get_upload(
 ) -> Result<Response, ApiError> {
     let (row, _) = owned(&app, &headers, &id).await?;
     let Some(done) = row.done.clone() else {
+        let of = match row.length {
+            Some(length) => format!("of {length} bytes, {}", ByteSize(length)),
+            None => "bytes; its length is not declared yet".to_string(),
+        };
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             format!(
-                "The upload is not complete ({} of {} bytes, {}): send the rest with PATCH first.",
-                row.offset,
-                row.length,
-                ByteSize(row.length)
+                "The upload is not complete ({} {of}): send the rest with PATCH first.",
+                row.offset
             ),
         ));
     };

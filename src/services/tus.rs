@@ -9,15 +9,20 @@
 //! upload URL once complete gives the same JSON as `POST /`. The upload URL is a capability:
 //! it is kept only in the 0600 state file ([`crate::resume`]) and redacted in logs.
 
+use std::sync::Arc;
+
 use anyhow::Result;
 use base64::Engine;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, Response, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{Api, FileRecord, Upload, UploadOptions, Uploaded};
+use crate::body::ByteStream;
 use crate::error::{Failure, Kind, failure_of};
 use crate::http::Retry;
 use crate::resume::ResumeFile;
@@ -161,7 +166,7 @@ pub async fn upload<T: DeserializeOwned>(
             (url, head.offset, head.link)
         }
         None => {
-            let (url, expires) = create(api, endpoint, up, opts, len, &what).await?;
+            let (url, expires) = create(api, endpoint, up, opts, Some(len), &what).await?;
             if let Some(f) = &state_file {
                 let state = TusState {
                     url: url.to_string(),
@@ -207,23 +212,27 @@ async fn resumable(api: &Api<'_>, endpoint: &Url, stored: &str) -> Result<Option
     }
 }
 
-/// `POST endpoint`: a new upload, its URL and when it expires.
+/// `POST endpoint`: a new upload (of `len` bytes, or of a length deferred to a later
+/// PATCH), its URL and when it expires.
 async fn create(
     api: &Api<'_>,
     endpoint: &Url,
     up: &Upload<'_>,
     opts: &UploadOptions,
-    len: u64,
+    len: Option<u64>,
     what: &str,
 ) -> Result<(Url, DateTime<Utc>)> {
     let metadata = metadata(up.name, opts);
     let resp = api
         .send(what, Retry::IfNotStored, None, || {
-            Ok(api
+            let r = api
                 .request(Method::POST, endpoint.clone())
-                .header(TUS_RESUMABLE, VERSION)
-                .header("Upload-Length", len)
-                .header("Upload-Metadata", &metadata)
+                .header(TUS_RESUMABLE, VERSION);
+            let r = match len {
+                Some(len) => r.header("Upload-Length", len),
+                None => r.header("Upload-Defer-Length", 1),
+            };
+            Ok(r.header("Upload-Metadata", &metadata)
                 .header(CONTENT_LENGTH, 0))
         })
         .await?;
@@ -329,32 +338,9 @@ async fn send_rest(
                     }
                 }
             }
-            // Out of step with the server (it got more than it said): ask it where it is.
-            Ok(resp) if resp.status() == StatusCode::CONFLICT => {
-                let e = api.error(what, resp).await;
-                (e, true)
-            }
-            Ok(resp) => {
-                // 423: the server is still busy with the broken request's bytes.
-                let transient =
-                    resp.status().is_server_error() || matches!(resp.status().as_u16(), 423 | 429);
-                (api.error(what, resp).await, transient)
-            }
-            Err(e) => {
-                let transient = failure_of(&e)
-                    .is_some_and(|f| f.kind == Kind::Network || f.status.is_some_and(|s| s >= 500));
-                (e, transient)
-            }
+            other => unsent(api, what, other).await,
         };
-        let (err, transient) = failed;
-        if !transient || attempt >= api.http.retries() {
-            return Err(plain(err));
-        }
-        let wait = crate::http::backoff(attempt);
-        let why = failure_of(&err).map_or_else(|| format!("{err:#}"), |f| f.message.clone());
-        api.http.note_retry(&why, wait, attempt);
-        tokio::time::sleep(wait).await;
-        attempt += 1;
+        pause_before_retry(api, failed, &mut attempt).await?;
         let head = head(api, url).await.map_err(plain)?;
         if head.length.is_some_and(|l| l != len) || head.offset > len {
             return Err(Failure::new(
@@ -379,6 +365,322 @@ async fn send_rest(
             return Ok(head.link);
         }
     }
+}
+
+/// How much of a stream (standard input, a folder's archive, an encrypted upload) is kept in
+/// memory once read, so that a cut connection resumes from the server's offset within the
+/// run: what a cut loses is what was in flight (socket buffers on both ends, a proxy's), a
+/// few MiB. The memory stays this much whatever the stream's length.
+pub const STREAM_WINDOW: u64 = 32 * 1024 * 1024;
+
+/// The window's size: [`STREAM_WINDOW`], or `FILEIO_TEST_STREAM_WINDOW` bytes (for the tests
+/// that provoke a cut larger than the window).
+fn stream_window() -> u64 {
+    std::env::var("FILEIO_TEST_STREAM_WINDOW")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(STREAM_WINDOW)
+}
+
+/// Whether `up` should go up as a resumable stream: a source that cannot be read from an
+/// offset (standard input, a folder, an encrypted upload), of unknown length or larger
+/// than the threshold. Its length, where known.
+pub fn eligible_stream(up: &Upload<'_>, opts: &UploadOptions) -> Option<Option<u64>> {
+    let above = opts.resumable_above?;
+    if up.source.seekable() {
+        return None;
+    }
+    match up.size() {
+        Some(len) if len <= above => None,
+        len => Some(len),
+    }
+}
+
+/// A stream's bytes as they are read, the last [`stream_window`] of them kept for a resend.
+struct Window {
+    /// The source, until it ends.
+    stream: Option<ByteStream>,
+    /// The last bytes read, from offset `start` to `read`.
+    kept: std::collections::VecDeque<Bytes>,
+    start: u64,
+    read: u64,
+    size: u64,
+    /// Why reading the source failed, if it did: a local failure, not a cut.
+    failed: Option<String>,
+}
+
+impl Window {
+    fn new(stream: ByteStream, size: u64) -> Window {
+        Window {
+            stream: Some(stream),
+            kept: Default::default(),
+            start: 0,
+            read: 0,
+            size,
+            failed: None,
+        }
+    }
+
+    fn push(&mut self, chunk: &Bytes) {
+        // A copy: a small read would otherwise pin the reader's whole buffer while kept.
+        self.kept.push_back(Bytes::copy_from_slice(chunk));
+        self.read += chunk.len() as u64;
+        while let Some(front) = self.kept.front() {
+            let len = front.len() as u64;
+            if self.read - self.start - len < self.size && self.size > 0 {
+                break;
+            }
+            self.start += len;
+            self.kept.pop_front();
+        }
+    }
+
+    /// The kept bytes from `at` (within the window), up to the end of one kept piece.
+    fn kept_from(&self, at: u64) -> Option<Bytes> {
+        let mut piece_at = self.start;
+        for piece in &self.kept {
+            let end = piece_at + piece.len() as u64;
+            if at < end && at >= piece_at {
+                return Some(piece.slice((at - piece_at) as usize..));
+            }
+            piece_at = end;
+        }
+        None
+    }
+}
+
+/// A request body of the stream from `from` on: what the window kept, then the source.
+fn window_body(window: &Arc<tokio::sync::Mutex<Window>>, from: u64) -> ByteStream {
+    let state = (window.clone(), from);
+    Box::pin(futures_util::stream::unfold(
+        state,
+        |(window, at)| async move {
+            let mut w = window.lock().await;
+            if at < w.read {
+                let piece = w.kept_from(at).ok_or_else(|| {
+                    std::io::Error::other("the bytes to send again are no longer at hand")
+                });
+                drop(w);
+                return Some(match piece {
+                    Ok(p) => {
+                        let next = at + p.len() as u64;
+                        (Ok(p), (window, next))
+                    }
+                    Err(e) => (Err(e), (window, u64::MAX)),
+                });
+            }
+            let next = w.stream.as_mut()?.next().await;
+            match next {
+                None => {
+                    w.stream = None;
+                    None
+                }
+                Some(Ok(chunk)) => {
+                    w.push(&chunk);
+                    drop(w);
+                    let next = at + chunk.len() as u64;
+                    Some((Ok(chunk), (window, next)))
+                }
+                Some(Err(e)) => {
+                    w.failed = Some(e.to_string());
+                    w.stream = None;
+                    drop(w);
+                    Some((Err(e), (window, u64::MAX)))
+                }
+            }
+        },
+    ))
+}
+
+/// Sends a stream (`up`, not readable from an offset, of `len` bytes where known) through
+/// the tus endpoint as it is read: one PATCH carries it all, and after a cut the next one
+/// resends from the server's offset what the window still holds, within `--retries`. With
+/// no length known, the upload is created with `Upload-Defer-Length: 1` and its length sent
+/// in a last, empty PATCH once the stream ended. Nothing is kept across runs: should the
+/// upload fail, it is terminated on the server.
+pub async fn upload_stream<T: DeserializeOwned>(
+    api: &Api<'_>,
+    endpoint: &Url,
+    up: &Upload<'_>,
+    opts: &UploadOptions,
+    len: Option<u64>,
+    into_record: fn(T, &str) -> Result<FileRecord>,
+) -> Result<Uploaded> {
+    let what = format!("uploading {}", up.name);
+    let (url, _) = create(api, endpoint, up, opts, len, &what).await?;
+    let window = Arc::new(tokio::sync::Mutex::new(Window::new(
+        up.source.open()?,
+        stream_window(),
+    )));
+    let sent = send_stream(api, &url, up, len, &window, &what).await;
+    let link = match sent {
+        Ok(link) => link,
+        Err(e) => {
+            terminate(api, &url).await;
+            return Err(e);
+        }
+    };
+    let record = finished(api, &url, link, &what, into_record).await?;
+    Ok(Uploaded {
+        record,
+        token: None,
+    })
+}
+
+/// `DELETE` of an upload that cannot go on, so that its bytes do not wait on the server for
+/// the sweep; best effort (the sweep takes it when it expires otherwise).
+async fn terminate(api: &Api<'_>, url: &Url) {
+    // A broken PATCH may still hold the upload (a DELETE would get 423): HEAD waits for
+    // the server to have recorded it.
+    let _ = head(api, url).await;
+    let _ = api
+        .http
+        .send("deleting the unfinished upload", Retry::Never, None, || {
+            Ok(api
+                .request(Method::DELETE, url.clone())
+                .header(TUS_RESUMABLE, VERSION))
+        })
+        .await;
+}
+
+/// The PATCHes of a stream: returns the link the server gave for the finished upload, if
+/// it gave one.
+async fn send_stream(
+    api: &Api<'_>,
+    url: &Url,
+    up: &Upload<'_>,
+    len: Option<u64>,
+    window: &Arc<tokio::sync::Mutex<Window>>,
+    what: &str,
+) -> Result<Option<String>> {
+    let mut attempt = 0u32;
+    let mut offset = 0u64;
+    let ended = |w: &Window| w.stream.is_none() && w.failed.is_none();
+    loop {
+        up.bar.set_position(offset);
+        let from = offset;
+        let result = api
+            .http
+            .send(what, Retry::Never, Some(up.activity), || {
+                let body =
+                    crate::body::counted(window_body(window, from), up.bar, up.total, up.activity);
+                let mut r = api
+                    .request(Method::PATCH, url.clone())
+                    .header(TUS_RESUMABLE, VERSION)
+                    .header("Upload-Offset", from)
+                    .header(CONTENT_TYPE, OFFSET_STREAM);
+                if let Some(len) = len {
+                    r = r.header(CONTENT_LENGTH, len - from);
+                }
+                Ok(r.body(body))
+            })
+            .await;
+        if let Some(why) = window.lock().await.failed.clone() {
+            return Err(Failure::new(
+                Kind::LocalFile,
+                format!("{what}: cannot read the data to upload: {why}"),
+            )
+            .into());
+        }
+        let failed = match result {
+            Ok(resp) if resp.status().is_success() => {
+                let now = header(&resp, "Upload-Offset").and_then(|v| v.parse::<u64>().ok());
+                let link = header(&resp, "Fileio-Link");
+                let w = window.lock().await;
+                let read = w.read;
+                match now {
+                    // A known length: the body is sent up to it (its source may not have
+                    // been asked for its end).
+                    Some(n) if Some(n) == len => return Ok(link),
+                    Some(n) if len.is_none() && n == read && ended(&w) => {
+                        drop(w);
+                        return declare(api, url, read).await;
+                    }
+                    // The server kept only part of the body: send the rest.
+                    Some(n) if n > from && n < read => {
+                        offset = n;
+                        attempt = 0;
+                        continue;
+                    }
+                    _ => {
+                        return Err(Failure::new(
+                            Kind::BadAnswer,
+                            format!("{what}: the server accepted the bytes but says it has not got them (Upload-Offset)"),
+                        )
+                        .into());
+                    }
+                }
+            }
+            other => unsent(api, what, other).await,
+        };
+        pause_before_retry(api, failed, &mut attempt).await?;
+        let head = head(api, url).await.map_err(plain)?;
+        let (start, read) = {
+            let w = window.lock().await;
+            (w.start, w.read)
+        };
+        if head.offset > read || head.length.zip(len).is_some_and(|(a, b)| a != b) {
+            return Err(Failure::new(
+                Kind::BadAnswer,
+                format!("{what}: the server's upload is not what was sent (it says it has more than was read)"),
+            )
+            .into());
+        }
+        if head.offset < start {
+            return Err(not_at_hand(up.name, head.offset, read, start));
+        }
+        // What went up in the broken try beyond what the server kept is counted again.
+        let sent = up.bar.position();
+        if let Some(t) = up.total {
+            t.set_position(
+                t.position()
+                    .saturating_sub(sent.saturating_sub(head.offset)),
+            );
+        }
+        if head.offset > offset {
+            attempt = 0;
+        }
+        offset = head.offset;
+    }
+}
+
+/// The failure of a stream whose lost bytes are no longer at hand: what the server kept,
+/// and the fix.
+fn not_at_hand(name: &str, kept: u64, read: u64, start: u64) -> anyhow::Error {
+    use crate::size::ByteSize;
+    Failure::new(
+        Kind::Network,
+        format!(
+            "uploading {name}: the connection broke and the upload cannot resume: the server kept {} of the {} sent, and only the last {} are still at hand (from byte {start}); the unfinished upload is deleted from the server",
+            ByteSize(kept),
+            ByteSize(read),
+            ByteSize(read - start),
+        ),
+    )
+    .hint("save the data to a file and upload the file: a file's upload resumes from where it broke, even in a later run")
+    .into()
+}
+
+/// The last PATCH of a stream of deferred length: empty, with `Upload-Length` now known.
+/// Sent again as it is after a failure (the server takes the same length twice).
+async fn declare(api: &Api<'_>, url: &Url, length: u64) -> Result<Option<String>> {
+    let what = "finishing the upload";
+    let resp = api
+        .send(what, Retry::Safe, None, || {
+            Ok(api
+                .request(Method::PATCH, url.clone())
+                .header(TUS_RESUMABLE, VERSION)
+                .header("Upload-Offset", length)
+                .header("Upload-Length", length)
+                .header(CONTENT_TYPE, OFFSET_STREAM)
+                .header(CONTENT_LENGTH, 0))
+        })
+        .await
+        .map_err(plain)?;
+    if !resp.status().is_success() {
+        return Err(plain(api.error(what, resp).await));
+    }
+    Ok(header(&resp, "Fileio-Link"))
 }
 
 /// The finished upload's record: `GET` of its URL gives what `POST /` gives. The link is
@@ -441,6 +743,44 @@ fn options_text(opts: &UploadOptions) -> String {
         opts.max_downloads,
         opts.auto_delete
     )
+}
+
+/// A PATCH that was not taken: its error, and whether asking the server where it is and
+/// sending from there may help.
+async fn unsent(api: &Api<'_>, what: &str, result: Result<Response>) -> (anyhow::Error, bool) {
+    match result {
+        // Out of step with the server (it got more than it said): ask it where it is.
+        Ok(resp) if resp.status() == StatusCode::CONFLICT => (api.error(what, resp).await, true),
+        Ok(resp) => {
+            // 423: the server is still busy with the broken request's bytes.
+            let transient =
+                resp.status().is_server_error() || matches!(resp.status().as_u16(), 423 | 429);
+            (api.error(what, resp).await, transient)
+        }
+        Err(e) => {
+            let transient = failure_of(&e)
+                .is_some_and(|f| f.kind == Kind::Network || f.status.is_some_and(|s| s >= 500));
+            (e, transient)
+        }
+    }
+}
+
+/// Gives up with `err` unless it may pass and `--retries` allow another try; else says so
+/// and waits the backoff.
+async fn pause_before_retry(
+    api: &Api<'_>,
+    (err, transient): (anyhow::Error, bool),
+    attempt: &mut u32,
+) -> Result<()> {
+    if !transient || *attempt >= api.http.retries() {
+        return Err(plain(err));
+    }
+    let wait = crate::http::backoff(*attempt);
+    let why = failure_of(&err).map_or_else(|| format!("{err:#}"), |f| f.message.clone());
+    api.http.note_retry(&why, wait, *attempt);
+    tokio::time::sleep(wait).await;
+    *attempt += 1;
+    Ok(())
 }
 
 fn header(resp: &Response, name: &str) -> Option<String> {

@@ -780,7 +780,8 @@ fn standard_input_after_a_502_says_how_to_check_too() {
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(8), "{err}");
     assert!(err.contains("check with `fileio list`"), "{err}");
-    assert_eq!(s.requests().len(), 1);
+    let methods: Vec<String> = s.requests().into_iter().map(|r| r.method).collect();
+    assert_eq!(methods, ["OPTIONS", "POST"]);
 }
 
 #[test]

@@ -400,35 +400,37 @@ fn a_server_without_tus_gets_a_plain_post_and_is_asked_once() {
 }
 
 #[test]
-fn streams_that_cannot_be_read_again_go_up_in_one_post() {
+fn streams_go_up_in_one_post_to_a_server_without_tus() {
     let env = Env::new();
     let server = plain_fileio();
     env.write("secret.txt", vec![3u8; 5000]);
     env.write("dir/x.txt", "x");
-    // Encrypted, a folder, standard input: no tus however low the threshold.
-    env.cmd()
-        .args([
-            "--server",
-            &server.url,
+    // Encrypted, a folder, standard input: streams, asked about tus (they would take it,
+    // however long) and sent in one POST when the server has none.
+    for args in [
+        &[
             "upload",
             "--encrypt",
             "secret.txt",
             "--resumable-above",
             "0",
-        ])
-        .assert()
-        .success();
-    env.cmd()
-        .args([
-            "--server",
-            &server.url,
-            "upload",
-            "dir",
-            "--resumable-above",
-            "0",
-        ])
-        .assert()
-        .success();
+        ][..],
+        &["upload", "dir"],
+        &["upload", "-"],
+    ] {
+        env.cmd()
+            .args(["--server", &server.url])
+            .args(args)
+            .write_stdin(vec![4u8; 5000])
+            .assert()
+            .success();
+    }
+    let methods: Vec<String> = server.requests().into_iter().map(|r| r.method).collect();
+    assert_eq!(
+        methods,
+        ["OPTIONS", "POST", "OPTIONS", "POST", "OPTIONS", "POST"]
+    );
+    // --resumable-above never: not even asked.
     env.cmd()
         .args([
             "--server",
@@ -436,12 +438,160 @@ fn streams_that_cannot_be_read_again_go_up_in_one_post() {
             "upload",
             "-",
             "--resumable-above",
-            "0",
+            "never",
         ])
-        .write_stdin(vec![4u8; 5000])
+        .write_stdin("x")
         .assert()
         .success();
-    assert!(server.requests().iter().all(|r| r.method == "POST"));
+    assert_eq!(server.requests().last().unwrap().method, "POST");
+    assert_eq!(server.requests().len(), 7);
+}
+
+/// Standard input through a connection cut in the middle: the PATCH is sent again from the
+/// server's offset out of the window the client keeps, in the same run; one file, the same
+/// bytes.
+#[test]
+fn stdin_cut_in_the_middle_resumes_within_the_run() {
+    let env = Env::new();
+    let server = Server::start(&env, &[]);
+    let proxy = CutProxy::start(&server.url);
+    let len = 24 * MIB;
+    let file = write_file(&env, "piped.bin", len, 21);
+    proxy.cut_next_upload_after(len / 2);
+    let out = env
+        .cmd()
+        .args([
+            "--server",
+            &proxy.url,
+            "--no-progress",
+            "upload",
+            "-",
+            "--retries",
+            "3",
+        ])
+        .pipe_stdin(&file)
+        .unwrap()
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let link = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("retrying"), "{stderr}");
+    assert_eq!(proxy.cuts(), 1);
+    let resent = proxy.bytes_up().saturating_sub(len);
+    eprintln!(
+        "24 MiB from standard input cut at 50%: {resent} bytes sent again ({:.3}%)",
+        resent as f64 * 100.0 / len as f64
+    );
+    assert!(resent < len / 4, "re-sent {resent} bytes");
+    assert_eq!(stored_files(&server), 1, "one file");
+    assert_eq!(walk_count(&server.data.join("partial")), 0);
+    assert_downloads_as(&env, &link, &file);
+    std::fs::remove_file(&file).unwrap();
+}
+
+/// A cut that lost more than the window holds (the window made tiny here, as a cut longer
+/// than 32 MiB in flight would need a slow proxy): a plain error naming what the server
+/// kept and the fix, exit 7, and the unfinished upload deleted from the server.
+#[test]
+fn stdin_cut_beyond_the_window_fails_plainly_and_leaves_nothing() {
+    let env = Env::new();
+    let server = Server::start(&env, &[]);
+    let proxy = CutProxy::start(&server.url);
+    let len = 8 * MIB;
+    let file = write_file(&env, "lost.bin", len, 23);
+    proxy.cut_next_upload_after(len / 2);
+    let out = env
+        .cmd()
+        .env("FILEIO_TEST_STREAM_WINDOW", "0")
+        .args([
+            "--server",
+            &proxy.url,
+            "--no-progress",
+            "upload",
+            "-",
+            "--retries",
+            "3",
+        ])
+        .pipe_stdin(&file)
+        .unwrap()
+        .assert()
+        .code(7)
+        .stdout("")
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("fileio: error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("cannot resume: the server kept")
+            && errors[0].contains("are still at hand")
+            && errors[0].contains("deleted from the server"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: save the data to a file and upload the file"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("a later run cannot resume"),
+        "one hint: {stderr}"
+    );
+    assert_eq!(stored_files(&server), 0);
+    assert_eq!(
+        walk_count(&server.data.join("partial")),
+        0,
+        "the partial upload is deleted"
+    );
+    std::fs::remove_file(&file).unwrap();
+}
+
+/// The other streams take the same path: an encrypted file (its length known, so not
+/// deferred) and a folder (an archive made as it goes) each survive a cut in the middle.
+#[test]
+fn encrypted_and_folder_streams_resume_within_the_run_too() {
+    let env = Env::new();
+    let server = Server::start(&env, &[]);
+    let proxy = CutProxy::start(&server.url);
+    let file = write_file(&env, "sealed.bin", 6 * MIB, 31);
+    proxy.cut_next_upload_after(3 * MIB);
+    let out = upload_through(
+        &env,
+        &proxy,
+        &file,
+        &["--encrypt", "--resumable-above", "1MiB", "--retries", "3"],
+    )
+    .success()
+    .get_output()
+    .clone();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("retrying"));
+    let link = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(proxy.cuts(), 1);
+    assert_downloads_as(&env, &link, &file);
+
+    std::fs::create_dir(env.work().join("tree")).unwrap();
+    let inside = write_file(&env, "tree/inside.bin", 6 * MIB, 33);
+    proxy.cut_next_upload_after(3 * MIB);
+    let out = upload_through(&env, &proxy, &env.work().join("tree"), &["--retries", "3"])
+        .success()
+        .get_output()
+        .clone();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("retrying"));
+    assert_eq!(proxy.cuts(), 2);
+    let link = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let into = env.work().join("unpacked");
+    std::fs::create_dir(&into).unwrap();
+    env.cmd()
+        .args(["download", &link, "--extract"])
+        .arg(&into)
+        .assert()
+        .success();
+    assert_eq!(sha256_of(&into.join("tree/inside.bin")), sha256_of(&inside));
+    assert_eq!(walk_count(&server.data.join("partial")), 0);
 }
 
 #[test]

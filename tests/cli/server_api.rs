@@ -1171,6 +1171,9 @@ impl Meta for PanickingMeta {
     fn tus_advance(&self, _: String, _: TusLock, _: u64, _: String) -> MetaResult<'_, bool> {
         unimplemented!()
     }
+    fn tus_declare(&self, _: String, _: TusLock, _: u64) -> MetaResult<'_, bool> {
+        unimplemented!()
+    }
     fn tus_finish(&self, _: String, _: TusLock, _: String) -> MetaResult<'_, bool> {
         unimplemented!()
     }

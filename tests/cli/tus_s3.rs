@@ -89,6 +89,83 @@ fn s3_a_tus_upload_cut_twice_resumes_and_leaves_only_its_object() {
     });
 }
 
+/// Standard input to a server on S3: a deferred length over a multipart upload (its last
+/// part saved by the empty PATCH that declares the length), resumed after a cut from the
+/// client's window; a checksum that does not match leaves the next PATCH to overwrite the
+/// parts it sent.
+#[test]
+fn s3_stdin_of_deferred_length_resumes_after_a_cut() {
+    let Some(moto) = Moto::start() else { return };
+    let env = Env::new();
+    let s = moto.serve(&env, &[]);
+    let proxy = CutProxy::start(&s.url);
+    let file = patterned(&env, "piped.bin", 12 * MIB + 777);
+    proxy.cut_next_upload_after(7 * MIB as u64);
+    let out = env
+        .cmd()
+        .args(["--server", &proxy.url, "--no-progress", "upload", "-"])
+        .args(["--name", "piped.bin", "--retries", "5"])
+        .pipe_stdin(&file)
+        .unwrap()
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let link = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("retrying"), "{stderr}");
+    assert_eq!(proxy.cuts(), 1);
+    eventually("only the file's object is left", || {
+        moto.pending().is_empty() && ours(&moto).len() == 1
+    });
+    downloads_as(&env, &link, &file);
+
+    // 6 MiB with a wrong checksum (a full part went up to S3 as it streamed), then the
+    // right bytes: the file holds only the right ones.
+    use sha2::Digest;
+    let good = std::fs::read(&file).unwrap()[..6 * MIB].to_vec();
+    let mut bad = good.clone();
+    bad[100] ^= 1;
+    let sum = format!(
+        "sha256 {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            sha2::Sha256::digest(&good)
+        )
+    );
+    let (code, text) = tus_curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Upload-Length: 6291456",
+        &format!("{}/tus/", s.url),
+    ]);
+    assert_eq!(code, 201, "{text}");
+    let upload = header_of(&text, "location").unwrap();
+    let body = env.path("body.bin");
+    for (bytes, want) in [(&bad, 460), (&good, 204)] {
+        std::fs::write(&body, bytes).unwrap();
+        let (code, text) = tus_curl(&[
+            "-X",
+            "PATCH",
+            "-H",
+            "Content-Type: application/offset+octet-stream",
+            "-H",
+            "Upload-Offset: 0",
+            "-H",
+            &format!("Upload-Checksum: {sum}"),
+            "--data-binary",
+            &format!("@{}", body.display()),
+            &upload,
+        ]);
+        assert_eq!(code, want, "{text}");
+    }
+    let (_, text) = tus_curl(&["-I", &upload]);
+    let link = header_of(&text, "fileio-link").unwrap();
+    std::fs::write(&body, &good).unwrap();
+    downloads_as(&env, &link, &body);
+}
+
 /// curl with `Tus-Resumable`: the status and the headers of the answer.
 fn tus_curl(args: &[&str]) -> (u16, String) {
     let out = std::process::Command::new("curl")

@@ -49,6 +49,9 @@ on_both_backends!(
     expired_partial_uploads_are_swept_with_their_bytes,
     one_patch_at_a_time_others_get_423,
     a_patch_cut_off_mid_body_keeps_what_arrived,
+    a_deferred_length_is_declared_once_in_a_later_patch,
+    a_deferred_upload_stays_within_max_size_and_the_quota,
+    a_body_that_does_not_match_its_checksum_records_nothing,
 );
 
 fn b64(s: &str) -> String {
@@ -131,9 +134,13 @@ async fn discovery_creation_offsets_and_completion_make_a_normal_file(backend: B
     assert_eq!(a.header("tus-version"), Some("1.0.0"));
     assert_eq!(
         a.header("tus-extension"),
-        Some("creation,creation-with-upload,termination,expiration")
+        Some("creation,creation-with-upload,termination,expiration,creation-defer-length,checksum")
     );
     assert_eq!(a.header("tus-max-size"), Some("1048576"));
+    assert_eq!(
+        a.header("tus-checksum-algorithm"),
+        Some("sha1,sha256,sha512")
+    );
 
     let path = create(
         &api,
@@ -337,15 +344,23 @@ async fn limits_and_bad_metadata_are_refused_at_creation_before_any_byte(backend
     assert_error(&a, 401, "UNAUTHORIZED");
     let a = api.go(go("10", Some("not-a-key"), String::new())).await;
     assert_error(&a, 401, "UNAUTHORIZED");
-    // No length, a bad one, a deferred one.
+    // No length, a bad one; a deferral other than 1, or with a length too.
     for bad in ["", "-1", "abc", "1e3"] {
         let a = api.go(go(bad, Some(KEY), String::new())).await;
         assert_error(&a, 400, "BAD_REQUEST");
     }
+    let a = api.go(tus("POST", "/tus/").key(KEY)).await;
+    assert_error(&a, 400, "BAD_REQUEST");
+    for defer in ["0", "2", "yes"] {
+        let a = api
+            .go(tus("POST", "/tus/")
+                .key(KEY)
+                .header("upload-defer-length", defer))
+            .await;
+        assert_error(&a, 400, "BAD_REQUEST");
+    }
     let a = api
-        .go(tus("POST", "/tus/")
-            .key(KEY)
-            .header("upload-defer-length", "1"))
+        .go(go("10", Some(KEY), String::new()).header("upload-defer-length", "1"))
         .await;
     assert_error(&a, 400, "BAD_REQUEST");
     // Settings in the metadata: the same answers as POST / gives.
@@ -815,6 +830,57 @@ fn tus_js_client_uploads_and_resumes_after_an_abort() {
     assert_eq!(fetch_finished(&url), std::fs::read(&file).unwrap());
 }
 
+const TUS_JS_DEFERRED_SCRIPT: &str = r#"
+const tus = require("tus-js-client");
+const fs = require("fs");
+const [endpoint, path] = process.argv.slice(2);
+// A Buffer: tus-js-client 4.3.1's Node stream source announces a whole chunk's
+// Content-Length for the shorter last chunk, and so never finishes against any server.
+const upload = new tus.Upload(fs.readFileSync(path), {
+  endpoint,
+  chunkSize: 1 << 20,
+  uploadLengthDeferred: true,
+  retryDelays: [100, 200, 400],
+  metadata: { filename: "streamed.bin" },
+  onError: (e) => { console.error(String(e)); process.exit(1); },
+  onSuccess: () => console.log(upload.url),
+});
+upload.start();
+"#;
+
+/// creation-defer-length with a client written by others: tus-js-client creates the upload
+/// with its length deferred, sends it in chunks and declares the length with the last one.
+#[test]
+fn tus_js_client_uploads_with_a_deferred_length() {
+    let test = "tus_server::tus_js_client_uploads_with_a_deferred_length";
+    let Some(dir) = tool_var("FILEIO_TUS_JS_DIR", test) else {
+        return;
+    };
+    if !crate::support::have_tool("node", test) || !crate::support::have_tool("curl", test) {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env, &[]);
+    let file = patterned(&env);
+    let script = env.path("deferred.js");
+    std::fs::write(&script, TUS_JS_DEFERRED_SCRIPT).unwrap();
+    let out = std::process::Command::new("node")
+        .arg(&script)
+        .arg(format!("{}/tus/", server.url))
+        .arg(&file)
+        .env("NODE_PATH", std::path::Path::new(&dir).join("node_modules"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(fetch_finished(&url), std::fs::read(&file).unwrap());
+}
+
 /// curl with the tus header; the status line's code and the headers.
 fn tus_curl(args: &[&str]) -> (u16, String) {
     let out = std::process::Command::new("curl")
@@ -924,4 +990,284 @@ fn two_instances_on_postgres_share_one_upload() {
         out.stdout == bytes,
         "the file differs from what was uploaded"
     );
+}
+/// `POST /tus/` with `Upload-Defer-Length: 1`; 201 asserted. Returns the upload's path.
+async fn create_deferred(api: &Api, key: Option<&str>) -> String {
+    let mut r = tus("POST", "/tus/").header("upload-defer-length", "1");
+    if let Some(k) = key {
+        r = r.key(k);
+    }
+    let a = api.go(r).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+    assert_eq!(a.header("upload-length"), None);
+    assert_eq!(a.header("upload-defer-length"), Some("1"));
+    let location = a.header("location").unwrap();
+    location
+        .strip_prefix("http://files.test")
+        .unwrap()
+        .to_string()
+}
+
+/// A PATCH whose body has no Content-Length, as a stream of unknown length is sent.
+async fn patch_chunked(
+    api: &Api,
+    key: Option<&str>,
+    path: &str,
+    offset: u64,
+    data: &[u8],
+) -> Answer {
+    let mut r = tus("PATCH", path)
+        .header("upload-offset", &offset.to_string())
+        .header("content-type", "application/offset+octet-stream")
+        .raw(data);
+    if let Some(k) = key {
+        r = r.key(k);
+    }
+    let mut request = r.build();
+    request.headers_mut().remove("content-length");
+    api.call(request).await
+}
+
+/// creation-defer-length: the length is unknown at creation (HEAD says so), bytes come
+/// before it, it is declared once (the same value again is a retried last PATCH; another is
+/// refused), never below what is stored, and the upload completes when it is reached.
+async fn a_deferred_length_is_declared_once_in_a_later_patch(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
+    let path = create_deferred(&api, Some(KEY)).await;
+    let h = head(&api, Some(KEY), &path).await;
+    assert_eq!(
+        (h.header("upload-offset"), h.header("upload-length")),
+        (Some("0"), None)
+    );
+    assert_eq!(h.header("upload-defer-length"), Some("1"));
+    let a = patch_chunked(&api, Some(KEY), &path, 0, b"hello ").await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
+    assert_eq!(a.header("upload-offset"), Some("6"));
+    assert_eq!(a.header("fileio-link"), None);
+    let a = patch_chunked(&api, Some(KEY), &path, 6, b"world").await;
+    assert_eq!(a.header("upload-offset"), Some("11"));
+    // Not complete while the length is unknown: GET says so, nothing is listed.
+    let a = api.go(tus("GET", &path).key(KEY)).await;
+    assert_error(&a, 409, "CONFLICT");
+    assert_eq!(api.go(req("GET", "/").key(KEY)).await.json()["count"], 0);
+    // A length below what is stored is refused, and changes nothing.
+    let a = api
+        .go(tus("PATCH", &path)
+            .key(KEY)
+            .header("upload-offset", "11")
+            .header("upload-length", "10")
+            .header("content-type", "application/offset+octet-stream"))
+        .await;
+    assert_error(&a, 400, "BAD_REQUEST");
+    assert_eq!(
+        head(&api, Some(KEY), &path).await.header("upload-length"),
+        None
+    );
+    // The last PATCH: empty, with the length.
+    let last = || {
+        tus("PATCH", &path)
+            .key(KEY)
+            .header("upload-offset", "11")
+            .header("upload-length", "11")
+            .header("content-type", "application/offset+octet-stream")
+    };
+    let a = api.go(last()).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
+    assert_eq!(a.header("upload-length"), Some("11"));
+    assert_eq!(a.header("upload-defer-length"), None);
+    let link = a.header("fileio-link").unwrap().to_string();
+    // Said again as it is (its answer was lost), it is answered again; another is refused.
+    let a = api.go(last()).await;
+    assert_eq!(a.header("fileio-link"), Some(link.as_str()));
+    let a = api
+        .go(tus("PATCH", &path)
+            .key(KEY)
+            .header("upload-offset", "11")
+            .header("upload-length", "12")
+            .header("content-type", "application/offset+octet-stream"))
+        .await;
+    assert_error(&a, 400, "BAD_REQUEST");
+    let v = api.go(tus("GET", &path).key(KEY)).await.json();
+    assert_eq!(v["size"], 11);
+    let a = api.get_key(&key_of(&v)).await;
+    assert_eq!(
+        (a.status, &a.body[..]),
+        (StatusCode::OK, &b"hello world"[..])
+    );
+    // A length given at creation cannot be changed by a PATCH either.
+    let fixed = create(&api, Some(KEY), 5, &[]).await;
+    let a = api
+        .go(tus("PATCH", &fixed)
+            .key(KEY)
+            .header("upload-offset", "0")
+            .header("upload-length", "4")
+            .header("content-type", "application/offset+octet-stream")
+            .raw(b"abcd"))
+        .await;
+    assert_error(&a, 400, "BAD_REQUEST");
+    assert_eq!(
+        head(&api, Some(KEY), &fixed).await.header("upload-offset"),
+        Some("0")
+    );
+    assert_eq!(
+        api.go(tus("DELETE", &fixed).key(KEY)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    // The length may come with the last bytes, and may be reached at once.
+    let path = create_deferred(&api, None).await;
+    let a = api
+        .go(tus("PATCH", &path)
+            .header("upload-offset", "0")
+            .header("upload-length", "3")
+            .header("content-type", "application/offset+octet-stream")
+            .raw(b"abc"))
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
+    assert!(a.header("fileio-link").is_some());
+    assert_eq!(partials(&api), 0);
+}
+
+/// While the length is unknown, --max-size and the quota still bound the bytes: a PATCH
+/// that would pass them is refused with 413 (before reading, given a Content-Length; at the
+/// bound, streamed), and so is a declared length beyond them.
+async fn a_deferred_upload_stays_within_max_size_and_the_quota(backend: Backend) {
+    let api = Api::new(backend, |o| {
+        o.max_size = Some(100);
+        o.max_storage = Some(150);
+    })
+    .await;
+    let path = create_deferred(&api, Some(KEY)).await;
+    assert_eq!(
+        patch(&api, Some(KEY), &path, 0, &[b'a'; 60]).await.status,
+        StatusCode::NO_CONTENT
+    );
+    // 60 + 41 > 100, with a Content-Length: refused before a byte is read.
+    let a = patch(&api, Some(KEY), &path, 60, &[b'b'; 41]).await;
+    assert_error(&a, 413, "FILE_TOO_LARGE");
+    assert!(a.json()["message"].as_str().unwrap().contains("100 bytes"));
+    assert_eq!(
+        head(&api, Some(KEY), &path).await.header("upload-offset"),
+        Some("60")
+    );
+    // Streamed: refused at the bound; nothing beyond it is stored.
+    let a = patch_chunked(&api, Some(KEY), &path, 60, &[b'b'; 41]).await;
+    assert_error(&a, 413, "FILE_TOO_LARGE");
+    let offset: u64 = head(&api, Some(KEY), &path)
+        .await
+        .header("upload-offset")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(offset <= 100, "{offset}");
+    // A declared length beyond --max-size.
+    let a = api
+        .go(tus("PATCH", &path)
+            .key(KEY)
+            .header("upload-offset", &offset.to_string())
+            .header("upload-length", "101")
+            .header("content-type", "application/offset+octet-stream"))
+        .await;
+    assert_error(&a, 413, "FILE_TOO_LARGE");
+    assert_eq!(
+        head(&api, Some(KEY), &path).await.header("upload-length"),
+        None
+    );
+    // The quota: the deferred upload counts what it holds, so another one has 150 - offset.
+    let other = create_deferred(&api, Some(KEY)).await;
+    let left = 150 - offset;
+    let a = patch(&api, Some(KEY), &other, 0, &vec![b'c'; left as usize + 1]).await;
+    assert_error(&a, 413, "FILE_TOO_LARGE");
+    assert!(
+        a.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("storage allowance"),
+        "{}",
+        a.text()
+    );
+    let a = patch(&api, Some(KEY), &other, 0, &vec![b'c'; left as usize]).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
+    // The quota is full: a new deferred upload is refused at creation.
+    let a = api
+        .go(tus("POST", "/tus/")
+            .key(KEY)
+            .header("upload-defer-length", "1"))
+        .await;
+    assert_error(&a, 413, "FILE_TOO_LARGE");
+}
+
+/// `Upload-Checksum` of `data` under `algorithm`.
+fn digest(algorithm: &str, data: &[u8]) -> String {
+    use sha2::Digest;
+    let d = match algorithm {
+        "sha1" => sha1::Sha1::digest(data).to_vec(),
+        "sha256" => sha2::Sha256::digest(data).to_vec(),
+        _ => sha2::Sha512::digest(data).to_vec(),
+    };
+    format!(
+        "{algorithm} {}",
+        base64::engine::general_purpose::STANDARD.encode(d)
+    )
+}
+
+/// checksum: a PATCH's body is hashed as it streams in; one that does not match gets 460
+/// and none of its bytes are recorded (the offset stays, the next PATCH overwrites them);
+/// an unknown algorithm or a malformed digest is refused with 400 before a byte is kept.
+async fn a_body_that_does_not_match_its_checksum_records_nothing(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
+    let path = create(&api, None, 11, &[]).await;
+    let checked = |offset: u64, data: &'static [u8], sum: String| {
+        tus("PATCH", &path)
+            .header("upload-offset", &offset.to_string())
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-checksum", &sum)
+            .raw(data)
+    };
+    let a = api
+        .go(checked(0, b"hello ", digest("sha1", b"hello ")))
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
+    assert_eq!(a.header("upload-offset"), Some("6"));
+    // The digest of other bytes: 460, nothing recorded.
+    let a = api.go(checked(6, b"WORLD", digest("sha1", b"world"))).await;
+    assert_error(&a, 460, "CHECKSUM_MISMATCH");
+    assert_eq!(
+        head(&api, None, &path).await.header("upload-offset"),
+        Some("6")
+    );
+    // Refused before a byte is kept: an unknown algorithm, a bad digest, a short one.
+    for sum in [
+        "crc32 AAAAAA==".to_string(),
+        "sha1 not*base64".to_string(),
+        "sha1 AAAA".to_string(),
+        "sha1".to_string(),
+    ] {
+        let a = api.go(checked(6, b"WORLD", sum.clone())).await;
+        assert_error(&a, 400, "BAD_REQUEST");
+        assert_eq!(
+            head(&api, None, &path).await.header("upload-offset"),
+            Some("6"),
+            "{sum}"
+        );
+    }
+    // The right bytes complete it, under another algorithm; the wrong ones left no trace.
+    let a = api
+        .go(checked(6, b"world", digest("sha512", b"world")))
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
+    let v = api.go(tus("GET", &path)).await.json();
+    let a = api.get_key(&key_of(&v)).await;
+    assert_eq!(
+        (a.status, &a.body[..]),
+        (StatusCode::OK, &b"hello world"[..])
+    );
+    // With creation-with-upload too.
+    let a = api
+        .go(tus("POST", "/tus/")
+            .header("upload-length", "3")
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-checksum", &digest("sha256", b"abd"))
+            .raw(b"abc"))
+        .await;
+    assert_error(&a, 460, "CHECKSUM_MISMATCH");
 }
