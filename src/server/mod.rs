@@ -332,43 +332,33 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(tus::routes(app.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        // One stack, boxed once per route: each `Router::layer` boxes the route again, and
-        // every middleware clones what is inside it on each request, so layers added one by
-        // one cost a boxed clone of all those below them per layer and request (14% of a
-        // small download's instructions with the six). Outermost first.
-        .layer(
-            tower::ServiceBuilder::new()
-                .layer(DefaultBodyLimit::disable())
-                .layer(middleware::from_fn_with_state(app.clone(), help_base))
-                .layer(middleware::from_fn_with_state(app.clone(), rate_limit))
-                .layer(middleware::from_fn_with_state(app.clone(), web::intercept)),
-        )
+        .layer(middleware::from_fn_with_state(app.clone(), web::intercept))
+        .layer(middleware::from_fn_with_state(app.clone(), rate_limit))
+        .layer(middleware::from_fn_with_state(app.clone(), help_base))
+        .layer(DefaultBodyLimit::disable())
         .with_state(app);
     // The CORS layer answers every OPTIONS request itself, as a preflight; the others (tus
     // discovery: `OPTIONS /`, `OPTIONS /tus/`) go to the routes.
     let plain = api.clone();
-    api.layer(
-        tower::ServiceBuilder::new()
-            .layer(middleware::from_fn(access_log))
-            .layer(middleware::from_fn(move |req: Request, next: Next| {
-                let mut plain = plain.clone();
-                async move {
-                    let preflight = req.method() == Method::OPTIONS
-                        && req
-                            .headers()
-                            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-                    if req.method() == Method::OPTIONS && !preflight {
-                        match tower_service::Service::call(&mut plain, req).await {
-                            Ok(resp) => resp,
-                            Err(never) => match never {},
-                        }
-                    } else {
-                        next.run(req).await
+    api.layer(cors)
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            let mut plain = plain.clone();
+            async move {
+                let preflight = req.method() == Method::OPTIONS
+                    && req
+                        .headers()
+                        .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+                if req.method() == Method::OPTIONS && !preflight {
+                    match tower_service::Service::call(&mut plain, req).await {
+                        Ok(resp) => resp,
+                        Err(never) => match never {},
                     }
+                } else {
+                    next.run(req).await
                 }
-            }))
-            .layer(cors),
-    )
+            }
+        }))
+        .layer(middleware::from_fn(access_log))
 }
 
 /// Sets the base of the `help` links in error answers: this server, as --public-url or the
