@@ -56,7 +56,7 @@ set edit:completion:arg-completer[fileio] = {|@words|
             cand --jobs 'How many files (or FileShot chunks) to upload at once [default: 4]'
             cand --to 'Encrypt to this public key instead (age1…, ssh-ed25519 or ssh-rsa; repeatable): no secret in the link, and the recipient decrypts with --identity or `age -d -i`'
             cand --to-file 'Encrypt to the public keys in this file, one per line, as age''s -R reads them (repeatable)'
-            cand --resumable-above 'Send files larger than SIZE resumably where the server offers it (tus, as `fileio serve` does): a dropped connection, or the same command run again after an interruption, sends only the rest. `0`: every file; `never`: none, and no stream either. Standard input, folders and encrypted uploads resume within the run only, from the last 32 MiB kept in memory [default: 64MiB]'
+            cand --resumable-above 'Send files larger than SIZE resumably where the server offers it (tus, as `fileio serve` does): a dropped connection, or the same command run again after an interruption, sends only the rest. `0`: every file; `never`: none, and no stream either. Standard input and folders resume within the run only, from the last 32 MiB kept in memory; encrypted files go in one POST [default: 64MiB]'
             cand --service 'Service to talk to: fileio (the default: file.io and compatible servers), fileshot, fiione, filepost or 0x0; `fileio services` says what each can do'
             cand --server 'Talk to the server at this base URL instead of the service''s own, e.g. http://127.0.0.1:8080 for `fileio serve`'
             cand --timeout 'Give up on a request that makes no progress for this many seconds [default: 30]'

@@ -84,8 +84,8 @@ pub struct UploadArgs {
     /// Send files larger than SIZE resumably where the server offers it (tus, as `fileio
     /// serve` does): a dropped connection, or the same command run again after an
     /// interruption, sends only the rest. `0`: every file; `never`: none, and no stream
-    /// either. Standard input, folders and encrypted uploads resume within the run only,
-    /// from the last 32 MiB kept in memory [default: 64MiB]
+    /// either. Standard input and folders resume within the run only, from the last 32 MiB
+    /// kept in memory; encrypted files go in one POST [default: 64MiB]
     #[arg(long, value_name = "SIZE", env = "FILEIO_RESUMABLE_ABOVE")]
     pub resumable_above: Option<crate::size::Threshold>,
 }

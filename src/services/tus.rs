@@ -382,17 +382,20 @@ fn stream_window() -> u64 {
         .unwrap_or(STREAM_WINDOW)
 }
 
-/// Whether `up` should go up as a resumable stream: a source that cannot be read from an
-/// offset (standard input, a folder, an encrypted upload), of unknown length or larger
-/// than the threshold. Its length, where known.
+/// Whether `up` should go up as a resumable stream: a source of unknown length that cannot
+/// be read from an offset (standard input, a folder). Its length, where known.
+///
+/// An encrypted file (a stream of known length) does not: its window would cost 32 MiB
+/// where an encrypted upload is to stay within 2 MiB of a plain one (issue 14), and it goes
+/// up in one POST as before.
 pub fn eligible_stream(up: &Upload<'_>, opts: &UploadOptions) -> Option<Option<u64>> {
-    let above = opts.resumable_above?;
+    opts.resumable_above?;
     if up.source.seekable() {
         return None;
     }
     match up.size() {
-        Some(len) if len <= above => None,
-        len => Some(len),
+        Some(_) => None,
+        None => Some(None),
     }
 }
 
