@@ -25,7 +25,7 @@ use super::{Api, FileRecord, Upload, UploadOptions, Uploaded};
 use crate::body::ByteStream;
 use crate::error::{Failure, Kind, failure_of};
 use crate::http::Retry;
-use crate::resume::ResumeFile;
+use crate::resume::ResumeSlot;
 
 const TUS_RESUMABLE: &str = "Tus-Resumable";
 const VERSION: &str = "1.0.0";
@@ -118,8 +118,8 @@ pub async fn upload<T: DeserializeOwned>(
     let what = format!("uploading {}", up.name);
     let key = crate::resume::key_identity(api.key);
     let options = options_text(opts);
-    let state_file = up.source.identity().and_then(|identity| {
-        ResumeFile::new(
+    let slot = up.source.identity().and_then(|identity| {
+        ResumeSlot::new(
             "tus",
             &[
                 api.base(),
@@ -132,7 +132,7 @@ pub async fn upload<T: DeserializeOwned>(
         )
     });
     let mut resumed = None;
-    if let Some(f) = &state_file {
+    if let Some(f) = &slot {
         if let Some(s) = f.load::<TusState>().filter(|s| s.length == len) {
             match resumable(api, endpoint, &s.url).await {
                 Ok(Some((url, head))) if head.length == Some(len) && head.offset <= len => {
@@ -167,7 +167,7 @@ pub async fn upload<T: DeserializeOwned>(
         }
         None => {
             let (url, expires) = create(api, endpoint, up, opts, Some(len), &what).await?;
-            if let Some(f) = &state_file {
+            if let Some(f) = &slot {
                 let state = TusState {
                     url: url.to_string(),
                     length: len,
@@ -180,13 +180,13 @@ pub async fn upload<T: DeserializeOwned>(
     if offset < len || link.is_none() {
         link = send_rest(api, &url, up, len, &mut offset, &what)
             .await
-            .map_err(|e| match &state_file {
+            .map_err(|e| match &slot {
                 Some(_) => keep_hint(e),
                 None => e,
             })?;
     }
     let record = finished(api, &url, link, &what, into_record).await?;
-    if let Some(f) = &state_file {
+    if let Some(f) = &slot {
         f.remove();
     }
     Ok(Uploaded {
