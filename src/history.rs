@@ -140,6 +140,34 @@ pub fn remember(history: &History, record: &FileRecord, token: Option<Secret>, h
     }
 }
 
+/// Shows files this client uploaded encrypted as they were before encryption: the service
+/// knows only the ciphertext, under a neutral name and a little larger, while the history
+/// has the name and size the recipient gets. An encrypted upload's recorded link carries a
+/// fragment (the name, and the key for `--encrypt`); other files, and files the history
+/// does not know, stay as the service reports them.
+pub fn show_as_uploaded(history: Option<&History>, server: &str, files: &mut [FileRecord]) {
+    let Some(history) = history else { return };
+    let Some(first) = files.first() else { return };
+    let Ok(entries) = history.entries_on(first.service, server) else {
+        return;
+    };
+    let encrypted: std::collections::HashMap<&str, &Entry> = entries
+        .iter()
+        .filter(|e| e.link.contains('#'))
+        .map(|e| (e.key.as_str(), e))
+        .collect();
+    for f in files {
+        if let Some(e) = encrypted.get(f.key.as_str()) {
+            if e.name.is_some() {
+                f.name.clone_from(&e.name);
+            }
+            if e.size.is_some() {
+                f.size = e.size;
+            }
+        }
+    }
+}
+
 /// `history.db` in the data directory.
 pub fn default_path() -> Option<PathBuf> {
     crate::dirs::project().map(|d| d.data_dir().join("history.db"))
@@ -220,6 +248,17 @@ impl History {
             .into_iter()
             .filter(|e| all || !e.is_expired(now))
             .collect())
+    }
+
+    /// The entries of one service and server, in one read.
+    fn entries_on(&self, service: &str, server: &str) -> Result<Vec<Entry>> {
+        self.with(|c| {
+            c.prepare(&format!(
+                "SELECT {COLUMNS} FROM uploads WHERE service = ?1 AND server = ?2"
+            ))?
+            .query_map(params![service, server], entry_of_row)?
+            .collect()
+        })
     }
 
     /// Forgets the entries of `key` (on any server); how many there were.
