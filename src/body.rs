@@ -6,6 +6,7 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use anyhow::Result;
@@ -122,10 +123,7 @@ impl FileSource {
 impl Source for FileSource {
     fn open(&self) -> Result<ByteStream> {
         let file = std::fs::File::open(&self.path).map_err(|e| local_error(&self.path, &e))?;
-        Ok(Box::pin(FileChunks {
-            file,
-            buf: BytesMut::new(),
-        }))
+        Ok(Box::pin(FileChunks::new(file, 0)))
     }
 
     fn size(&self) -> Option<u64> {
@@ -172,10 +170,7 @@ impl Source for FileSource {
         let mut file = std::fs::File::open(&self.path).map_err(|e| local_error(&self.path, &e))?;
         file.seek(SeekFrom::Start(offset))
             .map_err(|e| local_error(&self.path, &e))?;
-        Ok(Box::pin(FileChunks {
-            file,
-            buf: BytesMut::new(),
-        }))
+        Ok(Box::pin(FileChunks::new(file, offset)))
     }
 }
 
@@ -220,23 +215,77 @@ pub async fn spool_stdin() -> Result<tempfile::NamedTempFile> {
 }
 
 /// A file's bytes in pieces of up to [`FILE_CHUNK`], read on the runtime's thread: a read
-/// of a local file is short, and `tokio::fs` would hand each one to a blocking thread and
-/// copy it once more.
+/// of a file in the page cache is short, and `tokio::fs` would hand each one to a blocking
+/// thread and copy it once more. So that the pages are there when they are read, the kernel
+/// is asked to fetch them [`PREFETCH`] ahead (see [`FileChunks::prefetch`]).
 struct FileChunks {
-    file: std::fs::File,
+    file: Arc<std::fs::File>,
     /// Its allocation is reused once the pieces cut from it have been sent and dropped.
     buf: BytesMut,
+    /// The offset of the next read.
+    at: u64,
+    /// Where the range the kernel was last asked to fetch ends.
+    fetched: u64,
+}
+
+/// How far ahead of the upload the kernel fetches the file, in steps of half as much. The
+/// pages are the page cache's, not this process's memory.
+const PREFETCH: u64 = 16 * 1024 * 1024;
+
+impl FileChunks {
+    fn new(file: std::fs::File, at: u64) -> FileChunks {
+        FileChunks {
+            file: Arc::new(file),
+            buf: BytesMut::new(),
+            at,
+            fetched: at,
+        }
+    }
+
+    /// Asks the kernel to read the next stretch of the file into the page cache, on a
+    /// blocking thread. A page that is not cached (evicted, or never read) would otherwise
+    /// be read when the upload gets to it, 128 KiB at a time, each read waiting its turn
+    /// behind whatever the disk is busy with (write-back after a build: seconds for a
+    /// 256 MiB file, BENCHMARKS.md) while the connection sits idle. Asked early, those
+    /// reads overlap with sending what is already cached. Asking costs little when the
+    /// pages are cached; submitting the reads can itself wait for a busy disk's queue, so
+    /// it is never done on the runtime's thread.
+    fn prefetch(&mut self) {
+        #[cfg(target_os = "linux")]
+        if self.fetched <= self.at + PREFETCH / 2 {
+            let from = self.fetched.max(self.at);
+            let len = self.at + PREFETCH - from;
+            self.fetched = from + len;
+            let file = self.file.clone();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn_blocking(move || {
+                    // Linux fetches at most the device's readahead window (128 KiB by
+                    // default) per call, whatever the length asked for.
+                    let step = 128 * 1024;
+                    for at in (from..from + len).step_by(step as usize) {
+                        let _ = rustix::fs::fadvise(
+                            &*file,
+                            at,
+                            std::num::NonZeroU64::new(step),
+                            rustix::fs::Advice::WillNeed,
+                        );
+                    }
+                });
+            }
+        }
+    }
 }
 
 impl Stream for FileChunks {
     type Item = std::io::Result<Bytes>;
 
     fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let FileChunks { file, buf } = &mut *self;
+        self.prefetch();
+        let FileChunks { file, buf, at, .. } = &mut *self;
         buf.reserve(FILE_CHUNK);
         buf.resize(FILE_CHUNK, 0);
         let read = loop {
-            match file.read(buf) {
+            match (&**file).read(buf) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 r => break r,
             }
@@ -244,6 +293,7 @@ impl Stream for FileChunks {
         Poll::Ready(match read {
             Ok(0) => None,
             Ok(n) => {
+                *at += n as u64;
                 buf.truncate(n);
                 Some(Ok(buf.split().freeze()))
             }
@@ -284,4 +334,86 @@ pub fn local_error(path: &Path, e: &std::io::Error) -> anyhow::Error {
         format!("cannot read {}: {why}", path.display()),
     )
     .into()
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+
+    /// Which of the file's pages are in the page cache, per 4 KiB page.
+    fn resident(file: &std::fs::File, len: usize) -> Vec<bool> {
+        use std::os::fd::AsRawFd;
+        let page = 4096;
+        let mut vec = vec![0u8; len.div_ceil(page)];
+        // SAFETY: a read-only shared mapping of a file this test owns, unmapped below, and
+        // mincore writes one byte per page into a vector of that many.
+        unsafe {
+            let addr = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            );
+            assert_ne!(addr, libc::MAP_FAILED);
+            assert_eq!(libc::mincore(addr, len, vec.as_mut_ptr()), 0);
+            libc::munmap(addr, len);
+        }
+        vec.iter().map(|b| b & 1 == 1).collect()
+    }
+
+    /// Reading the first piece of a file whose pages are not cached has the kernel fetch
+    /// the next [`PREFETCH`] too, and the bytes are the file's, from any offset.
+    #[test]
+    fn a_file_is_fetched_ahead_of_the_upload() {
+        let len = 3 * PREFETCH as usize;
+        let mut tmp = tempfile::NamedTempFile::new().unwrap();
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        std::io::Write::write_all(&mut tmp, &data).unwrap();
+        tmp.as_file().sync_all().unwrap();
+        let file = tmp.reopen().unwrap();
+        // Clean pages once synced: this drops them from the cache.
+        rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        let cached = |from: u64, to: u64| {
+            let pages = resident(&file, len);
+            pages[(from / 4096) as usize..(to / 4096) as usize]
+                .iter()
+                .filter(|r| **r)
+                .count() as u64
+                * 4096
+        };
+        let ahead = (PREFETCH / 2, PREFETCH);
+        if cached(ahead.0, ahead.1) > 0 {
+            eprintln!("skipped: this filesystem keeps the pages cached after DONTNEED");
+            return;
+        }
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let mut chunks = FileChunks::new(tmp.reopen().unwrap(), 0);
+            let first = chunks.next().await.unwrap().unwrap();
+            assert_eq!(first[..], data[..first.len()]);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while cached(ahead.0, ahead.1) < ahead.1 - ahead.0 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "only {} of the {} bytes ahead were fetched",
+                    cached(ahead.0, ahead.1),
+                    ahead.1 - ahead.0
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            // And from an offset (a resumed upload), to the end.
+            let at = PREFETCH + 12345;
+            let mut file = tmp.reopen().unwrap();
+            file.seek(SeekFrom::Start(at)).unwrap();
+            let mut rest = Vec::new();
+            let mut chunks = FileChunks::new(file, at);
+            while let Some(piece) = chunks.next().await {
+                rest.extend_from_slice(&piece.unwrap());
+            }
+            assert!(rest == data[at as usize..]);
+        });
+    }
 }
