@@ -205,27 +205,97 @@ impl LocalBlobs {
     }
 }
 
-/// The next chunk of a file opened by [`LocalBlobs::open_chunks`], and what is left.
-async fn read_chunk(
+/// A file being sent by [`LocalBlobs::open_chunks`]: where its next chunk starts, and how
+/// many bytes are left to send.
+struct Sending {
     file: std::fs::File,
+    at: u64,
     left: u64,
+}
+
+/// The chunks of a file being sent, from `start` on.
+fn chunks(
+    start: Option<Sending>,
     chunk: usize,
-) -> io::Result<Option<(Bytes, (std::fs::File, u64))>> {
-    if left == 0 {
+) -> impl futures_util::Stream<Item = io::Result<Bytes>> + Send + 'static {
+    futures_util::stream::try_unfold(start, move |state| async move {
+        let Some(s) = state else {
+            return Ok(None);
+        };
+        Ok(read_chunk(s, chunk)
+            .await?
+            .map(|(bytes, next)| (bytes, Some(next))))
+    })
+}
+
+/// The next chunk of a file being sent, and what is left after it; None at the end.
+async fn read_chunk(s: Sending, chunk: usize) -> io::Result<Option<(Bytes, Sending)>> {
+    if s.left == 0 {
         return Ok(None);
     }
-    let want = left.min(chunk as u64) as usize;
-    let (file, buf) = tokio::task::spawn_blocking(move || {
-        let buf = read_blocking(&file, want)?;
-        io::Result::Ok((file, buf))
-    })
-    .await??;
+    let want = s.left.min(chunk as u64) as usize;
+    let (file, buf) = match read_cached(&s.file, s.at, want) {
+        Some(buf) => (s.file, buf),
+        None => {
+            let (file, at) = (s.file, s.at);
+            tokio::task::spawn_blocking(move || {
+                use std::io::Seek;
+                (&file).seek(std::io::SeekFrom::Start(at))?;
+                let buf = read_blocking(&file, want)?;
+                io::Result::Ok((file, buf))
+            })
+            .await??
+        }
+    };
     if buf.is_empty() {
         // Shorter than its row says: the receiver sees the body end early.
         return Ok(None);
     }
-    let left = left - buf.len() as u64;
-    Ok(Some((buf, (file, left))))
+    let n = buf.len() as u64;
+    Ok(Some((
+        buf,
+        Sending {
+            file,
+            at: s.at + n,
+            left: s.left - n,
+        },
+    )))
+}
+
+/// Files this small are opened on the async thread (a large one is opened on the blocking
+/// pool with its first chunk): the open of a file served a moment ago costs microseconds,
+/// less than the trip to another thread and back.
+const OPEN_INLINE: u64 = 64 * 1024;
+
+/// Up to `want` bytes of `file` from `at`, read on the calling (async) thread if the page
+/// cache holds them: `preadv2(RWF_NOWAIT)` answers EAGAIN instead of waiting for the disk.
+/// Fewer than `want` when only those were cached or the file ends; None when none were
+/// (or the system cannot tell): the blocking pool reads them, and reports any real error.
+#[cfg(target_os = "linux")]
+fn read_cached(file: &std::fs::File, at: u64, want: usize) -> Option<Bytes> {
+    use rustix::io::{ReadWriteFlags, preadv2};
+    let mut buf = vec![0u8; want];
+    let mut got = 0;
+    while got < want {
+        match preadv2(
+            file,
+            &mut [io::IoSliceMut::new(&mut buf[got..])],
+            at + got as u64,
+            ReadWriteFlags::NOWAIT,
+        ) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(_) if got > 0 => break,
+            Err(_) => return None,
+        }
+    }
+    buf.truncate(got);
+    Some(Bytes::from(buf))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn read_cached(_: &std::fs::File, _: u64, _: usize) -> Option<Bytes> {
+    None
 }
 
 /// Up to `want` bytes from where the file is; fewer only at its end.
@@ -283,35 +353,37 @@ impl Blobs for LocalBlobs {
     ) -> BoxFuture<'_, io::Result<BlobChunks>> {
         Box::pin(async move {
             let path = self.path(checked(&name)?);
-            // The first chunk is read with the open (and the seek of a ranged download), in
-            // one trip to the blocking pool: a small file's whole download.
-            let (file, first) = tokio::task::spawn_blocking(move || {
-                use std::io::Seek;
-                let mut file = std::fs::File::open(path)?;
-                if from > 0 {
-                    file.seek(std::io::SeekFrom::Start(from))?;
-                }
-                let first = read_blocking(&file, len.min(chunk as u64) as usize)?;
-                io::Result::Ok((file, first))
-            })
-            .await??;
-            let left = len - first.len() as u64;
-            let rest = if first.is_empty() {
-                None
+            let file = if len <= OPEN_INLINE {
+                std::fs::File::open(&path)?
             } else {
-                Some((file, left))
+                // The first chunk is read with the open, in one trip to the blocking pool.
+                let want = len.min(chunk as u64) as usize;
+                let (file, first) = tokio::task::spawn_blocking(move || {
+                    use std::io::Seek;
+                    let mut file = std::fs::File::open(path)?;
+                    if from > 0 {
+                        file.seek(std::io::SeekFrom::Start(from))?;
+                    }
+                    let first = read_blocking(&file, want)?;
+                    io::Result::Ok((file, first))
+                })
+                .await??;
+                let n = first.len() as u64;
+                let rest = (n > 0).then_some(Sending {
+                    file,
+                    at: from + n,
+                    left: len - n,
+                });
+                let first = futures_util::stream::iter((n > 0).then_some(io::Result::Ok(first)));
+                let all = futures_util::StreamExt::chain(first, chunks(rest, chunk));
+                return Ok(Box::pin(all) as BlobChunks);
             };
-            let first =
-                futures_util::stream::iter((!first.is_empty()).then(|| io::Result::Ok(first)));
-            let rest = futures_util::stream::try_unfold(rest, move |state| async move {
-                let Some((file, left)) = state else {
-                    return Ok(None);
-                };
-                Ok(read_chunk(file, left, chunk)
-                    .await?
-                    .map(|(bytes, next)| (bytes, Some(next))))
-            });
-            Ok(Box::pin(futures_util::StreamExt::chain(first, rest)) as BlobChunks)
+            let start = Sending {
+                file,
+                at: from,
+                left: len,
+            };
+            Ok(Box::pin(chunks(Some(start), chunk)) as BlobChunks)
         })
     }
 
@@ -800,5 +872,35 @@ mod tests {
         // Left over from an unclean stop: removed by clean_staging.
         std::fs::write(dir.path().join("tmp").join("partial"), b"x").unwrap();
         assert_eq!(blobs.clean_staging().await.unwrap(), 1);
+    }
+
+    /// Chunks the page cache does not hold are read on the blocking pool, from where the
+    /// chunks before them (read in place or not) left off.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn chunks_not_in_the_page_cache_are_read_on_the_blocking_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = LocalBlobs::open(dir.path()).unwrap();
+        let data: Vec<u8> = (0..700 * 1024u32).map(|i| (i % 251) as u8).collect();
+        let path = dir.path().join("blobs").join("cold");
+        std::fs::write(&path, &data).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        file.sync_all().unwrap();
+        // Written back, then dropped from the page cache where the file system allows it
+        // (ext4 does; where it cannot say what is cached, as tmpfs, nothing is read in
+        // place anyway).
+        let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed);
+        for (from, len) in [(0, data.len() as u64), (5, 100), (300_000, 400_000)] {
+            let chunks = blobs
+                .open_chunks("cold".into(), from, len, 128 * 1024)
+                .await
+                .unwrap();
+            let got: Vec<Bytes> = futures_util::TryStreamExt::try_collect(chunks)
+                .await
+                .unwrap();
+            let want = &data[from as usize..(from + len) as usize];
+            assert!(got.concat() == want, "from {from}, {len} bytes");
+            let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed);
+        }
     }
 }

@@ -64,15 +64,76 @@ impl http_body::Body for LoggedBody {
 
 impl Drop for LoggedBody {
     fn drop(&mut self) {
+        use std::fmt::Write as _;
         let l = &self.line;
-        let client = l.client.map_or_else(|| "-".to_string(), |c| c.to_string());
-        crate::server::log!(
-            "fileio serve: {client} {} {} {} {}B {}ms",
+        let mut line = String::with_capacity(96);
+        let _ = write!(line, "fileio serve: ");
+        let _ = match l.client {
+            Some(c) => write!(line, "{c}"),
+            None => write!(line, "-"),
+        };
+        let _ = writeln!(
+            line,
+            " {} {} {} {}B {}ms",
             l.method,
             l.path,
             l.status,
             self.bytes,
             l.start.elapsed().as_millis()
         );
+        access_log(line);
+    }
+}
+
+/// Access-log lines are written out once this many bytes wait, or [`ACCESS_LOG_FLUSH`] after
+/// the first of them, whichever comes first (as nginx's `access_log … buffer= flush=`): a
+/// write per request was a system call, and a wake-up of whatever reads the log, for each
+/// small download.
+const ACCESS_LOG_BUFFER: usize = 8 * 1024;
+const ACCESS_LOG_FLUSH: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The access-log lines not yet written; `armed` while a flush is scheduled.
+struct Pending {
+    bytes: Vec<u8>,
+    armed: bool,
+}
+
+static PENDING: std::sync::Mutex<Pending> = std::sync::Mutex::new(Pending {
+    bytes: Vec::new(),
+    armed: false,
+});
+
+fn access_log(line: String) {
+    let mut p = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    p.bytes.extend_from_slice(line.as_bytes());
+    if p.bytes.len() >= ACCESS_LOG_BUFFER {
+        write_out(&mut p);
+    } else if !p.armed {
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                p.armed = true;
+                rt.spawn(async {
+                    tokio::time::sleep(ACCESS_LOG_FLUSH).await;
+                    let mut p = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+                    p.armed = false;
+                    write_out(&mut p);
+                });
+            }
+            Err(_) => write_out(&mut p),
+        }
+    }
+}
+
+/// Writes out the access-log lines waiting (before any other line, and at the end).
+pub fn flush_access_log() {
+    let mut p = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    write_out(&mut p);
+}
+
+fn write_out(p: &mut Pending) {
+    use std::io::Write as _;
+    if !p.bytes.is_empty() {
+        let _ = std::io::stderr().write_all(&p.bytes);
+        p.bytes.clear();
     }
 }

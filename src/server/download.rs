@@ -286,7 +286,7 @@ pub async fn get(
         Ranged::Unsatisfiable => return Ok(unsatisfiable(&row)),
         Ranged::Part { from, to } => (from, to + 1 - from, Some((from, to))),
     };
-    let chunks = app.store.open(&row, from, len).await?;
+    let mut chunks = app.store.open(&row, from, len).await?;
     if asked.stops_short(row.size) {
         // Only after a replacement between the two looks: served, never counted.
         drop(reservation);
@@ -295,8 +295,41 @@ pub async fn get(
     if len == 0 && !reservation.complete().await {
         return Err(ApiError::not_found());
     }
+    if reservation.is_unleased() {
+        match already_read(chunks, len) {
+            Ok(whole) => {
+                // Every byte is in hand: counted now, as the stream below would count it
+                // before handing its last (here: only) chunk over, and answered as one
+                // buffer, which hyper writes with the head in one system call.
+                if !reservation.complete().await {
+                    return Err(ApiError::not_found());
+                }
+                return Ok(headers(&row, part, Body::from(whole)));
+            }
+            Err(rest) => chunks = rest,
+        }
+    }
     let stream = counted(chunks, len, reservation);
     Ok(headers(&row, part, Body::from_stream(stream)))
+}
+
+/// All `len` bytes of `chunks` when they are ready without waiting (a small file read from
+/// the page cache comes as one chunk); else the chunks, all still to be sent.
+fn already_read(
+    mut chunks: crate::server::blobs::BlobChunks,
+    len: u64,
+) -> Result<Bytes, crate::server::blobs::BlobChunks> {
+    use futures_util::FutureExt;
+    if len > crate::server::store::DOWNLOAD_CHUNK as u64 {
+        return Err(chunks);
+    }
+    // Polled without a waker: a stream that is not ready keeps its place, and the body
+    // polls it again, with one.
+    match chunks.next().now_or_never() {
+        None => Err(chunks),
+        Some(Some(Ok(bytes))) if bytes.len() as u64 == len => Ok(bytes),
+        Some(first) => Err(Box::pin(futures_util::stream::iter(first).chain(chunks))),
+    }
 }
 
 /// The stream of a download's bytes (`size` of them: the file, or the range that ends at its

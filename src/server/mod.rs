@@ -23,6 +23,8 @@ macro_rules! log {
         use std::io::Write as _;
         let mut line = format!($($arg)*);
         line.push('\n');
+        // After the access-log lines waiting, so that the log stays in order.
+        $crate::server::body::flush_access_log();
         let _ = std::io::stderr().write_all(line.as_bytes());
     }};
 }

@@ -808,6 +808,11 @@ impl Reservation {
         }
     }
 
+    /// A download of a file with plenty left, counted only by [`Reservation::complete`].
+    pub fn is_unleased(&self) -> bool {
+        matches!(self.claim, Claim::Unleased { .. })
+    }
+
     /// The lease ran out before it could be renewed: another download may hold it now.
     pub fn is_lost(&self) -> bool {
         match &self.claim {

@@ -85,6 +85,7 @@ on_both_backends!(
     if_range_never_splices_replaced_contents,
     downloads_without_a_lease_count_up_to_the_last,
     no_more_downloads_are_delivered_in_full_than_allowed,
+    small_downloads_without_a_lease_are_counted_before_the_answer,
     a_stale_unleased_download_is_delivered_but_not_counted,
 );
 
@@ -1046,13 +1047,20 @@ async fn downloads_without_a_lease_count_up_to_the_last(backend: Backend) {
     assert_eq!(api.blobs(), 0);
 }
 
+/// Larger than one chunk of a download (128 KiB): sent as a stream, counted just before its
+/// last chunk goes out (a smaller file read at once is counted before the answer).
+fn streamed(word: &str) -> String {
+    word.repeat(200 * 1024 / word.len())
+}
+
 /// Downloads that start together near the end: on SQLite with no headroom the first two go
 /// without a lease and the third takes one (nothing counts it against them yet), so three
 /// start for two downloads; the count that finds none left cuts its download off before
 /// its last bytes. Whatever the backend, exactly two are delivered in full.
 async fn no_more_downloads_are_delivered_in_full_than_allowed(backend: Backend) {
     let api = Api::with_store(backend, |_| {}, |s| s.with_unleased_headroom(0)).await;
-    let v = api.upload("twice", &[("maxDownloads", "2")]).await;
+    let contents = streamed("twice");
+    let v = api.upload(&contents, &[("maxDownloads", "2")]).await;
     let key = v["key"].as_str().unwrap().to_string();
     let mut started = vec![];
     for _ in 0..3 {
@@ -1068,7 +1076,7 @@ async fn no_more_downloads_are_delivered_in_full_than_allowed(backend: Backend) 
     for r in started {
         match axum::body::to_bytes(r.into_body(), usize::MAX).await {
             Ok(body) => {
-                assert_eq!(&body[..], b"twice");
+                assert!(body == contents.as_bytes());
                 full += 1;
             }
             Err(e) => assert!(format!("{e:?}").contains("none is left"), "{e:?}"),
@@ -1079,11 +1087,39 @@ async fn no_more_downloads_are_delivered_in_full_than_allowed(backend: Backend) 
     assert_eq!(api.blobs(), 0);
 }
 
+/// A small file without a lease is read whole before the answer, and counted then (the
+/// answer goes out as one buffer, with its head): a download started near the end is
+/// counted before its headers, so one with none left is a 404, never a body cut off.
+async fn small_downloads_without_a_lease_are_counted_before_the_answer(backend: Backend) {
+    let api = Api::with_store(backend, |_| {}, |s| s.with_unleased_headroom(0)).await;
+    let v = api.upload("twice", &[("maxDownloads", "2")]).await;
+    let key = v["key"].as_str().unwrap().to_string();
+    let first = api.send(api.get(&format!("/{key}"))).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    if api.sqlite {
+        // Counted with its body unread.
+        let list = api.call(api.with_key("GET", "/", "")).await.json();
+        assert_eq!(list["nodes"][0]["downloads"], 1, "{list}");
+    }
+    let second = api.send(api.get(&format!("/{key}"))).await;
+    assert_eq!(second.status(), StatusCode::OK);
+    if api.sqlite {
+        assert_eq!(api.call(api.get(&format!("/{key}"))).await.status, 404);
+    }
+    for r in [first, second] {
+        let body = axum::body::to_bytes(r.into_body(), usize::MAX).await;
+        assert_eq!(&body.unwrap()[..], b"twice");
+    }
+    assert_eq!(api.call(api.get(&format!("/{key}"))).await.status, 404);
+    assert_eq!(api.blobs(), 0);
+}
+
 /// A download of contents replaced while it streams, without a lease as with one: read in
 /// full, counted against nothing.
 async fn a_stale_unleased_download_is_delivered_but_not_counted(backend: Backend) {
     let api = Api::with_store(backend, |_| {}, |s| s.with_unleased_headroom(0)).await;
-    let v = api.upload("old", &[("maxDownloads", "3")]).await;
+    let contents = streamed("old");
+    let v = api.upload(&contents, &[("maxDownloads", "3")]).await;
     let key = v["key"].as_str().unwrap().to_string();
     let old = api.send(api.get(&format!("/{key}"))).await;
     assert_eq!(old.status(), 200);
@@ -1094,7 +1130,7 @@ async fn a_stale_unleased_download_is_delivered_but_not_counted(backend: Backend
     let body = axum::body::to_bytes(old.into_body(), usize::MAX)
         .await
         .unwrap();
-    assert_eq!(&body[..], b"old");
+    assert!(body == contents.as_bytes());
     let a = api.call(api.get(&format!("/{key}"))).await;
     assert_eq!((a.status, &a.body[..]), (StatusCode::OK, &b"new"[..]));
     assert_eq!(api.call(api.get(&format!("/{key}"))).await.status, 404);
