@@ -339,6 +339,12 @@ fn files(r: &mut Roff) {
     );
     item(
         r,
+        "~/.local/share/fileio/resume.db",
+        "The state of unfinished resumable uploads (SQLite, mode 0600): what a rerun of the \
+         same upload needs to go on where it stopped. See --resumable-above.",
+    );
+    item(
+        r,
         "~/.local/share/fileio/server/",
         "fileio serve's default data directory (--data DIR): its SQLite database and the \
          stored files.",

@@ -3,13 +3,12 @@
 //! tokens); SQLite's locking lets several `fileio` processes record at once without loss.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, Result};
-use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use crate::local_db::LocalDb;
 use crate::record::FileRecord;
 use crate::secret::Secret;
 
@@ -141,64 +140,56 @@ pub fn remember(history: &History, record: &FileRecord, token: Option<Secret>, h
     }
 }
 
+/// Shows files this client uploaded encrypted as they were before encryption: the service
+/// knows only the ciphertext, under a neutral name and a little larger, while the history
+/// has the name and size the recipient gets. An encrypted upload's recorded link carries a
+/// fragment (the name, and the key for `--encrypt`); other files, and files the history
+/// does not know, stay as the service reports them.
+pub fn show_as_uploaded(history: Option<&History>, server: &str, files: &mut [FileRecord]) {
+    let Some(history) = history else { return };
+    let Some(first) = files.first() else { return };
+    let Ok(entries) = history.entries_on(first.service, server) else {
+        return;
+    };
+    let encrypted: std::collections::HashMap<&str, &Entry> = entries
+        .iter()
+        .filter(|e| e.link.contains('#'))
+        .map(|e| (e.key.as_str(), e))
+        .collect();
+    for f in files {
+        if let Some(e) = encrypted.get(f.key.as_str()) {
+            if e.name.is_some() {
+                f.name.clone_from(&e.name);
+            }
+            if e.size.is_some() {
+                f.size = e.size;
+            }
+        }
+    }
+}
+
 /// `history.db` in the data directory.
 pub fn default_path() -> Option<PathBuf> {
     crate::dirs::project().map(|d| d.data_dir().join("history.db"))
 }
 
+/// The history file (see [`LocalDb`] for how it is opened).
 pub struct History {
-    conn: Connection,
+    db: LocalDb,
 }
 
-/// Switches the file to WAL and creates the table. Processes opening a new history at once
-/// (parallel uploads in a CI step) meet here: the switch takes an exclusive lock, and SQLite
-/// answers a connection that would deadlock waiting for it with BUSY at once, past any busy
-/// timeout. Trying again after a short, jittered pause lets the other finish first.
-fn set_up(conn: &Connection) -> rusqlite::Result<()> {
-    let give_up = std::time::Instant::now() + Duration::from_secs(10);
-    let mut pause = Duration::from_millis(5);
-    loop {
-        let tried = conn
-            .pragma_update(None, "journal_mode", "WAL")
-            .and_then(|()| {
-                conn.execute_batch(
-                    "CREATE TABLE IF NOT EXISTS uploads (
-                        service  TEXT NOT NULL,
-                        server   TEXT NOT NULL,
-                        key      TEXT NOT NULL,
-                        link     TEXT NOT NULL,
-                        name     TEXT,
-                        size     INTEGER,
-                        expires  TEXT,
-                        uploaded TEXT NOT NULL,
-                        token    TEXT,
-                        PRIMARY KEY (service, server, key)
-                    );",
-                )
-            });
-        match tried {
-            Err(rusqlite::Error::SqliteFailure(f, _))
-                if busy(f.code) && std::time::Instant::now() < give_up =>
-            {
-                let jitter = u64::from(std::process::id() % 7);
-                std::thread::sleep(pause + Duration::from_millis(jitter));
-                pause = (pause * 2).min(Duration::from_millis(100));
-            }
-            other => return other,
-        }
-    }
-}
-
-fn busy(code: rusqlite::ErrorCode) -> bool {
-    matches!(
-        code,
-        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-    )
-}
-
-/// The size past which opening the history folds its write-ahead log into the database:
-/// about 1,000 pages, SQLite's own default, some 500 uploads.
-const WAL_LIMIT: u64 = 4 * 1024 * 1024;
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS uploads (
+    service  TEXT NOT NULL,
+    server   TEXT NOT NULL,
+    key      TEXT NOT NULL,
+    link     TEXT NOT NULL,
+    name     TEXT,
+    size     INTEGER,
+    expires  TEXT,
+    uploaded TEXT NOT NULL,
+    token    TEXT,
+    PRIMARY KEY (service, server, key)
+);";
 
 impl History {
     pub fn open_default() -> Result<History> {
@@ -207,153 +198,124 @@ impl History {
     }
 
     pub fn open(path: &Path) -> Result<History> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        // Created 0600 before SQLite opens it; its -wal and -shm files take the same mode.
-        let mut opts = std::fs::OpenOptions::new();
-        opts.create(true).append(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        opts.open(path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
-        conn.busy_timeout(Duration::from_secs(10))?;
-        // Nothing here may make an upload wait for the disk: behind a disk busy writing back
-        // (a CI runner that just built something) one fsync takes from tens of milliseconds
-        // to seconds, and an upload used to make five (BENCHMARKS.md, issue 13).
-        //
-        // No syncs while the file is set up: a new file is switched to WAL through a rollback
-        // journal, which syncs three times under the default FULL. A power cut at that moment
-        // can only cost an empty history.
-        conn.pragma_update(None, "synchronous", "OFF")?;
-        set_up(&conn).map_err(|e| match e {
-            rusqlite::Error::SqliteFailure(f, _) if busy(f.code) => {
-                anyhow::anyhow!("{} is busy: another fileio kept it locked", path.display())
-            }
-            e => anyhow::Error::new(e)
-                .context(format!("{} is not a history database", path.display())),
-        })?;
-        // In WAL mode NORMAL syncs at checkpoints only, never at a commit: a power cut may
-        // lose the last entries but does not corrupt the file.
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // And no checkpoint when the connection closes, which SQLite does by default and which
-        // syncs twice: entries stay in the -wal file, where a normal exit keeps them and the
-        // next open reads them.
-        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
-        // The WAL is kept short here instead of by SQLite's automatic checkpoint, which runs
-        // after a commit: the next process, finding the checkpoint's progress gone with the
-        // shared memory, would write on past it and checkpoint again at every upload. Here,
-        // before this process writes, one upload in about 500 truncates it (3 syncs). Never
-        // waiting: another process busy with the history just puts it off.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        if std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_LIMIT) {
-            conn.busy_timeout(Duration::ZERO)?;
-            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-            conn.busy_timeout(Duration::from_secs(10))?;
-        }
-        Ok(History { conn })
+        Ok(History {
+            db: LocalDb::open(path, SCHEMA)?,
+        })
+    }
+
+    fn with<T>(&self, op: impl Fn(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        self.db.with(op)
     }
 
     /// Records an upload. A re-upload of the same key (0x0 answers identical bytes with the
     /// same URL and no token) keeps the token already recorded.
     pub fn record(&self, e: &Entry) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO uploads (service, server, key, link, name, size, expires, uploaded, token)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (service, server, key) DO UPDATE SET
-                link = excluded.link, name = excluded.name, size = excluded.size,
-                expires = excluded.expires, uploaded = excluded.uploaded,
-                token = COALESCE(excluded.token, uploads.token)",
-            params![
-                e.service,
-                e.server,
-                e.key,
-                e.link,
-                e.name,
-                e.size.map(|s| s as i64),
-                e.expires,
-                e.uploaded,
-                e.token.as_ref().map(Secret::expose),
-            ],
-        )?;
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO uploads (service, server, key, link, name, size, expires, uploaded, token)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (service, server, key) DO UPDATE SET
+                    link = excluded.link, name = excluded.name, size = excluded.size,
+                    expires = excluded.expires, uploaded = excluded.uploaded,
+                    token = COALESCE(excluded.token, uploads.token)",
+                params![
+                    e.service,
+                    e.server,
+                    e.key,
+                    e.link,
+                    e.name,
+                    e.size.map(|s| s as i64),
+                    e.expires,
+                    e.uploaded,
+                    e.token.as_ref().map(Secret::expose),
+                ],
+            )
+        })?;
         Ok(())
     }
 
     /// Entries, newest first; expired ones only with `all`.
     pub fn list(&self, all: bool) -> Result<Vec<Entry>> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM uploads ORDER BY uploaded DESC, rowid DESC"
-        ))?;
-        let rows = stmt.query_map([], entry_of_row)?;
+        let entries = self.with(|c| {
+            c.prepare(&format!(
+                "SELECT {COLUMNS} FROM uploads ORDER BY uploaded DESC, rowid DESC"
+            ))?
+            .query_map([], entry_of_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })?;
         let now = crate::clock::now();
-        let mut out = Vec::new();
-        for row in rows {
-            let e = row?;
-            if all || !e.is_expired(now) {
-                out.push(e);
-            }
-        }
-        Ok(out)
+        Ok(entries
+            .into_iter()
+            .filter(|e| all || !e.is_expired(now))
+            .collect())
+    }
+
+    /// The entries of one service and server, in one read.
+    fn entries_on(&self, service: &str, server: &str) -> Result<Vec<Entry>> {
+        self.with(|c| {
+            c.prepare(&format!(
+                "SELECT {COLUMNS} FROM uploads WHERE service = ?1 AND server = ?2"
+            ))?
+            .query_map(params![service, server], entry_of_row)?
+            .collect()
+        })
     }
 
     /// Forgets the entries of `key` (on any server); how many there were.
     pub fn remove(&self, key: &str) -> Result<usize> {
-        Ok(self
-            .conn
-            .execute("DELETE FROM uploads WHERE key = ?1", params![key])?)
+        self.with(|c| c.execute("DELETE FROM uploads WHERE key = ?1", params![key]))
     }
 
     /// Forgets the entry of `key` on one service and server.
     pub fn remove_one(&self, service: &str, server: &str, key: &str) -> Result<usize> {
-        Ok(self.conn.execute(
-            "DELETE FROM uploads WHERE service = ?1 AND server = ?2 AND key = ?3",
-            params![service, server, key],
-        )?)
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM uploads WHERE service = ?1 AND server = ?2 AND key = ?3",
+                params![service, server, key],
+            )
+        })
     }
 
     pub fn clear(&self) -> Result<usize> {
-        Ok(self.conn.execute("DELETE FROM uploads", [])?)
+        self.with(|c| c.execute("DELETE FROM uploads", []))
     }
 
     /// The entry recorded for a key, if any.
     pub fn entry(&self, service: &str, server: &str, key: &str) -> Result<Option<Entry>> {
-        Ok(self
-            .conn
-            .query_row(
+        self.with(|c| {
+            c.query_row(
                 &format!(
                     "SELECT {COLUMNS} FROM uploads WHERE service = ?1 AND server = ?2 AND key = ?3"
                 ),
                 params![service, server, key],
                 entry_of_row,
             )
-            .optional()?)
+            .optional()
+        })
     }
 
     /// The link recorded for a key, if any.
     pub fn link(&self, service: &str, server: &str, key: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row(
+        self.with(|c| {
+            c.query_row(
                 "SELECT link FROM uploads WHERE service = ?1 AND server = ?2 AND key = ?3",
                 params![service, server, key],
                 |r| r.get(0),
             )
-            .optional()?)
+            .optional()
+        })
     }
 
     /// The management token recorded for a file, if any.
     pub fn token(&self, service: &str, server: &str, key: &str) -> Result<Option<Secret>> {
-        let t: Option<Option<String>> = self
-            .conn
-            .query_row(
+        let t: Option<Option<String>> = self.with(|c| {
+            c.query_row(
                 "SELECT token FROM uploads WHERE service = ?1 AND server = ?2 AND key = ?3",
                 params![service, server, key],
                 |r| r.get(0),
             )
-            .optional()?;
+            .optional()
+        })?;
         Ok(t.flatten().map(Secret::new))
     }
 }
@@ -361,6 +323,7 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     /// Parallel uploads in a CI step open a history that does not exist yet all at once;
     /// each must get it (one such race in about thirty used to be told "database is
@@ -489,8 +452,11 @@ mod tests {
         // Two checkpoints for 1,200 entries of two pages each: not one per upload, and the
         // WAL stays near its limit.
         assert_eq!(checkpoints, 2, "checkpoints in 1,200 uploads");
+        // And no shared-memory file, whose truncation by each new process waited for the
+        // disk (see `connect`).
+        assert!(!dir.path().join("history.db-shm").exists());
         assert!(
-            longest < WAL_LIMIT + 64 * 1024,
+            longest < crate::local_db::WAL_LIMIT + 64 * 1024,
             "the WAL grew to {longest} bytes"
         );
         let h = History::open(&path).unwrap();

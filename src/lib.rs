@@ -20,6 +20,7 @@ pub mod filename;
 pub mod history;
 pub mod http;
 pub mod known;
+pub mod local_db;
 pub mod output;
 pub mod progress;
 pub mod qr;

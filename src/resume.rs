@@ -1,74 +1,83 @@
 //! What an interrupted upload needs to go on in a later run, kept in the data directory
-//! (`~/.local/share/fileio/resume/` on Linux) by every service that resumes: FileShot's
+//! (`~/.local/share/fileio/resume.db` on Linux) by every service that resumes: FileShot's
 //! chunks sent, a tus upload's URL.
 //!
-//! One small JSON file per upload, named by a hash of everything that must match for a rerun
-//! to resume it (service, server, the file's identity, a hash of the API key, the options),
-//! so that a changed file, another server, key or option starts afresh. A state may hold a
-//! capability (a tus upload URL is enough to write to the upload), so the files are 0600 in
-//! a 0700 directory and never printed. Each carries its expiry: an expired state is never
-//! used, and is removed when any state is next looked up.
+//! One row per upload in a small SQLite file (see [`LocalDb`]: a file per upload, created
+//! and deleted by every upload, cost seconds on a busy disk mounted with `discard`), keyed
+//! by a hash of everything that must match for a rerun to resume it (service, server, the
+//! file's identity, a hash of the API key, the options), so that a changed file, another
+//! server, key or option starts afresh. A state may hold a capability (a tus upload URL is
+//! enough to write to the upload), so the file is 0600 and states are never printed. Each
+//! carries its expiry: an expired state is never used, and is removed when any state is
+//! next looked up.
 
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::local_db::LocalDb;
 use crate::secret::Secret;
 
-/// The directory of the states.
-fn dir() -> Option<PathBuf> {
-    Some(crate::dirs::project()?.data_dir().join("resume"))
+/// The file of the states.
+fn default_path() -> Option<PathBuf> {
+    Some(crate::dirs::project()?.data_dir().join("resume.db"))
 }
 
-/// One upload's state file.
-#[derive(Debug, Clone)]
-pub struct ResumeFile {
-    path: PathBuf,
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS states (
+    id      TEXT PRIMARY KEY,
+    expires TEXT NOT NULL,
+    state   TEXT NOT NULL
+);";
+
+/// One upload's state: its row in the states file.
+pub struct ResumeSlot {
+    db: LocalDb,
+    id: String,
 }
 
-/// A state as it is stored: when it stops being of use, and the service's own state.
-#[derive(Serialize, Deserialize)]
-struct Stored<T> {
-    /// RFC 3339.
-    expires: DateTime<Utc>,
-    state: T,
-}
-
-impl ResumeFile {
-    /// The state file of the upload that `parts` describe (`kind` names the service, and
-    /// starts the file's name); `None` where there is no data directory.
-    pub fn new(kind: &str, parts: &[&str]) -> Option<ResumeFile> {
-        let dir = dir()?;
-        sweep(&dir);
-        Some(ResumeFile::in_dir(&dir, kind, parts))
+impl ResumeSlot {
+    /// The state of the upload that `parts` describe (`kind` names the service, and starts
+    /// the state's id); `None` where there is no data directory or the file is unusable
+    /// (the upload then just cannot be resumed by a later run).
+    pub fn new(kind: &str, parts: &[&str]) -> Option<ResumeSlot> {
+        ResumeSlot::in_file(&default_path()?, kind, parts)
     }
 
-    fn in_dir(dir: &Path, kind: &str, parts: &[&str]) -> ResumeFile {
+    fn in_file(path: &Path, kind: &str, parts: &[&str]) -> Option<ResumeSlot> {
+        let db = LocalDb::open(path, SCHEMA).ok()?;
+        sweep(&db);
         let mut h = Sha256::new();
         for p in parts {
             // Each part's length first, so that no two lists of parts hash alike.
             h.update((p.len() as u64).to_le_bytes());
             h.update(p.as_bytes());
         }
-        let id = hex(&h.finalize()[..16]);
-        ResumeFile {
-            path: dir.join(format!("{kind}-{id}.json")),
-        }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+        let id = format!("{kind}-{}", hex(&h.finalize()[..16]));
+        Some(ResumeSlot { db, id })
     }
 
     /// The state kept by an earlier run, if it is there, readable and not expired (an
     /// expired or unreadable one is removed).
     pub fn load<T: DeserializeOwned>(&self) -> Option<T> {
-        let bytes = std::fs::read(&self.path).ok()?;
-        match serde_json::from_slice::<Stored<T>>(&bytes) {
-            Ok(s) if s.expires > crate::clock::now() => Some(s.state),
+        let (expires, state): (String, String) = self
+            .db
+            .with(|c| {
+                c.query_row(
+                    "SELECT expires, state FROM states WHERE id = ?1",
+                    params![self.id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+            })
+            .ok()
+            .flatten()?;
+        let fresh = DateTime::parse_from_rfc3339(&expires).is_ok_and(|e| e > crate::clock::now());
+        match serde_json::from_str::<T>(&state) {
+            Ok(s) if fresh => Some(s),
             _ => {
                 self.remove();
                 None
@@ -76,30 +85,26 @@ impl ResumeFile {
         }
     }
 
-    /// Replaces the state in one step (a 0600 temporary file beside it, renamed over it). A
-    /// failure is not an error: a later run only sends more again.
+    /// Replaces the state. A failure is not an error: a later run only sends more again.
     pub fn save<T: Serialize>(&self, state: &T, expires: DateTime<Utc>) {
-        let Some(dir) = self.path.parent() else {
+        let Ok(json) = serde_json::to_string(state) else {
             return;
         };
-        if create_private_dir(dir).is_err() {
-            return;
-        }
-        // NamedTempFile is created 0600 whatever the umask.
-        let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) else {
-            return;
-        };
-        let Ok(json) = serde_json::to_vec(&Stored { expires, state }) else {
-            return;
-        };
-        if std::io::Write::write_all(&mut tmp, &json).is_ok() {
-            let _ = tmp.persist(&self.path);
-        }
+        let expires = expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let _ = self.db.with(|c| {
+            c.execute(
+                "INSERT INTO states (id, expires, state) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET expires = excluded.expires, state = excluded.state",
+                params![self.id, expires, json],
+            )
+        });
     }
 
     /// Forgets the state (done, or of no use any more).
     pub fn remove(&self) {
-        let _ = std::fs::remove_file(&self.path);
+        let _ = self
+            .db
+            .with(|c| c.execute("DELETE FROM states WHERE id = ?1", params![self.id]));
     }
 }
 
@@ -121,71 +126,47 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-    }
-    #[cfg(not(unix))]
-    {
-        std::fs::create_dir_all(dir)
-    }
-}
-
-/// Removes the expired (or unreadable) states in `dir`: a run that never came back leaves
-/// nothing behind for longer than its upload lives.
-fn sweep(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    /// Only the expiry of a state, whatever its service's own part.
-    #[derive(Deserialize)]
-    struct Expiry {
-        expires: DateTime<Utc>,
-    }
-    let now = crate::clock::now();
-    // Bounded: a directory filled by something else costs at most this many reads.
-    for entry in entries.flatten().take(1000) {
-        let path = entry.path();
-        if path.extension().is_none_or(|e| e != "json") {
-            continue;
-        }
-        let expired = match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice::<Expiry>(&b).map_or(true, |s| s.expires <= now),
-            Err(_) => false,
-        };
-        if expired {
-            let _ = std::fs::remove_file(&path);
-        }
-    }
+/// Removes the expired states: a run that never came back leaves nothing behind for longer
+/// than its upload lives. Expiries are RFC 3339 in UTC with whole seconds, so they sort as
+/// text.
+fn sweep(db: &LocalDb) {
+    let now = crate::clock::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let _ = db.with(|c| c.execute("DELETE FROM states WHERE expires <= ?1", params![now]));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
 
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
     struct S {
         url: String,
     }
 
+    fn rows(f: &ResumeSlot) -> Vec<String> {
+        f.db.with(|c| {
+            c.prepare("SELECT id FROM states ORDER BY id")?
+                .query_map([], |r| r.get(0))?
+                .collect()
+        })
+        .unwrap()
+    }
+
     #[test]
     fn states_are_private_keyed_by_every_part_and_expire() {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("resume");
-        let f = ResumeFile::in_dir(&dir, "tus", &["a", "bc"]);
+        let path = tmp.path().join("data/resume.db");
+        let f = ResumeSlot::in_file(&path, "tus", &["a", "bc"]).unwrap();
         assert_ne!(
-            f.path(),
-            ResumeFile::in_dir(&dir, "tus", &["ab", "c"]).path()
+            f.id,
+            ResumeSlot::in_file(&path, "tus", &["ab", "c"]).unwrap().id
         );
         assert_eq!(
-            f.path(),
-            ResumeFile::in_dir(&dir, "tus", &["a", "bc"]).path()
+            f.id,
+            ResumeSlot::in_file(&path, "tus", &["a", "bc"]).unwrap().id
         );
+        assert!(f.id.starts_with("tus-"));
         assert!(f.load::<S>().is_none());
         let later = Utc::now() + chrono::Duration::hours(1);
         let s = S {
@@ -193,12 +174,16 @@ mod tests {
         };
         f.save(&s, later);
         assert_eq!(f.load::<S>(), Some(s));
+        // Another run's slot for the same upload reads it; another upload's does not.
+        let again = ResumeSlot::in_file(&path, "tus", &["a", "bc"]).unwrap();
+        assert_eq!(again.load::<S>().unwrap().url, "http://x/tus/1");
+        let other = ResumeSlot::in_file(&path, "fileshot", &["a", "bc"]).unwrap();
+        assert!(other.load::<S>().is_none());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode(f.path()), 0o600);
-            assert_eq!(mode(&dir), 0o700);
+            assert_eq!(mode(&path), 0o600);
         }
         // Expired: not used, and gone.
         f.save(
@@ -206,18 +191,36 @@ mod tests {
             Utc::now() - chrono::Duration::seconds(1),
         );
         assert!(f.load::<S>().is_none());
-        assert!(!f.path().exists());
-        // Swept with the others when any state is looked up.
+        assert!(rows(&f).is_empty());
+        // Swept when any state is next looked up.
         f.save(
             &S { url: "u".into() },
             Utc::now() - chrono::Duration::seconds(1),
         );
-        let kept = ResumeFile::in_dir(&dir, "tus", &["kept"]);
+        let kept = ResumeSlot::in_file(&path, "tus", &["kept"]).unwrap();
+        assert!(rows(&f).is_empty());
         kept.save(&S { url: "k".into() }, later);
-        sweep(&dir);
-        assert!(!f.path().exists() && kept.path().exists());
+        assert_eq!(rows(&f), std::slice::from_ref(&kept.id));
         kept.remove();
-        assert!(!kept.path().exists());
+        assert!(rows(&f).is_empty());
+        // An unreadable state is dropped, not an error.
+        kept.db
+            .with(|c| {
+                c.execute(
+                    "INSERT INTO states VALUES (?1, ?2, 'not json')",
+                    params![kept.id, later.to_rfc3339()],
+                )
+            })
+            .unwrap();
+        assert!(kept.load::<S>().is_none());
+        assert!(rows(&f).is_empty());
+        // No shared-memory file, nor a file per upload (see `LocalDb`).
+        let mut files: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        files.sort();
+        assert_eq!(files, ["resume.db", "resume.db-wal"]);
     }
 
     #[test]

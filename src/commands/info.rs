@@ -4,6 +4,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::config::Settings;
+use crate::history;
 use crate::output;
 use crate::services;
 use crate::terminal_text::inert;
@@ -20,10 +21,18 @@ pub async fn run(args: InfoArgs, settings: &Settings) -> Result<()> {
     let file_key = services::key_of(&args.target)?;
     let key = settings.api_key()?.map(|(k, _)| k);
     let http = settings.http()?;
-    let r = settings
+    let mut r = settings
         .service
         .info(&settings.api(&http, key.as_ref()), &file_key)
         .await?;
+    if settings.history {
+        let history = history::open_or_warn(true);
+        history::show_as_uploaded(
+            history.as_ref(),
+            &settings.server,
+            std::slice::from_mut(&mut r),
+        );
+    }
     if settings.json {
         return output::json_line(&r);
     }

@@ -5,6 +5,7 @@ use clap::Args;
 
 use crate::config::Settings;
 use crate::error::{Failure, Kind};
+use crate::history;
 use crate::output;
 use crate::services::{self, FileRecord, ListQuery};
 
@@ -72,6 +73,10 @@ pub async fn run(args: ListArgs, settings: &Settings) -> Result<()> {
             break;
         }
         pager.check_more()?;
+    }
+    if settings.history {
+        let history = history::open_or_warn(true);
+        history::show_as_uploaded(history.as_ref(), &settings.server, &mut files);
     }
     if !server_side {
         if let Some(text) = &args.search {

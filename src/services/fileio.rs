@@ -79,19 +79,12 @@ impl Service for FileIo {
                     .await;
             }
         }
-        // A stream (standard input, a folder, an encrypted upload) too: it resumes within
-        // the run from what it keeps of the bytes it sent.
-        if let Some(len) = super::tus::eligible_stream(up, opts) {
+        // A stream (standard input, a folder) too: it resumes within the run from what it
+        // keeps of the bytes it sent.
+        if super::tus::eligible_stream(up, opts) {
             if let Some(endpoint) = super::tus::endpoint(api).await {
-                return super::tus::upload_stream(
-                    api,
-                    &endpoint,
-                    up,
-                    opts,
-                    len,
-                    WireFile::into_record,
-                )
-                .await;
+                return super::tus::upload_stream(api, &endpoint, up, opts, WireFile::into_record)
+                    .await;
             }
         }
         let what = format!("uploading {}", up.name);

@@ -20,7 +20,7 @@ use super::{
 };
 use crate::error::{Failure, Kind, add_hint, failure_of};
 use crate::expires::Expires;
-use crate::resume::ResumeFile;
+use crate::resume::ResumeSlot;
 use crate::size::ByteSize;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.fileshot.io";
@@ -325,15 +325,15 @@ struct ResumeState {
 /// keeps an unfinished upload, and a rerun after a week is unlikely to find it.
 const STATE_LIFETIME_DAYS: i64 = 7;
 
-/// The state file of this upload, for this server, key and expiry.
-fn state_of(api: &Api<'_>, identity: &str, days: Option<u32>) -> Option<ResumeFile> {
+/// The state of this upload, for this server, key and expiry.
+fn state_of(api: &Api<'_>, identity: &str, days: Option<u32>) -> Option<ResumeSlot> {
     let key = crate::resume::key_identity(api.key);
     let days = days.map(|d| d.to_string()).unwrap_or_default();
-    ResumeFile::new(NAME, &[api.base(), identity, &key, &days])
+    ResumeSlot::new(NAME, &[api.base(), identity, &key, &days])
 }
 
-fn save_state(file: &ResumeFile, state: &ResumeState) {
-    file.save(
+fn save_state(slot: &ResumeSlot, state: &ResumeState) {
+    slot.save(
         state,
         chrono::Utc::now() + chrono::Duration::days(STATE_LIFETIME_DAYS),
     );
@@ -362,13 +362,13 @@ async fn chunked(api: &Api<'_>, up: &Upload<'_>, len: u64, days: Option<u32>) ->
     let pre = preupload_protocol(api)?;
     let total = len.div_ceil(CHUNK_SIZE).max(1);
     let what = format!("uploading {}", up.name);
-    let state_file = up
+    let slot = up
         .source
         .identity()
         .and_then(|identity| state_of(api, &identity, days));
-    let previous = state_file
+    let previous = slot
         .as_ref()
-        .and_then(ResumeFile::load::<ResumeState>)
+        .and_then(ResumeSlot::load::<ResumeState>)
         .filter(|s| s.total_chunks == total);
     let state = match previous {
         Some(s) => {
@@ -423,7 +423,7 @@ async fn chunked(api: &Api<'_>, up: &Upload<'_>, len: u64, days: Option<u32>) ->
     let jobs = up.jobs.max(1);
     let results: Vec<Result<()>> = futures_util::stream::iter(todo)
         .map(|i| {
-            let (state, state_file, file_id, what) = (&state, &state_file, &file_id, &what);
+            let (state, slot, file_id, what) = (&state, &slot, &file_id, &what);
             async move {
                 // At most CHUNK_SIZE per chunk in flight, whatever the file's size.
                 let bytes = up
@@ -455,7 +455,7 @@ async fn chunked(api: &Api<'_>, up: &Upload<'_>, len: u64, days: Option<u32>) ->
                 up.activity.touch();
                 let mut s = state.lock().expect("state");
                 s.done.insert(i);
-                if let Some(p) = state_file {
+                if let Some(p) = slot {
                     save_state(p, &s);
                 }
                 Ok(())
@@ -486,7 +486,7 @@ async fn chunked(api: &Api<'_>, up: &Upload<'_>, len: u64, days: Option<u32>) ->
         Some(r) => r,
         None => info(api, &file_id).await?,
     };
-    if let Some(f) = &state_file {
+    if let Some(f) = &slot {
         f.remove();
     }
     Ok(Uploaded {

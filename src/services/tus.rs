@@ -25,7 +25,7 @@ use super::{Api, FileRecord, Upload, UploadOptions, Uploaded};
 use crate::body::ByteStream;
 use crate::error::{Failure, Kind, failure_of};
 use crate::http::Retry;
-use crate::resume::ResumeFile;
+use crate::resume::ResumeSlot;
 
 const TUS_RESUMABLE: &str = "Tus-Resumable";
 const VERSION: &str = "1.0.0";
@@ -118,8 +118,8 @@ pub async fn upload<T: DeserializeOwned>(
     let what = format!("uploading {}", up.name);
     let key = crate::resume::key_identity(api.key);
     let options = options_text(opts);
-    let state_file = up.source.identity().and_then(|identity| {
-        ResumeFile::new(
+    let slot = up.source.identity().and_then(|identity| {
+        ResumeSlot::new(
             "tus",
             &[
                 api.base(),
@@ -132,7 +132,7 @@ pub async fn upload<T: DeserializeOwned>(
         )
     });
     let mut resumed = None;
-    if let Some(f) = &state_file {
+    if let Some(f) = &slot {
         if let Some(s) = f.load::<TusState>().filter(|s| s.length == len) {
             match resumable(api, endpoint, &s.url).await {
                 Ok(Some((url, head))) if head.length == Some(len) && head.offset <= len => {
@@ -167,7 +167,7 @@ pub async fn upload<T: DeserializeOwned>(
         }
         None => {
             let (url, expires) = create(api, endpoint, up, opts, Some(len), &what).await?;
-            if let Some(f) = &state_file {
+            if let Some(f) = &slot {
                 let state = TusState {
                     url: url.to_string(),
                     length: len,
@@ -180,13 +180,13 @@ pub async fn upload<T: DeserializeOwned>(
     if offset < len || link.is_none() {
         link = send_rest(api, &url, up, len, &mut offset, &what)
             .await
-            .map_err(|e| match &state_file {
+            .map_err(|e| match &slot {
                 Some(_) => keep_hint(e),
                 None => e,
             })?;
     }
     let record = finished(api, &url, link, &what, into_record).await?;
-    if let Some(f) = &state_file {
+    if let Some(f) = &slot {
         f.remove();
     }
     Ok(Uploaded {
@@ -383,20 +383,13 @@ fn stream_window() -> u64 {
 }
 
 /// Whether `up` should go up as a resumable stream: a source of unknown length that cannot
-/// be read from an offset (standard input, a folder). Its length, where known.
+/// be read from an offset (standard input, a folder).
 ///
 /// An encrypted file (a stream of known length) does not: its window would cost 32 MiB
 /// where an encrypted upload is to stay within 2 MiB of a plain one (issue 14), and it goes
 /// up in one POST as before.
-pub fn eligible_stream(up: &Upload<'_>, opts: &UploadOptions) -> Option<Option<u64>> {
-    opts.resumable_above?;
-    if up.source.seekable() {
-        return None;
-    }
-    match up.size() {
-        Some(_) => None,
-        None => Some(None),
-    }
+pub fn eligible_stream(up: &Upload<'_>, opts: &UploadOptions) -> bool {
+    opts.resumable_above.is_some() && !up.source.seekable() && up.size().is_none()
 }
 
 /// A stream's bytes as they are read, the last [`stream_window`] of them kept for a resend.
@@ -495,27 +488,26 @@ fn window_body(window: &Arc<tokio::sync::Mutex<Window>>, from: u64) -> ByteStrea
     ))
 }
 
-/// Sends a stream (`up`, not readable from an offset, of `len` bytes where known) through
-/// the tus endpoint as it is read: one PATCH carries it all, and after a cut the next one
-/// resends from the server's offset what the window still holds, within `--retries`. With
-/// no length known, the upload is created with `Upload-Defer-Length: 1` and its length sent
-/// in a last, empty PATCH once the stream ended. Nothing is kept across runs: should the
+/// Sends a stream (`up`, not readable from an offset, of unknown length) through the tus
+/// endpoint as it is read: one PATCH carries it all, and after a cut the next one resends
+/// from the server's offset what the window still holds, within `--retries`. The upload is
+/// created with `Upload-Defer-Length: 1` and its length sent in a last, empty PATCH once the
+/// stream ended. Nothing is kept across runs: should the
 /// upload fail, it is terminated on the server.
 pub async fn upload_stream<T: DeserializeOwned>(
     api: &Api<'_>,
     endpoint: &Url,
     up: &Upload<'_>,
     opts: &UploadOptions,
-    len: Option<u64>,
     into_record: fn(T, &str) -> Result<FileRecord>,
 ) -> Result<Uploaded> {
     let what = format!("uploading {}", up.name);
-    let (url, _) = create(api, endpoint, up, opts, len, &what).await?;
+    let (url, _) = create(api, endpoint, up, opts, None, &what).await?;
     let window = Arc::new(tokio::sync::Mutex::new(Window::new(
         up.source.open()?,
         stream_window(),
     )));
-    let sent = send_stream(api, &url, up, len, &window, &what).await;
+    let sent = send_stream(api, &url, up, &window, &what).await;
     let link = match sent {
         Ok(link) => link,
         Err(e) => {
@@ -552,7 +544,6 @@ async fn send_stream(
     api: &Api<'_>,
     url: &Url,
     up: &Upload<'_>,
-    len: Option<u64>,
     window: &Arc<tokio::sync::Mutex<Window>>,
     what: &str,
 ) -> Result<Option<String>> {
@@ -567,15 +558,12 @@ async fn send_stream(
             .send(what, Retry::Never, Some(up.activity), || {
                 let body =
                     crate::body::counted(window_body(window, from), up.bar, up.total, up.activity);
-                let mut r = api
+                Ok(api
                     .request(Method::PATCH, url.clone())
                     .header(TUS_RESUMABLE, VERSION)
                     .header("Upload-Offset", from)
-                    .header(CONTENT_TYPE, OFFSET_STREAM);
-                if let Some(len) = len {
-                    r = r.header(CONTENT_LENGTH, len - from);
-                }
-                Ok(r.body(body))
+                    .header(CONTENT_TYPE, OFFSET_STREAM)
+                    .body(body))
             })
             .await;
         if let Some(why) = window.lock().await.failed.clone() {
@@ -588,14 +576,10 @@ async fn send_stream(
         let failed = match result {
             Ok(resp) if resp.status().is_success() => {
                 let now = header(&resp, "Upload-Offset").and_then(|v| v.parse::<u64>().ok());
-                let link = header(&resp, "Fileio-Link");
                 let w = window.lock().await;
                 let read = w.read;
                 match now {
-                    // A known length: the body is sent up to it (its source may not have
-                    // been asked for its end).
-                    Some(n) if Some(n) == len => return Ok(link),
-                    Some(n) if len.is_none() && n == read && ended(&w) => {
+                    Some(n) if n == read && ended(&w) => {
                         drop(w);
                         return declare(api, url, read).await;
                     }
@@ -622,7 +606,7 @@ async fn send_stream(
             let w = window.lock().await;
             (w.start, w.read)
         };
-        if head.offset > read || head.length.zip(len).is_some_and(|(a, b)| a != b) {
+        if head.offset > read || head.length.is_some() {
             return Err(Failure::new(
                 Kind::BadAnswer,
                 format!("{what}: the server's upload is not what was sent (it says it has more than was read)"),

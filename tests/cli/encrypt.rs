@@ -807,6 +807,28 @@ fn no_command_shows_the_key_outside_the_link_and_the_server_never_logs_it() {
         ok(&format!("{args:?}"), &out);
         assert_no_secret(&format!("{args:?}"), &out, &links);
     }
+    // The host has only a neutral name and the ciphertext's size; info and list show what
+    // the history knows: the name and size the recipient gets.
+    let info = run(&["--json", "info", &file_key]);
+    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!((&v["name"], &v["size"]), (&"plans.txt".into(), &9.into()));
+    let listed = run(&["--json", "list"]);
+    let v: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let row = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == file_key.as_str())
+        .unwrap();
+    assert_eq!(
+        (&row["name"], &row["size"]),
+        (&"plans.txt".into(), &9.into())
+    );
+    // Without the history, the host's view.
+    let info = run(&["--no-history", "--json", "info", &file_key]);
+    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_ne!(v["name"], "plans.txt");
+    assert!(v["size"].as_u64().unwrap() > 9);
     // The history still has the whole link after the updates: it is the only copy the
     // uploader has.
     let hist = run(&["--json", "history"]);

@@ -46,6 +46,7 @@ const LAYERS: &[(u32, &[&str])] = &[
         20,
         &[
             "activity", "progress", "tls", "filename", "record", "expires", "size", "clock", "qr",
+            "local_db",
         ],
     ),
     (10, &["error"]),

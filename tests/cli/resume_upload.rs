@@ -45,12 +45,20 @@ fn sha256_of(path: &Path) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The resume states the client keeps.
-fn states(env: &Env) -> Vec<PathBuf> {
-    let dir = env.path("data/fileio/resume");
-    std::fs::read_dir(dir)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default()
+/// The resume states the client keeps (ids and JSON), read from its file while no fileio
+/// runs.
+fn states(env: &Env) -> Vec<(String, String)> {
+    let path = env.path("data/fileio/resume.db");
+    if !path.exists() {
+        return vec![];
+    }
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.prepare("SELECT id, state FROM states")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
 }
 
 /// Downloads `link` straight from the server and checks it is `expected`'s bytes.
@@ -219,7 +227,8 @@ fn an_interrupted_run_resumes_in_the_next_sending_only_the_rest() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&kept[0]).unwrap().permissions().mode() & 0o777;
+        let db = env.path("data/fileio/resume.db");
+        let mode = std::fs::metadata(db).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }
     let out = upload_through(&env, &proxy, &file, &[])
@@ -306,12 +315,17 @@ fn an_upload_gone_from_the_server_starts_afresh_and_says_so() {
     let file = write_file(&env, "gone.bin", len, 31);
     cut_off_run(&env, &proxy, &file, len / 2);
     // The server forgot it (expired, swept): the kept URL now answers 404.
-    let state = &states(&env)[0];
-    let text = std::fs::read_to_string(state).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let url = v["state"]["url"].as_str().unwrap().to_string();
+    let (id, text) = &states(&env)[0];
+    let v: serde_json::Value = serde_json::from_str(text).unwrap();
+    let url = v["url"].as_str().unwrap().to_string();
     let bogus = format!("{}/tus/{}", proxy.url, "A".repeat(32));
-    std::fs::write(state, text.replace(&url, &bogus)).unwrap();
+    rusqlite::Connection::open(env.path("data/fileio/resume.db"))
+        .unwrap()
+        .execute(
+            "UPDATE states SET state = ?1 WHERE id = ?2",
+            [text.replace(&url, &bogus), id.clone()],
+        )
+        .unwrap();
     let out = upload_through(&env, &proxy, &file, &["--resumable-above", "0"])
         .success()
         .get_output()

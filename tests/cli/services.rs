@@ -627,13 +627,11 @@ fn fileshot_chunks_are_retried_and_an_interrupted_upload_resumes() {
         .assert()
         .success();
     assert!(std::fs::read(env.work().join("back.bin")).unwrap() == data);
-    assert!(
-        std::fs::read_dir(env.path("data/fileio/resume"))
-            .unwrap()
-            .next()
-            .is_none(),
-        "state removed on success"
-    );
+    let states: i64 = rusqlite::Connection::open(env.path("data/fileio/resume.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM states", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(states, 0, "state removed on success");
 }
 
 #[test]
