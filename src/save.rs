@@ -407,6 +407,17 @@ fn links_unsupported(e: &io::Error) -> bool {
     }
 }
 
+impl PartFile {
+    /// Another handle on the part file, to write it from another thread; the part file
+    /// stays where it is, removed on failure as ever.
+    pub fn writer(&self) -> Result<File> {
+        self.file
+            .as_file()
+            .try_clone()
+            .map_err(|e| local(format!("cannot write the download: {e}")))
+    }
+}
+
 impl Write for PartFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.file.as_file_mut().write(buf)

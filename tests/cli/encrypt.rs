@@ -386,6 +386,33 @@ fn tampered_truncated_or_foreign_files_are_refused_and_nothing_is_saved() {
 }
 
 #[test]
+fn an_age_header_that_never_ends_is_refused_after_64_kib() {
+    // Well-formed stanzas, 4 MiB of them and no end of the header: age would parse them all
+    // again line by line, holding them in memory.
+    let mut bytes = b"age-encryption.org/v1\n".to_vec();
+    let stanza = format!("-> X25519 {}\n{}\n", "A".repeat(43), "A".repeat(43));
+    while bytes.len() < 4 << 20 {
+        bytes.extend_from_slice(stanza.as_bytes());
+    }
+    let server = age_server(bytes);
+    let id = age::x25519::Identity::generate();
+    let key = id.to_string().expose_secret().to_string();
+    let link = format!("{}/AbC#key={key}&name=x.bin", server.url);
+    let env = Env::new();
+    std::fs::create_dir(env.work().join("out")).unwrap();
+    let out = env
+        .cmd()
+        .args(["--server", &server.url, "download", &link, "-o", "out/"])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(10), "{err}");
+    assert!(err.contains("its header is longer than 64 KiB"), "{err}");
+    assert!(err.contains("nothing was saved"), "{err}");
+    assert!(entries(&env.work().join("out")).is_empty());
+}
+
+#[test]
 fn a_link_with_a_key_refuses_a_file_that_is_not_encrypted() {
     let env = Env::new();
     let server = age_server(b"plain text, not age".to_vec());
