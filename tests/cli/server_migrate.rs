@@ -10,7 +10,10 @@ use crate::server_pg::{KEY, auth, curl, key_of, upload};
 use crate::server_s3::{BUCKET, Moto, PREFIX, aws_vars, ours, patterned};
 use crate::support::{Env, Server};
 
-/// Every file under `dir`, with its contents.
+/// Every file under `dir`, with its contents. SQLite's `-shm` (an index that every reader
+/// updates, rebuilt from the WAL) is left out, and an empty WAL counts as none: a reader's
+/// connection may leave either behind, depending on when its process ends, without a byte of
+/// the data changing.
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -21,7 +24,11 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
                 stack.push(p);
             } else {
                 let rel = p.strip_prefix(dir).unwrap().display().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap());
+                let bytes = std::fs::read(&p).unwrap();
+                if rel.ends_with("-shm") || (rel.ends_with("-wal") && bytes.is_empty()) {
+                    continue;
+                }
+                out.insert(rel, bytes);
             }
         }
     }
