@@ -79,7 +79,10 @@ impl Serve {
         }
     }
 
+    /// What the server logged, access-log lines being written in batches (as
+    /// `support::Server::log`, whose wait this repeats).
     fn log(&self) -> String {
+        std::thread::sleep(Duration::from_millis(250));
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 

@@ -574,6 +574,10 @@ fn race(p: &Pair) {
         let ok = statuses.iter().filter(|&&c| c == 200).count();
         let gone = statuses.iter().filter(|&&c| c == 404).count();
         assert_eq!((ok, gone), (n, 20 - n), "{statuses:?}");
+        // The access log is written in batches, 50 ms at the latest: wait for all twenty.
+        eventually("both logs show the twenty downloads", || {
+            gets_in(&p.a, &key) + gets_in(&p.b, &key) == 20
+        });
         let (on_a, on_b) = (gets_in(&p.a, &key), gets_in(&p.b, &key));
         assert!(on_a > 0 && on_b > 0, "not split over both: {on_a} {on_b}");
     }
