@@ -275,6 +275,9 @@ async fn accept_loop(
             log!("fileio serve: requests still under way after {} s: closing them", SHUTDOWN_GRACE.as_secs());
         }
     }
+    // The lines of the requests that finished during the grace period: their timed flush
+    // does not run once the runtime is gone.
+    body::flush_access_log();
     Ok(())
 }
 

@@ -418,6 +418,45 @@ pub(crate) fn files_survive_a_restart() {
     assert_eq!(get(&s, &key).body, b"still here");
 }
 
+/// A download under way when SIGTERM comes finishes in the grace period, and its access-log
+/// line (written in batches) is not lost with the process.
+#[test]
+fn a_download_finished_during_shutdown_is_in_the_log() {
+    if no_curl("a_download_finished_during_shutdown_is_in_the_log") {
+        return;
+    }
+    let env = Env::new();
+    let s = start(&env, &[]);
+    let len = 32 << 20;
+    let f = env.write("big.bin", vec![1u8; len]);
+    let key = key_of(&upload(&s, None, &f, &[]));
+    let mut stream = TcpStream::connect(addr(&s)).unwrap();
+    stream
+        .write_all(
+            format!(
+                "GET /{key} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                addr(&s)
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).unwrap();
+    assert_eq!(&head[..], b"HTTP/1.1 200");
+    // Read the rest only once the server has been told to stop.
+    let reader = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        let mut rest = Vec::new();
+        stream.read_to_end(&mut rest).unwrap();
+        rest.len()
+    });
+    let (status, log) = s.stop_with_log();
+    assert!(status.success(), "{status:?}");
+    assert!(reader.join().unwrap() > len, "the download was cut short");
+    let at = log.find("shutting down").unwrap();
+    assert!(log[at..].contains(&format!(" GET /{key} 200")), "{log}");
+}
+
 #[test]
 fn crash_leftovers_are_cleaned_at_start() {
     if no_curl("crash_leftovers_are_cleaned_at_start") {

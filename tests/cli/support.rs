@@ -147,6 +147,12 @@ impl Server {
         self.terminate()
     }
 
+    /// [`Server::stop`], and then everything it logged.
+    pub fn stop_with_log(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.terminate();
+        (status, self.log())
+    }
+
     fn terminate(&mut self) -> std::process::ExitStatus {
         #[cfg(unix)]
         {
