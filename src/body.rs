@@ -224,7 +224,8 @@ struct FileChunks {
     buf: BytesMut,
     /// The offset of the next read.
     at: u64,
-    /// Where the range the kernel was last asked to fetch ends.
+    /// Where the range the kernel was last asked to fetch ends (Linux only asks).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     fetched: u64,
 }
 
