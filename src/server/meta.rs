@@ -324,13 +324,21 @@ pub trait Meta: Send + Sync + 'static {
         Box::pin(async { Ok(None) })
     }
 
-    /// Counts a download of `blob` sent without a lease, in one step that also checks that
-    /// a download is left beyond the live leases (so the leased ones keep theirs, and no
-    /// more are counted than allowed); drops the file when spent, as [`Meta::complete`]
-    /// does. Only called after [`Meta::reserve_plenty`] said `Some`.
-    fn count(&self, key: String, blob: String) -> MetaResult<'_, Tally> {
-        let _ = (key, blob);
+    /// Counts `n` downloads of `blob` sent (or, for `n` > 1, about to be sent) without a
+    /// lease, in one step that also checks that `n` downloads are left beyond the live
+    /// leases with `keep` more to spare (so the leased ones keep theirs, and no more are
+    /// counted than allowed); drops the file when spent, as [`Meta::complete`] does. Only
+    /// called after [`Meta::reserve_plenty`] said `Some`.
+    fn count(&self, key: String, blob: String, n: u32, keep: u32) -> MetaResult<'_, Tally> {
+        let _ = (key, blob, n, keep);
         Box::pin(async { Ok(Tally::Refused) })
+    }
+
+    /// Takes back `n` downloads of `blob` counted ahead by [`Meta::count`] and not
+    /// delivered; nothing when the file has other contents now or is gone.
+    fn uncount(&self, key: String, blob: String, n: u32) -> MetaResult<'_, ()> {
+        let _ = (key, blob, n);
+        Box::pin(async { Ok(()) })
     }
 
     /// Extends a live lease to `lease` from now; false when it had already run out.

@@ -1,10 +1,11 @@
 //! [`Meta`] on SQLite: `DIR/fileio.db`, in WAL mode.
 //!
 //! Writes go through one connection on a thread of their own, reads (list, usage, lookups)
-//! through another on tokio's blocking pool, behind a short mutex held only for the
-//! statement's duration; a download holds nothing here but its lease row. The one
-//! exception is the lookup of a download with plenty left ([`SqliteMeta::read_now`]), run
-//! on the async thread: two indexed reads of pages the OS has cached.
+//! through a few others ([`READERS`]) on tokio's blocking pool, each behind a short mutex
+//! held only for the statement's duration; a download holds nothing here but its lease
+//! row. The one exception is the lookup of a download with plenty left
+//! ([`SqliteMeta::read_now`]), run on the async thread: one indexed read of pages the OS
+//! has cached.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -28,9 +29,31 @@ use crate::size::ByteSize;
 pub struct SqliteMeta {
     /// Writes go to the writer thread ([`writer`]); it ends when this is dropped.
     write: std::sync::mpsc::Sender<Job>,
-    read: Arc<Mutex<Connection>>,
+    read: Arc<[Mutex<Connection>]>,
     clock: Clock,
+    /// Bumped by the writer after every commit, before it answers: a row read at an
+    /// earlier generation may be out of date. The writer thread is the database's only
+    /// writer (the data directory belongs to one server).
+    generation: Arc<std::sync::atomic::AtomicU64>,
+    /// Rows of files downloaded with plenty left, with their live leases, as read at a
+    /// generation: while it holds, a download of a busy file reads nothing (the lookup was
+    /// the largest part of a small download's CPU time after its count).
+    hot: Mutex<std::collections::HashMap<String, Hot>>,
 }
+
+struct Hot {
+    generation: u64,
+    row: crate::server::meta::FileRow,
+    leases: u32,
+}
+
+/// The most rows [`SqliteMeta::hot`] keeps; it starts over when full.
+const HOT_ROWS: usize = 1024;
+
+/// Read connections: one for each of tokio's worker threads on a two-core machine, and
+/// one more for the blocking pool's reads (lists), so that a lookup on an async thread
+/// seldom finds them all busy and goes to the pool (two thread wake-ups).
+const READERS: usize = 3;
 
 /// `blob` is NULL in rows written before blobs had their own names: those are named by key.
 const COLUMNS: &str = "key, COALESCE(blob, key), owner, name, mime, size, downloads, max_downloads, auto_delete, expires, created, modified";
@@ -171,17 +194,23 @@ impl SqliteMeta {
             conn.execute_batch("ALTER TABLE files ADD COLUMN blob TEXT")
                 .context("cannot add the blob column to the database")?;
         }
-        let read = connect(db)?;
+        let read = (0..READERS)
+            .map(|_| connect(db).map(Mutex::new))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let (jobs, queue) = std::sync::mpsc::channel();
         let writer_clock = clock.clone();
+        let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let bump = generation.clone();
         std::thread::Builder::new()
             .name("fileio-db-writer".into())
-            .spawn(move || writer(conn, writer_clock, queue))
+            .spawn(move || writer(conn, writer_clock, queue, &bump))
             .context("cannot start the database writer thread")?;
         Ok(SqliteMeta {
             write: jobs,
-            read: Arc::new(Mutex::new(read)),
+            read: read.into(),
             clock,
+            generation,
+            hot: Mutex::default(),
         })
     }
 
@@ -213,11 +242,14 @@ impl SqliteMeta {
         if write {
             return self.write(f);
         }
-        let conn = self.read.clone();
+        let conns = self.read.clone();
         let clock = self.clock.clone();
         Box::pin(async move {
             match tokio::task::spawn_blocking(move || {
-                let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+                let mut conn = match free_reader(&conns) {
+                    Some(c) => c,
+                    None => conns[0].lock().unwrap_or_else(|e| e.into_inner()),
+                };
                 f(&mut conn, clock())
             })
             .await
@@ -241,12 +273,7 @@ impl SqliteMeta {
         T: Send + 'static,
         F: FnOnce(&mut Connection, DateTime<Utc>) -> Result<T, ApiError> + Send + 'static,
     {
-        let conn = match self.read.try_lock() {
-            Ok(c) => Some(c),
-            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        };
-        if let Some(mut conn) = conn {
+        if let Some(mut conn) = free_reader(&self.read) {
             let r = f(&mut conn, (self.clock)());
             drop(conn);
             return Box::pin(std::future::ready(r));
@@ -287,6 +314,15 @@ impl SqliteMeta {
     }
 }
 
+/// A read connection no one is using, if there is one.
+fn free_reader(conns: &[Mutex<Connection>]) -> Option<std::sync::MutexGuard<'_, Connection>> {
+    conns.iter().find_map(|c| match c.try_lock() {
+        Ok(c) => Some(c),
+        Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    })
+}
+
 /// A write waiting for the writer thread: it runs its step and returns what hands the
 /// answer over once the batch it ran in has been committed (true) or not (false).
 type Job = Box<dyn FnOnce(&mut Connection, DateTime<Utc>) -> Deliver + Send>;
@@ -301,7 +337,12 @@ const BATCH: usize = 64;
 /// two: reserve and complete), where each step made its own before. Each step still
 /// sees the ones before it, so a one-time file is reserved once; an answer is never given
 /// for a step that was not committed.
-fn writer(mut conn: Connection, clock: Clock, jobs: std::sync::mpsc::Receiver<Job>) {
+fn writer(
+    mut conn: Connection,
+    clock: Clock,
+    jobs: std::sync::mpsc::Receiver<Job>,
+    generation: &std::sync::atomic::AtomicU64,
+) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -321,6 +362,8 @@ fn writer(mut conn: Connection, clock: Clock, jobs: std::sync::mpsc::Receiver<Jo
         if !committed && !conn.is_autocommit() {
             let _ = run_cached(&conn, "ROLLBACK");
         }
+        // Before any answer: whoever hears of this write never reads a row from before it.
+        generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         for answer in answers {
             answer(committed);
         }
@@ -757,35 +800,80 @@ impl Meta for SqliteMeta {
         key: String,
         headroom: u32,
     ) -> MetaResult<'_, Option<crate::server::meta::FileRow>> {
-        self.read_now(move |conn, now| {
-            let Some(row) = get(conn, &key)? else {
-                return Ok(None);
-            };
+        let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
+        let cached = {
+            let hot = self.hot.lock().unwrap_or_else(|e| e.into_inner());
+            hot.get(&key)
+                .filter(|h| h.generation == generation)
+                .map(|h| (h.row.clone(), h.leases))
+        };
+        let found = move |row: crate::server::meta::FileRow, flying: u32, now| {
             if row.is_spent(now) {
-                return Ok(None);
+                return None;
             }
-            let flying = live_leases(conn, &row.blob, now)?;
             let left = row
                 .max_downloads
                 .saturating_sub(row.downloads)
                 .saturating_sub(flying);
-            Ok((left > headroom).then_some(row))
+            (left > headroom).then_some(row)
+        };
+        if let Some((row, flying)) = cached {
+            // Leases that ran out since only make it look fuller: never more downloads.
+            return Box::pin(std::future::ready(Ok(found(row, flying, (self.clock)()))));
+        }
+        let remember = move |row: &crate::server::meta::FileRow, leases: u32| {
+            let mut hot = self.hot.lock().unwrap_or_else(|e| e.into_inner());
+            if hot.len() >= HOT_ROWS {
+                hot.clear();
+            }
+            hot.insert(
+                row.key.clone(),
+                Hot {
+                    generation,
+                    row: row.clone(),
+                    leases,
+                },
+            );
+        };
+        let looked_up = self.read_now(move |conn, now| {
+            // One statement, so one read transaction (each takes and drops file locks).
+            static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                format!(
+                    "SELECT {COLUMNS}, (SELECT COUNT(*) FROM leases
+                        WHERE blob = COALESCE(files.blob, files.key) AND expires > ?2)
+                    FROM files WHERE key = ?1"
+                )
+            });
+            conn.prepare_cached(&SQL)?
+                .query_row(params![key, millis(now)], |r| {
+                    Ok((read_row(r)?, r.get::<_, u32>(12)?))
+                })
+                .optional()
+                .map_err(ApiError::from)
+        });
+        Box::pin(async move {
+            let Some((row, flying)) = looked_up.await? else {
+                return Ok(None);
+            };
+            remember(&row, flying);
+            Ok(found(row, flying, (self.clock)()))
         })
     }
 
-    fn count(&self, key: String, blob: String) -> MetaResult<'_, Tally> {
+    fn count(&self, key: String, blob: String, n: u32, keep: u32) -> MetaResult<'_, Tally> {
         self.run(true, move |conn, now| {
             // One statement, on the one writer: the check and the count cannot be split by
             // another step, of this instance or (through SQLite's write lock) of another.
             let spent: Option<bool> = conn
                 .prepare_cached(
-                    "UPDATE files SET downloads = downloads + 1
+                    "UPDATE files SET downloads = downloads + ?4
                         WHERE key = ?1 AND COALESCE(blob, key) = ?2
-                        AND downloads + (SELECT COUNT(*) FROM leases WHERE blob = ?2 AND expires > ?3)
-                            < max_downloads
+                        AND downloads + ?4 + ?5
+                            + (SELECT COUNT(*) FROM leases WHERE blob = ?2 AND expires > ?3)
+                            <= max_downloads
                         RETURNING auto_delete AND downloads >= max_downloads",
                 )?
-                .query_row(params![key, blob, millis(now)], |r| r.get(0))
+                .query_row(params![key, blob, millis(now), n, keep], |r| r.get(0))
                 .optional()?;
             match spent {
                 Some(true) => {
@@ -796,11 +884,21 @@ impl Meta for SqliteMeta {
                     Ok(Tally::Counted(bury(conn, &key, &blob, used_up, now)?))
                 }
                 Some(false) => Ok(Tally::Counted(vec![])),
-                None if get(conn, &key)?.is_some_and(|row| row.blob == blob) => {
-                    Ok(Tally::Refused)
-                }
+                None if get(conn, &key)?.is_some_and(|row| row.blob == blob) => Ok(Tally::Refused),
                 None => Ok(Tally::Stale),
             }
+        })
+    }
+
+    fn uncount(&self, key: String, blob: String, n: u32) -> MetaResult<'_, ()> {
+        self.run(true, move |conn, _| {
+            exec(
+                conn,
+                "UPDATE files SET downloads = downloads - ?3
+                    WHERE key = ?1 AND COALESCE(blob, key) = ?2 AND downloads >= ?3",
+                params![key, blob, n],
+            )?;
+            Ok(())
         })
     }
 
@@ -1173,8 +1271,7 @@ mod tests {
             again.blob_names().await.unwrap(),
             ["once", "thrice", "later"].map(String::from).into()
         );
-        let leases: u32 = again
-            .read
+        let leases: u32 = again.read[0]
             .lock()
             .unwrap()
             .query_row("SELECT COUNT(*) FROM leases", [], |r| r.get(0))
@@ -1219,7 +1316,7 @@ mod tests {
         // Two left beyond the lease: of many counts committed together, two pass.
         let held = hold_writer(&meta);
         let counts: Vec<_> = (0..20)
-            .map(|_| meta.count("three".into(), "three-1".into()))
+            .map(|_| meta.count("three".into(), "three-1".into(), 1, 0))
             .collect();
         let (_, counts) = tokio::join!(held, futures_util::future::join_all(counts));
         let counts: Vec<Tally> = counts.into_iter().map(Result::unwrap).collect();
@@ -1236,7 +1333,9 @@ mod tests {
         assert!(done.counted);
         assert_eq!(done.garbage, ["three-1"]);
         assert_eq!(
-            meta.count("three".into(), "three-1".into()).await.unwrap(),
+            meta.count("three".into(), "three-1".into(), 1, 0)
+                .await
+                .unwrap(),
             Tally::Stale
         );
         // Counted to the end without a lease, the file goes with the last count.
@@ -1248,7 +1347,7 @@ mod tests {
             Inserted::Done(_) => {}
             Inserted::Taken => panic!("taken"),
         }
-        let count = || meta.count("two".into(), "two-1".into());
+        let count = || meta.count("two".into(), "two-1".into(), 1, 0);
         assert_eq!(count().await.unwrap(), Tally::Counted(vec![]));
         assert_eq!(count().await.unwrap(), Tally::Counted(vec!["two-1".into()]));
         assert_eq!(count().await.unwrap(), Tally::Stale);
@@ -1262,7 +1361,9 @@ mod tests {
             Inserted::Taken => panic!("taken"),
         }
         assert_eq!(
-            meta.count("new".into(), "new-1".into()).await.unwrap(),
+            meta.count("new".into(), "new-1".into(), 1, 0)
+                .await
+                .unwrap(),
             Tally::Stale
         );
         assert!(
@@ -1271,6 +1372,53 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
+    }
+
+    /// A block of downloads is counted only with `keep` more to spare beyond it and the
+    /// live leases, and what was counted ahead goes back only against the same contents.
+    #[tokio::test]
+    async fn blocks_counted_ahead_leave_the_rest_to_spare_and_go_back() {
+        use crate::server::meta::conformance::file;
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new();
+        let meta = SqliteMeta::open(&dir.path().join("fileio.db"), clock.clock()).unwrap();
+        match meta
+            .insert(file("ten", "ten-1", None, 10, &clock))
+            .await
+            .unwrap()
+        {
+            Inserted::Done(_) => {}
+            Inserted::Taken => panic!("taken"),
+        }
+        let downloads = || {
+            meta.read[0]
+                .lock()
+                .unwrap()
+                .query_row("SELECT downloads FROM files", [], |r| r.get::<_, u32>(0))
+                .unwrap()
+        };
+        let count = |n, keep| meta.count("ten".into(), "ten-1".into(), n, keep);
+        assert_eq!(count(4, 6).await.unwrap(), Tally::Counted(vec![]));
+        assert_eq!(downloads(), 4);
+        let (leased, _) = meta
+            .reserve("ten".into(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        leased.unwrap();
+        // 4 counted and 1 leased: 5 left, so 4 with 1 to spare, but not with 2.
+        assert_eq!(count(4, 2).await.unwrap(), Tally::Refused);
+        assert_eq!(downloads(), 4);
+        assert_eq!(count(4, 1).await.unwrap(), Tally::Counted(vec![]));
+        assert_eq!(downloads(), 8);
+        meta.uncount("ten".into(), "ten-1".into(), 3).await.unwrap();
+        assert_eq!(downloads(), 5);
+        // Never below zero, never against other contents.
+        meta.uncount("ten".into(), "ten-1".into(), 6).await.unwrap();
+        meta.uncount("ten".into(), "ten-0".into(), 1).await.unwrap();
+        assert_eq!(downloads(), 5);
+        assert_eq!(count(4, 1).await.unwrap(), Tally::Refused);
+        assert_eq!(count(4, 0).await.unwrap(), Tally::Counted(vec![]));
+        assert_eq!(downloads(), 9);
     }
 
     #[tokio::test]

@@ -87,6 +87,7 @@ on_both_backends!(
     no_more_downloads_are_delivered_in_full_than_allowed,
     small_downloads_without_a_lease_are_counted_before_the_answer,
     a_stale_unleased_download_is_delivered_but_not_counted,
+    a_busy_file_is_counted_ahead_and_shows_what_was_delivered,
 );
 
 /// A router over a store in a temporary directory, with a clock the test moves.
@@ -1134,6 +1135,84 @@ async fn a_stale_unleased_download_is_delivered_but_not_counted(backend: Backend
     let a = api.call(api.get(&format!("/{key}"))).await;
     assert_eq!((a.status, &a.body[..]), (StatusCode::OK, &b"new"[..]));
     assert_eq!(api.call(api.get(&format!("/{key}"))).await.status, 404);
+}
+
+/// A busy file with plenty left is counted a block at a time on SQLite (PostgreSQL leases
+/// every download): the database holds the block, the API shows the downloads delivered,
+/// a change takes the rest back first, and so do an idle spell and a stop.
+async fn a_busy_file_is_counted_ahead_and_shows_what_was_delivered(backend: Backend) {
+    use fileio::server::store::{PREPAID_BLOCK, PREPAID_IDLE};
+    let api = Api::new(backend, |_| {}).await;
+    let v = api.upload("busy", &[("maxDownloads", "100000")]).await;
+    let key = v["key"].as_str().unwrap().to_string();
+    let stored = || -> Option<u32> {
+        api.sqlite.then(|| {
+            let db = rusqlite::Connection::open(api.data.join("fileio.db")).unwrap();
+            db.query_row("SELECT downloads FROM files WHERE key = ?1", [&key], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        })
+    };
+    let shown = || async {
+        let list = api.call(api.with_key("GET", "/", "")).await.json();
+        list["nodes"][0]["downloads"].as_u64().unwrap()
+    };
+    let download = || async {
+        let a = api.call(api.get(&format!("/{key}"))).await;
+        assert_eq!((a.status, &a.body[..]), (StatusCode::OK, &b"busy"[..]));
+    };
+    for _ in 0..100 {
+        download().await;
+    }
+    assert_eq!(shown().await, 100);
+    if let Some(n) = stored() {
+        // The first counts itself, the rest take blocks: 1 + 64 + 64.
+        assert_eq!(n, 1 + 2 * PREPAID_BLOCK, "counted ahead");
+    }
+    // A change first takes back what was counted ahead.
+    let a = api
+        .call(api.with_key("PATCH", &format!("/{key}"), "maxDownloads=5000"))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(a.json()["downloads"], 100);
+    assert_eq!(stored().unwrap_or(100), 100);
+    for _ in 0..10 {
+        download().await;
+    }
+    assert_eq!(shown().await, 110);
+    // Idle for a while: the rest goes back.
+    tokio::time::sleep(PREPAID_IDLE + std::time::Duration::from_millis(100)).await;
+    api.store.refund_idle(false).await;
+    assert_eq!(stored().unwrap_or(110), 110);
+    assert_eq!(shown().await, 110);
+    for _ in 0..3 {
+        download().await;
+    }
+    // At a stop, everything goes back.
+    api.store.refund_idle(true).await;
+    assert_eq!(stored().unwrap_or(113), 113);
+    assert_eq!(shown().await, 113);
+    // New contents start from nothing, blocks counted against the old ones or not.
+    for _ in 0..3 {
+        download().await;
+    }
+    let a = api
+        .call(api.form(
+            "PUT",
+            &format!("/{key}"),
+            "new",
+            &[("maxDownloads", "100000")],
+        ))
+        .await;
+    assert_eq!(
+        (a.status, &a.json()["downloads"]),
+        (StatusCode::OK, &0.into())
+    );
+    assert_eq!(stored().unwrap_or(0), 0);
+    let a = api.call(api.get(&format!("/{key}"))).await;
+    assert_eq!((a.status, &a.body[..]), (StatusCode::OK, &b"new"[..]));
+    assert_eq!(shown().await, 1);
 }
 
 /// A metadata backend that fails loudly: the harness must let that reach the test.
