@@ -12,6 +12,7 @@ use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -142,7 +143,16 @@ pub struct LocalBlobs {
     /// Shared by several instances: a staging file unchanged this long was left by a killed
     /// one, and the sweep removes it (see [`LocalBlobs::shared`]).
     abandoned_after: Option<std::time::Duration>,
+    /// Small blobs opened lately, kept open ([`OPEN_FILES`]): a busy small file's download
+    /// cost an open and a close per request. Contents never change under a blob's name, and
+    /// a blob is dropped from here before it is deleted.
+    open_files: std::sync::Mutex<std::collections::HashMap<String, Arc<std::fs::File>>>,
 }
+
+/// The most small blobs [`LocalBlobs`] keeps open (it starts over when full): part of the
+/// server's spare file descriptors (`SPARE_FILES`), and at most this many times
+/// [`OPEN_INLINE`] of deleted files' space held until then.
+pub const OPEN_FILES: usize = 32;
 
 /// How long a staging file in a shared directory may stay unchanged before a sweep takes it
 /// for one a killed instance left. An upload under way writes to it every 128 KiB (and one
@@ -183,6 +193,7 @@ impl LocalBlobs {
         Ok(LocalBlobs {
             dir: dir.to_path_buf(),
             abandoned_after: None,
+            open_files: Default::default(),
         })
     }
 
@@ -198,6 +209,20 @@ impl LocalBlobs {
         self.dir.join("blobs").join(name)
     }
 
+    /// A small blob, opened on the calling thread or kept open from a moment ago.
+    fn open_small(&self, name: &str) -> io::Result<Arc<std::fs::File>> {
+        let mut open = self.open_files.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = open.get(name) {
+            return Ok(f.clone());
+        }
+        let file = Arc::new(std::fs::File::open(self.path(checked(name)?))?);
+        if open.len() >= OPEN_FILES {
+            open.clear();
+        }
+        open.insert(name.to_string(), file.clone());
+        Ok(file)
+    }
+
     /// A resumable upload's file: `DIR/partial/<state>`, apart from `tmp/` (which the
     /// start-up cleanup empties) because it outlives a restart.
     fn partial_path(&self, state: &str) -> io::Result<PathBuf> {
@@ -208,7 +233,7 @@ impl LocalBlobs {
 /// A file being sent by [`LocalBlobs::open_chunks`]: where its next chunk starts, and how
 /// many bytes are left to send.
 struct Sending {
-    file: std::fs::File,
+    file: Arc<std::fs::File>,
     at: u64,
     left: u64,
 }
@@ -239,9 +264,7 @@ async fn read_chunk(s: Sending, chunk: usize) -> io::Result<Option<(Bytes, Sendi
         None => {
             let (file, at) = (s.file, s.at);
             tokio::task::spawn_blocking(move || {
-                use std::io::Seek;
-                (&file).seek(std::io::SeekFrom::Start(at))?;
-                let buf = read_blocking(&file, want)?;
+                let buf = read_blocking_at(&file, at, want)?;
                 io::Result::Ok((file, buf))
             })
             .await??
@@ -307,6 +330,33 @@ fn read_blocking(file: &std::fs::File, want: usize) -> io::Result<Bytes> {
     Ok(Bytes::from(buf))
 }
 
+/// Up to `want` bytes from `at`, leaving the file's position alone (a kept-open file is
+/// read by several downloads at once); fewer only at its end.
+#[cfg(unix)]
+fn read_blocking_at(file: &std::fs::File, at: u64, want: usize) -> io::Result<Bytes> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; want];
+    let mut got = 0;
+    while got < want {
+        match file.read_at(&mut buf[got..], at + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    Ok(Bytes::from(buf))
+}
+
+#[cfg(not(unix))]
+fn read_blocking_at(file: &std::fs::File, at: u64, want: usize) -> io::Result<Bytes> {
+    use std::io::Seek;
+    // Only one download reads a file here: small ones are kept open on Unix alone.
+    (&*file).seek(std::io::SeekFrom::Start(at))?;
+    read_blocking(file, want)
+}
+
 /// Blob names are ours, but a name with a path in it must never reach the file system.
 fn checked(name: &str) -> io::Result<&str> {
     if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
@@ -354,7 +404,11 @@ impl Blobs for LocalBlobs {
         Box::pin(async move {
             let path = self.path(checked(&name)?);
             let file = if len <= OPEN_INLINE {
-                std::fs::File::open(&path)?
+                if cfg!(unix) {
+                    self.open_small(&name)?
+                } else {
+                    Arc::new(std::fs::File::open(&path)?)
+                }
             } else {
                 // The first chunk is read with the open, in one trip to the blocking pool.
                 let want = len.min(chunk as u64) as usize;
@@ -370,7 +424,7 @@ impl Blobs for LocalBlobs {
                 .await??;
                 let n = first.len() as u64;
                 let rest = (n > 0).then_some(Sending {
-                    file,
+                    file: Arc::new(file),
                     at: from + n,
                     left: len - n,
                 });
@@ -389,6 +443,10 @@ impl Blobs for LocalBlobs {
 
     fn delete(&self, name: String) -> BoxFuture<'_, io::Result<()>> {
         Box::pin(async move {
+            self.open_files
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&name);
             match tokio::fs::remove_file(self.path(checked(&name)?)).await {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
@@ -901,6 +959,56 @@ mod tests {
             let want = &data[from as usize..(from + len) as usize];
             assert!(got.concat() == want, "from {from}, {len} bytes");
             let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed);
+        }
+    }
+
+    /// A small blob stays open for the next downloads, which read it side by side (by
+    /// position, never through a shared offset); it is closed before it is deleted, and
+    /// the set of open ones never grows past its bound.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn small_blobs_are_kept_open_read_side_by_side_and_let_go_at_deletion() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = LocalBlobs::open(dir.path()).unwrap();
+        let data: Vec<u8> = (0..60 * 1024u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(dir.path().join("blobs").join("small"), &data).unwrap();
+        let read = |from: u64, len: u64| {
+            let blobs = &blobs;
+            async move {
+                let chunks = blobs
+                    .open_chunks("small".into(), from, len, 4096)
+                    .await
+                    .unwrap();
+                let got: Vec<Bytes> = futures_util::TryStreamExt::try_collect(chunks)
+                    .await
+                    .unwrap();
+                got.concat()
+            }
+        };
+        let ranges = [
+            (0, data.len() as u64),
+            (7, 50_000),
+            (40_000, 20_000),
+            (1, 1),
+        ];
+        let got = futures_util::future::join_all(ranges.map(|(f, l)| read(f, l))).await;
+        for ((from, len), got) in ranges.iter().zip(got) {
+            assert!(
+                got == data[*from as usize..(*from + *len) as usize],
+                "{from}+{len}"
+            );
+        }
+        let open = || blobs.open_files.lock().unwrap().len();
+        assert_eq!(open(), 1);
+        blobs.delete("small".into()).await.unwrap();
+        assert_eq!(open(), 0);
+        let gone = blobs.open_chunks("small".into(), 0, 10, 4096).await;
+        assert_eq!(gone.err().unwrap().kind(), io::ErrorKind::NotFound);
+        for i in 0..OPEN_FILES + 5 {
+            let name = format!("f{i}");
+            std::fs::write(dir.path().join("blobs").join(&name), b"x").unwrap();
+            drop(blobs.open_chunks(name, 0, 1, 4096).await.unwrap());
+            assert!(open() <= OPEN_FILES);
         }
     }
 }

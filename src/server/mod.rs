@@ -181,8 +181,9 @@ async fn serve(config: Options) -> Result<()> {
 /// by default allows lines of 8 KiB, 32 KiB in all; our clients send well under 1 KiB).
 const HYPER_BUFFER: usize = 16 * 1024;
 
-/// Open files kept for the database, blobs being read or written, and the listener.
-const SPARE_FILES: u64 = 64;
+/// Open files kept for the database, blobs being read or written, the small blobs kept
+/// open, and the listener.
+const SPARE_FILES: u64 = 64 + blobs::OPEN_FILES as u64;
 
 /// --max-connections, lowered if the open-file limit would not allow that many: each
 /// connection may also hold a blob open.

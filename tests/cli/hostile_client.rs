@@ -313,7 +313,9 @@ fn a_flood_of_idle_connections_does_not_lock_clients_out() {
         };
         libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
     });
-    s.wait_log("serving at most 32 connections at once, not 1024");
+    // 128 descriptors: 96 spare (the database, the 32 small blobs kept open, ...), two for
+    // each connection.
+    s.wait_log("serving at most 16 connections at once, not 1024");
     let flood: Vec<TcpStream> = (0..150).map(|_| s.connect()).collect();
     let f = env.write("hello.txt", "through the flood");
     let t = Instant::now();
@@ -327,7 +329,7 @@ fn a_flood_of_idle_connections_does_not_lock_clients_out() {
         std::fs::read_to_string(env.work().join("got.txt")).unwrap(),
         "through the flood"
     );
-    // The flood is shed in header-timeout rounds of 32 connections.
+    // The flood is shed in header-timeout rounds of 16 connections.
     assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
     drop(flood);
 }
