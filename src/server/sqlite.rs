@@ -1279,23 +1279,28 @@ mod tests {
         assert_eq!(leases, 4);
     }
 
-    /// A download without a lease is counted only while one is left beyond the live
-    /// leases, in one step even when many are committed together.
-    #[tokio::test]
-    async fn unleased_counts_stop_at_the_last_download_not_taken_by_a_lease() {
+    /// Inserts a new file `key` with contents `blob` allowing `max` downloads.
+    async fn insert_new(meta: &SqliteMeta, key: &str, blob: &str, max: u32, clock: &ManualClock) {
         use crate::server::meta::conformance::file;
-        let dir = tempfile::tempdir().unwrap();
-        let clock = ManualClock::new();
-        let meta =
-            Arc::new(SqliteMeta::open(&dir.path().join("fileio.db"), clock.clock()).unwrap());
         match meta
-            .insert(file("three", "three-1", None, 3, &clock))
+            .insert(file(key, blob, None, max, clock))
             .await
             .unwrap()
         {
             Inserted::Done(_) => {}
             Inserted::Taken => panic!("taken"),
         }
+    }
+
+    /// A download without a lease is counted only while one is left beyond the live
+    /// leases, in one step even when many are committed together.
+    #[tokio::test]
+    async fn unleased_counts_stop_at_the_last_download_not_taken_by_a_lease() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new();
+        let meta =
+            Arc::new(SqliteMeta::open(&dir.path().join("fileio.db"), clock.clock()).unwrap());
+        insert_new(&meta, "three", "three-1", 3, &clock).await;
         let plenty = |headroom| meta.reserve_plenty("three".into(), headroom);
         assert_eq!(plenty(2).await.unwrap().unwrap().blob, "three-1");
         assert!(plenty(3).await.unwrap().is_none());
@@ -1339,27 +1344,13 @@ mod tests {
             Tally::Stale
         );
         // Counted to the end without a lease, the file goes with the last count.
-        match meta
-            .insert(file("two", "two-1", None, 2, &clock))
-            .await
-            .unwrap()
-        {
-            Inserted::Done(_) => {}
-            Inserted::Taken => panic!("taken"),
-        }
+        insert_new(&meta, "two", "two-1", 2, &clock).await;
         let count = || meta.count("two".into(), "two-1".into(), 1, 0);
         assert_eq!(count().await.unwrap(), Tally::Counted(vec![]));
         assert_eq!(count().await.unwrap(), Tally::Counted(vec!["two-1".into()]));
         assert_eq!(count().await.unwrap(), Tally::Stale);
         // Other contents than the ones opened: nothing counted.
-        match meta
-            .insert(file("new", "new-2", None, 2, &clock))
-            .await
-            .unwrap()
-        {
-            Inserted::Done(_) => {}
-            Inserted::Taken => panic!("taken"),
-        }
+        insert_new(&meta, "new", "new-2", 2, &clock).await;
         assert_eq!(
             meta.count("new".into(), "new-1".into(), 1, 0)
                 .await
@@ -1378,18 +1369,10 @@ mod tests {
     /// live leases, and what was counted ahead goes back only against the same contents.
     #[tokio::test]
     async fn blocks_counted_ahead_leave_the_rest_to_spare_and_go_back() {
-        use crate::server::meta::conformance::file;
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new();
         let meta = SqliteMeta::open(&dir.path().join("fileio.db"), clock.clock()).unwrap();
-        match meta
-            .insert(file("ten", "ten-1", None, 10, &clock))
-            .await
-            .unwrap()
-        {
-            Inserted::Done(_) => {}
-            Inserted::Taken => panic!("taken"),
-        }
+        insert_new(&meta, "ten", "ten-1", 10, &clock).await;
         let downloads = || {
             meta.read[0]
                 .lock()
