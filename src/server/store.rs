@@ -459,19 +459,24 @@ impl Store {
     }
 
     /// `n` downloads of `blob` were counted (or not), one of them for the download asking.
-    fn counted(&self, key: &str, blob: &str, n: u32, ok: bool) {
+    /// What is to be given back: the rest of a block whose file changed meanwhile (an
+    /// update takes back what it finds, and this block was not there yet).
+    fn counted(&self, key: &str, blob: &str, n: u32, ok: bool) -> u32 {
         if n <= 1 {
-            return;
+            return 0;
         }
         let mut prepaid = self.lock_prepaid();
-        if let Some(p) = prepaid.get_mut(key) {
-            if p.blob == blob {
+        match prepaid.get_mut(key) {
+            Some(p) if p.blob == blob => {
                 p.counting = None;
                 if ok {
                     p.left += n - 1;
                     p.counted = std::time::Instant::now();
                 }
+                0
             }
+            _ if ok => n - 1,
+            _ => 0,
         }
     }
 
@@ -1031,7 +1036,10 @@ impl Reservation {
                 let mut tally = store.meta.count(key.clone(), blob.clone(), n, keep).await;
                 if n > 1 {
                     let ok = matches!(tally, Ok(Tally::Counted(_)));
-                    store.counted(key, blob, n, ok);
+                    let back = store.counted(key, blob, n, ok);
+                    if back > 0 {
+                        store.uncount(key.clone(), blob.clone(), back).await;
+                    }
                     if !ok {
                         tally = store.meta.count(key.clone(), blob.clone(), 1, 0).await;
                     }
