@@ -355,12 +355,7 @@ fn tampered_truncated_or_foreign_files_are_refused_and_nothing_is_saved() {
         let env = Env::new();
         let server = age_server(bytes);
         let link = format!("{}/AbC#key={key}&name=x.bin", server.url);
-        std::fs::create_dir(env.work().join("out")).unwrap();
-        let out = env
-            .cmd()
-            .args(["--server", &server.url, "download", &link, "-o", "out/"])
-            .output()
-            .unwrap();
+        let out = download_into_out(&env, &server.url, &link);
         assert_eq!(out.status.code(), Some(10), "{what}: {}", text(&out.stderr));
         let err = text(&out.stderr);
         assert!(err.contains("did not verify"), "{what}: {err}");
@@ -385,6 +380,15 @@ fn tampered_truncated_or_foreign_files_are_refused_and_nothing_is_saved() {
     }
 }
 
+/// `fileio download LINK -o out/` from `server`, into a fresh `out` directory.
+fn download_into_out(env: &Env, server: &str, link: &str) -> std::process::Output {
+    std::fs::create_dir(env.work().join("out")).unwrap();
+    env.cmd()
+        .args(["--server", server, "download", link, "-o", "out/"])
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn an_age_header_that_never_ends_is_refused_after_64_kib() {
     // Well-formed stanzas, 4 MiB of them and no end of the header: age would parse them all
@@ -399,12 +403,7 @@ fn an_age_header_that_never_ends_is_refused_after_64_kib() {
     let key = id.to_string().expose_secret().to_string();
     let link = format!("{}/AbC#key={key}&name=x.bin", server.url);
     let env = Env::new();
-    std::fs::create_dir(env.work().join("out")).unwrap();
-    let out = env
-        .cmd()
-        .args(["--server", &server.url, "download", &link, "-o", "out/"])
-        .output()
-        .unwrap();
+    let out = download_into_out(&env, &server.url, &link);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(10), "{err}");
     assert!(err.contains("its header is longer than 64 KiB"), "{err}");
