@@ -1404,6 +1404,27 @@ mod tests {
         assert_eq!(downloads(), 9);
     }
 
+    /// The rows kept for busy downloads never outnumber [`HOT_ROWS`], and a kept row is
+    /// not used once a write has been answered.
+    #[tokio::test]
+    async fn rows_kept_for_downloads_are_bounded_and_dropped_by_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new();
+        let meta = SqliteMeta::open(&dir.path().join("fileio.db"), clock.clock()).unwrap();
+        for i in 0..HOT_ROWS + 10 {
+            let key = format!("k{i}");
+            insert_new(&meta, &key, &key, 10, &clock).await;
+            assert!(meta.reserve_plenty(key, 0).await.unwrap().is_some());
+            assert!(meta.hot.lock().unwrap().len() <= HOT_ROWS);
+        }
+        let last = format!("k{}", HOT_ROWS + 9);
+        let plenty = || meta.reserve_plenty(last.clone(), 5);
+        assert_eq!(plenty().await.unwrap().unwrap().downloads, 0);
+        let counted = meta.count(last.clone(), last.clone(), 5, 0).await;
+        assert_eq!(counted.unwrap(), Tally::Counted(vec![]));
+        assert!(plenty().await.unwrap().is_none(), "5 left: not more than 5");
+    }
+
     #[tokio::test]
     async fn rows_from_before_blob_names_are_read_by_key() {
         let dir = tempfile::tempdir().unwrap();

@@ -1085,3 +1085,25 @@ impl Drop for Reservation {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Files with downloads counted ahead are remembered up to [`PREPAID_FILES`]; past it a
+    /// download counts itself, whatever a client downloads.
+    #[tokio::test]
+    async fn files_counted_ahead_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open_local(dir.path(), system_clock()).await.unwrap();
+        for i in 0..PREPAID_FILES + 10 {
+            let key = format!("k{i}");
+            assert_eq!(store.to_count(&key, &key), 1);
+            assert!(store.lock_prepaid().len() <= PREPAID_FILES);
+        }
+        // A file counted again at once, and remembered, counts a block.
+        assert_eq!(store.to_count("k0", "k0"), PREPAID_BLOCK);
+        assert_eq!(store.to_count("k0", "k0"), 1, "one block at a time");
+        assert_eq!(store.to_count(&format!("k{}", PREPAID_FILES + 5), "x"), 1);
+    }
+}
