@@ -106,6 +106,11 @@ fn connect(db: &Path) -> anyhow::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.busy_timeout(Duration::from_secs(5))?;
+    // SQLite's automatic checkpoint runs inside the commit that takes the WAL past 1,000
+    // pages (some 60 uploads here), and it syncs twice: on a disk busy writing back, that
+    // stalled every request waiting for the writer thread for 0.4 s to seconds
+    // (BENCHMARKS.md). The [`checkpointer`] thread does it instead, beside the writer.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // Every statement a step runs stays prepared (rusqlite keeps 16 by default, fewer
     // than the steps use between them: the rest were parsed again and again).
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -116,6 +121,11 @@ impl SqliteMeta {
     /// Opens (or creates) the database, private to its owner whatever the umask (SQLite
     /// gives the -wal and -shm files the database's mode). Called at start-up.
     pub fn open(db: &Path, clock: Clock) -> anyhow::Result<SqliteMeta> {
+        SqliteMeta::open_with(db, clock, CHECKPOINT_PAGES)
+    }
+
+    /// [`SqliteMeta::open`] with the WAL's length, in pages, that calls the [`checkpointer`].
+    fn open_with(db: &Path, clock: Clock, checkpoint_pages: i32) -> anyhow::Result<SqliteMeta> {
         {
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create(true).truncate(false);
@@ -201,9 +211,20 @@ impl SqliteMeta {
         let writer_clock = clock.clone();
         let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let bump = generation.clone();
+        // One call waiting is enough: it folds in whatever the WAL holds when it runs.
+        let (checkpoint, calls) = std::sync::mpsc::sync_channel(1);
+        let checkpoint_conn = connect(db)?;
+        std::thread::Builder::new()
+            .name("fileio-db-checkpoint".into())
+            .spawn(move || checkpointer(checkpoint_conn, calls))
+            .context("cannot start the database checkpoint thread")?;
+        let wal = Wal {
+            checkpoint,
+            pages: checkpoint_pages,
+        };
         std::thread::Builder::new()
             .name("fileio-db-writer".into())
-            .spawn(move || writer(conn, writer_clock, queue, &bump))
+            .spawn(move || writer(conn, writer_clock, queue, &bump, wal))
             .context("cannot start the database writer thread")?;
         Ok(SqliteMeta {
             write: jobs,
@@ -342,7 +363,9 @@ fn writer(
     clock: Clock,
     jobs: std::sync::mpsc::Receiver<Job>,
     generation: &std::sync::atomic::AtomicU64,
+    wal: Wal,
 ) {
+    conn.wal_hook(Some(note_wal_pages));
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -366,6 +389,55 @@ fn writer(
         generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         for answer in answers {
             answer(committed);
+        }
+        if WAL_PAGES.get() >= wal.pages {
+            // Full: a call is already waiting.
+            let _ = wal.checkpoint.try_send(());
+        }
+    }
+}
+
+/// The [`writer`]'s way to the [`checkpointer`].
+struct Wal {
+    checkpoint: std::sync::mpsc::SyncSender<()>,
+    /// The WAL's length, in pages, that calls for a checkpoint.
+    pages: i32,
+}
+
+thread_local! {
+    /// The pages in the WAL after the writer thread's last commit.
+    static WAL_PAGES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+/// SQLite's WAL hook on the writer's connection (it replaces the automatic checkpoint):
+/// SQLite calls it after each commit, on the committing thread, with no room for state.
+fn note_wal_pages(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.set(pages);
+    Ok(())
+}
+
+/// The WAL's length, in pages, past which the [`checkpointer`] folds it into the database
+/// (16 MiB; SQLite's own checkpoint runs at 1,000 pages). After a checkpoint the writer's
+/// next commit starts the WAL over and syncs its header: the one sync left on the writer's
+/// way, made rarer by a longer WAL (an upload and its download write ~15 pages).
+const CHECKPOINT_PAGES: i32 = 4096;
+
+/// Folds the WAL into the database when the writer calls, off the way of every request: a
+/// passive checkpoint neither holds the writer or a reader up nor waits for them (a reader
+/// still using some frames leaves them for the next call, which the writer's next commit
+/// makes), and its syncs (the WAL's, then the database's) wait for a busy disk here alone.
+/// Ends with the writer; closing the last connection folds in the rest.
+fn checkpointer(conn: Connection, calls: std::sync::mpsc::Receiver<()>) {
+    // Said once for a run of failures, not at every call.
+    let mut failing = false;
+    for () in calls {
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            Ok(()) => failing = false,
+            Err(e) if !failing => {
+                failing = true;
+                crate::server::log!("fileio serve: cannot checkpoint the database: {e}");
+            }
+            Err(_) => {}
         }
     }
 }
@@ -1277,6 +1349,48 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM leases", [], |r| r.get(0))
             .unwrap();
         assert_eq!(leases, 4);
+    }
+
+    /// The rows in the database file itself, without its WAL (none before the tables are).
+    fn rows_in_main_file(db: &Path) -> i64 {
+        let conn = Connection::open_with_flags(
+            format!("file:{}?immutable=1", db.display()),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+        )
+        .unwrap();
+        conn.query_row("SELECT COUNT(*) FROM files", [], |r| r.get(0))
+            .unwrap_or(0)
+    }
+
+    /// The commits that pass SQLite's 1,000-page mark leave the WAL alone (a checkpoint
+    /// there syncs while every request waits for the writer); the checkpoint thread folds
+    /// it in soon after, with nobody waiting.
+    #[tokio::test]
+    async fn the_wal_is_folded_in_beside_the_writer_never_by_a_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new();
+        let wal_pages = |db: &Path| {
+            std::fs::metadata(db.with_extension("db-wal")).map_or(0, |m| m.len() / 4096)
+        };
+        for (name, pages) in [("never", i32::MAX), ("soon", 200)] {
+            let db = dir.path().join(format!("{name}.db"));
+            let meta = SqliteMeta::open_with(&db, clock.clock(), pages).unwrap();
+            for i in 0..300 {
+                insert_new(&meta, &format!("k{i}"), &format!("b{i}"), 1, &clock).await;
+            }
+            if name == "never" {
+                assert!(wal_pages(&db) > 1000, "{} pages", wal_pages(&db));
+                assert_eq!(rows_in_main_file(&db), 0, "a commit checkpointed");
+                continue;
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while rows_in_main_file(&db) < 300 {
+                assert!(std::time::Instant::now() < deadline, "not folded in");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            // Folded in, and nothing is lost for a reader of the database either way.
+            assert_eq!(meta.blob_names().await.unwrap().len(), 300);
+        }
     }
 
     /// Inserts a new file `key` with contents `blob` allowing `max` downloads.
