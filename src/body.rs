@@ -227,8 +227,6 @@ struct FileChunks {
     /// Where the range the kernel was last asked to fetch ends (Linux only asks).
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     fetched: u64,
-    /// Whether the last poll gave a piece: the next one lets the runtime go round first.
-    gave: bool,
 }
 
 /// How far ahead of the upload the kernel fetches the file, in steps of half as much. The
@@ -242,7 +240,6 @@ impl FileChunks {
             buf: BytesMut::new(),
             at,
             fetched: at,
-            gave: false,
         }
     }
 
@@ -283,24 +280,9 @@ impl FileChunks {
 impl Stream for FileChunks {
     type Item = std::io::Result<Bytes>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        // One turn of the runtime after each piece, and hyper writes the piece out before it
-        // asks for the next. Otherwise it takes pieces for as long as they are ready (a read
-        // from the page cache always is) and writes ~450 KiB at a time: the server, fed in
-        // bursts, took ~15% longer over a 64 MiB upload (BENCHMARKS.md).
-        if self.gave {
-            self.gave = false;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.prefetch();
-        let FileChunks {
-            file,
-            buf,
-            at,
-            gave,
-            ..
-        } = &mut *self;
+        let FileChunks { file, buf, at, .. } = &mut *self;
         buf.reserve(FILE_CHUNK);
         buf.resize(FILE_CHUNK, 0);
         let read = loop {
@@ -314,7 +296,6 @@ impl Stream for FileChunks {
             Ok(n) => {
                 *at += n as u64;
                 buf.truncate(n);
-                *gave = true;
                 Some(Ok(buf.split().freeze()))
             }
             Err(e) => Some(Err(e)),
@@ -382,45 +363,6 @@ mod tests {
             libc::munmap(addr, len);
         }
         vec.iter().map(|b| b & 1 == 1).collect()
-    }
-
-    /// After each piece the stream is pending once, having woken its task: hyper writes
-    /// a piece out before it asks for the next, instead of gathering ~450 KiB. The pieces
-    /// still make the whole file.
-    #[test]
-    fn each_piece_is_handed_over_before_the_next_is_read() {
-        let mut tmp = tempfile::NamedTempFile::new().unwrap();
-        let data: Vec<u8> = (0..(2 * FILE_CHUNK + 100))
-            .map(|i| (i % 251) as u8)
-            .collect();
-        std::io::Write::write_all(&mut tmp, &data).unwrap();
-        let mut chunks = FileChunks::new(tmp.reopen().unwrap(), 0);
-        let woken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        struct Count(Arc<std::sync::atomic::AtomicUsize>);
-        impl std::task::Wake for Count {
-            fn wake(self: Arc<Self>) {
-                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            }
-        }
-        let waker = std::task::Waker::from(Arc::new(Count(woken.clone())));
-        let mut cx = Context::from_waker(&waker);
-        let mut got = Vec::new();
-        let mut pendings = 0;
-        loop {
-            match Pin::new(&mut chunks).poll_next(&mut cx) {
-                Poll::Ready(Some(piece)) => {
-                    assert_eq!(pendings, got.len(), "a piece right after a piece");
-                    got.push(piece.unwrap());
-                }
-                Poll::Ready(None) => break,
-                Poll::Pending => {
-                    pendings += 1;
-                    assert_eq!(woken.load(std::sync::atomic::Ordering::SeqCst), pendings);
-                }
-            }
-        }
-        assert_eq!(got.len(), 3);
-        assert!(got.concat() == data);
     }
 
     /// Reading the first piece of a file whose pages are not cached has the kernel fetch
