@@ -20,8 +20,20 @@ use futures_util::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinHandle;
 
+/// Where an upload's bytes are written.
+pub trait Sink: AsyncWrite + Send + Unpin {
+    /// Writes `bytes`. A backend that can keep them as they are, rather than copy them into
+    /// a buffer of its own, does (the local one).
+    fn write_bytes(&mut self, bytes: Bytes) -> BoxFuture<'_, io::Result<()>> {
+        Box::pin(async move {
+            use tokio::io::AsyncWriteExt;
+            self.write_all(&bytes).await
+        })
+    }
+}
+
 /// An upload being written; dropped without [`Staged::commit`], it is discarded.
-pub trait Staged: AsyncWrite + Send + Unpin {
+pub trait Staged: Sink {
     /// Makes what was written the blob `name`.
     fn commit(self: Box<Self>, name: String) -> BoxFuture<'static, io::Result<()>>;
 
@@ -34,7 +46,7 @@ pub trait Staged: AsyncWrite + Send + Unpin {
 }
 
 /// Bytes being appended to a resumable upload ([`Blobs::partial_append`]).
-pub trait Appending: AsyncWrite + Send + Unpin {
+pub trait Appending: Sink {
     /// Stores what was written so that it survives a crash, and returns the upload's new
     /// state. `last`: these were the upload's last bytes (an object store sends its last
     /// part, whatever its size).
@@ -135,6 +147,14 @@ pub trait Blobs: Send + Sync + 'static {
 /// Writes to disk go out in pieces this large: big enough that a 1 GiB upload makes 8,192
 /// writes, small enough that a thousand uploads in flight hold 128 MiB at most.
 const WRITE_BUFFER: usize = 128 * 1024;
+
+/// How long an upload may wait for its next bytes before what it holds goes to the disk:
+/// a stalled upload then holds only hyper's read buffer.
+pub const IDLE_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Pieces smaller than this are copied into a buffer of the upload's own rather than kept:
+/// a small slice of what hyper read would keep all of hyper's buffer alive.
+const SMALL_PIECE: usize = 8 * 1024;
 
 /// Blobs as files: `DIR/blobs/<name>`, staged in `DIR/tmp/<random>`; all private (0700
 /// directories, 0600 files) whatever the umask.
@@ -421,12 +441,10 @@ impl Blobs for LocalBlobs {
             let tmp = TmpFile(self.dir.join("tmp").join(crate::server::ids::random(16)));
             let path = tmp.0.clone();
             let file = tokio::task::spawn_blocking(move || create_private(&path)).await??;
-            Ok(Box::new(LocalStaged {
-                state: Writer::Idle(Some(file)),
-                buf: Vec::new(),
-                tmp: Some(tmp),
-                blobs: self.dir.join("blobs"),
-            }) as Box<dyn Staged>)
+            Ok(
+                Box::new(LocalStaged::new(file, Some(tmp), self.dir.join("blobs")))
+                    as Box<dyn Staged>,
+            )
         })
     }
 
@@ -544,12 +562,7 @@ impl Blobs for LocalBlobs {
             })
             .await??;
             Ok(Box::new(LocalAppending {
-                writer: LocalStaged {
-                    state: Writer::Idle(Some(file)),
-                    buf: Vec::new(),
-                    tmp: None,
-                    blobs: self.dir.join("blobs"),
-                },
+                writer: LocalStaged::new(file, None, self.dir.join("blobs")),
                 state,
             }) as Box<dyn Appending>)
         })
@@ -647,6 +660,12 @@ impl Appending for LocalAppending {
     }
 }
 
+impl Sink for LocalAppending {
+    fn write_bytes(&mut self, bytes: Bytes) -> BoxFuture<'_, io::Result<()>> {
+        self.writer.write_bytes(bytes)
+    }
+}
+
 impl AsyncWrite for LocalAppending {
     fn poll_write(
         mut self: Pin<&mut Self>,
@@ -670,6 +689,8 @@ struct LocalFinished {
     from: PathBuf,
     blobs: PathBuf,
 }
+
+impl Sink for LocalFinished {}
 
 impl Staged for LocalFinished {
     fn commit(self: Box<Self>, name: String) -> BoxFuture<'static, io::Result<()>> {
@@ -713,29 +734,91 @@ impl Drop for TmpFile {
     }
 }
 
-/// An upload being written to its staging file. Bytes gather in one buffer, which goes to
-/// the blocking pool to be written and comes back: an upload holds one buffer of
-/// [`WRITE_BUFFER`] (allocated at its first byte) and every byte is copied once. A
-/// `BufWriter` over `tokio::fs::File` held two buffers, its own and the file's, and copied
-/// twice.
+/// An upload being written to its staging file. Pieces are kept as they came (slices of
+/// what hyper read; small ones gathered into a buffer of the upload's own) until
+/// [`WRITE_BUFFER`] bytes are waiting, then written together on the blocking pool, while
+/// the upload waits: an upload holds at most that much besides hyper's own buffer, and its
+/// bytes are copied once, into the page cache. Copying into one buffer instead cost a copy
+/// of every byte; a `BufWriter` over `tokio::fs::File` held two buffers and copied twice.
 struct LocalStaged {
     state: Writer,
-    /// Bytes not yet handed to a write; empty (and unallocated) while one is under way.
-    buf: Vec<u8>,
+    /// Pieces not yet handed to a write, in order.
+    queued: Vec<Bytes>,
+    queued_len: usize,
+    /// Small pieces gathered, after `queued`.
+    small: bytes::BytesMut,
     tmp: Option<TmpFile>,
     blobs: PathBuf,
 }
 
-type WriteJob = JoinHandle<(std::fs::File, Vec<u8>, io::Result<()>)>;
+type WriteJob = JoinHandle<(std::fs::File, io::Result<()>)>;
 
 enum Writer {
     Idle(Option<std::fs::File>),
-    /// A write on the blocking pool: it gives the file and the buffer back.
+    /// A write on the blocking pool: it gives the file back.
     Busy(WriteJob),
 }
 
+/// Writes `pieces` in order, with as few calls as the kernel allows.
+fn write_pieces(file: &mut std::fs::File, pieces: &[Bytes]) -> io::Result<()> {
+    use std::io::{IoSlice, Write};
+    let mut slices: Vec<IoSlice<'_>> = pieces.iter().map(|p| IoSlice::new(p)).collect();
+    let mut left = &mut slices[..];
+    while !left.is_empty() {
+        match file.write_vectored(left) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut left, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 impl LocalStaged {
-    /// Hands the buffer to a write on the blocking pool.
+    fn new(file: std::fs::File, tmp: Option<TmpFile>, blobs: PathBuf) -> Self {
+        LocalStaged {
+            state: Writer::Idle(Some(file)),
+            queued: Vec::new(),
+            queued_len: 0,
+            small: bytes::BytesMut::new(),
+            tmp,
+            blobs,
+        }
+    }
+
+    /// Queues a piece: kept as it is when large, copied when small.
+    fn queue(&mut self, piece: Bytes) {
+        if piece.len() < SMALL_PIECE {
+            return self.queue_copy(&piece);
+        }
+        self.seal_small();
+        self.queued_len += piece.len();
+        self.queued.push(piece);
+    }
+
+    fn queue_copy(&mut self, piece: &[u8]) {
+        if self.small.len() + piece.len() > WRITE_BUFFER {
+            self.seal_small();
+        }
+        self.queued_len += piece.len();
+        self.small.extend_from_slice(piece);
+    }
+
+    fn seal_small(&mut self) {
+        if !self.small.is_empty() {
+            self.queued.push(std::mem::take(&mut self.small).freeze());
+        }
+    }
+
+    /// Everything queued, in order.
+    fn take_queued(&mut self) -> Vec<Bytes> {
+        self.seal_small();
+        self.queued_len = 0;
+        std::mem::take(&mut self.queued)
+    }
+
+    /// Hands what is queued to a write on the blocking pool.
     fn start_write(&mut self) {
         let Writer::Idle(file) = &mut self.state else {
             return;
@@ -743,26 +826,23 @@ impl LocalStaged {
         let Some(mut file) = file.take() else {
             return;
         };
-        let mut buf = std::mem::take(&mut self.buf);
+        let pieces = self.take_queued();
         self.state = Writer::Busy(tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            let done = file.write_all(&buf);
-            buf.clear();
-            (file, buf, done)
+            let done = write_pieces(&mut file, &pieces);
+            (file, done)
         }));
     }
 
     /// Waits for the write under way, if any; fails if it did, or if an earlier one did.
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if let Writer::Busy(job) = &mut self.state {
-            let (file, buf, done) = match std::task::ready!(Pin::new(job).poll(cx)) {
+            let (file, done) = match std::task::ready!(Pin::new(job).poll(cx)) {
                 Ok(r) => r,
                 Err(e) => {
                     self.state = Writer::Idle(None);
                     return Poll::Ready(Err(io::Error::other(e)));
                 }
             };
-            self.buf = buf;
             if let Err(e) = done {
                 self.state = Writer::Idle(None);
                 return Poll::Ready(Err(e));
@@ -773,6 +853,20 @@ impl LocalStaged {
             Writer::Idle(Some(_)) => Poll::Ready(Ok(())),
             _ => Poll::Ready(Err(io::Error::other("an earlier write to the file failed"))),
         }
+    }
+}
+
+impl Sink for LocalStaged {
+    fn write_bytes(&mut self, bytes: Bytes) -> BoxFuture<'_, io::Result<()>> {
+        Box::pin(async move {
+            std::future::poll_fn(|cx| self.poll_idle(cx)).await?;
+            self.queue(bytes);
+            if self.queued_len >= WRITE_BUFFER {
+                // Written while the next bytes arrive; the next piece waits for it.
+                self.start_write();
+            }
+            Ok(())
+        })
     }
 }
 
@@ -798,15 +892,14 @@ impl Staged for LocalStaged {
             else {
                 unreachable!("poll_idle answered Ok: the file is there");
             };
-            let rest = std::mem::take(&mut self.buf);
+            let rest = self.take_queued();
             let mut tmp = self.tmp.take().expect("committed once");
             let (from, to) = (tmp.0.clone(), self.blobs.join(name));
             // The last bytes, the close and the rename in one trip to the blocking pool (a
             // small upload's only write). Closed before the rename: the blob is complete
             // once it has its name.
             tokio::task::spawn_blocking(move || {
-                use std::io::Write;
-                file.write_all(&rest)?;
+                write_pieces(&mut file, &rest)?;
                 drop(file);
                 std::fs::rename(from, to)
             })
@@ -824,13 +917,9 @@ impl AsyncWrite for LocalStaged {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         std::task::ready!(self.poll_idle(cx))?;
-        if self.buf.capacity() < WRITE_BUFFER {
-            self.buf.reserve_exact(WRITE_BUFFER);
-        }
-        let n = buf.len().min(WRITE_BUFFER - self.buf.len());
-        self.buf.extend_from_slice(&buf[..n]);
-        if self.buf.len() == WRITE_BUFFER {
-            // Written while the next bytes arrive; the next call waits for it.
+        let n = buf.len().min(WRITE_BUFFER.saturating_sub(self.queued_len));
+        self.queue_copy(&buf[..n]);
+        if self.queued_len >= WRITE_BUFFER {
             self.start_write();
         }
         Poll::Ready(Ok(n))
@@ -838,7 +927,7 @@ impl AsyncWrite for LocalStaged {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         std::task::ready!(self.poll_idle(cx))?;
-        if self.buf.is_empty() {
+        if self.queued_len == 0 {
             return Poll::Ready(Ok(()));
         }
         self.start_write();
@@ -997,6 +1086,55 @@ mod tests {
         // Left over from an unclean stop: removed by clean_staging.
         std::fs::write(dir.path().join("tmp").join("partial"), b"x").unwrap();
         assert_eq!(blobs.clean_staging().await.unwrap(), 1);
+    }
+
+    /// Large pieces are written as they came, never copied; small ones are gathered (a
+    /// slice must not keep hyper's whole buffer alive); everything lands in order.
+    #[tokio::test]
+    async fn large_pieces_are_kept_as_they_came_and_small_ones_gathered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("staged");
+        let file = create_private(&path).unwrap();
+        let mut s = LocalStaged::new(file, None, dir.path().to_path_buf());
+        let big = Bytes::from(vec![1u8; 64 * 1024]);
+        let piece = |from: usize, len: usize| big.slice(from..from + len);
+        s.write_bytes(Bytes::from_static(b"ab")).await.unwrap();
+        s.write_bytes(piece(0, SMALL_PIECE)).await.unwrap();
+        s.write_bytes(piece(100, SMALL_PIECE - 1)).await.unwrap();
+        assert_eq!(
+            s.queued.len(),
+            2,
+            "the small pieces before the large one, then it"
+        );
+        assert_eq!(&s.queued[0][..], b"ab");
+        assert_eq!(
+            s.queued[1].as_ptr(),
+            big.as_ptr(),
+            "the large piece was copied"
+        );
+        assert_eq!(s.small.len(), SMALL_PIECE - 1);
+        assert!(!std::ptr::eq(s.small.as_ptr(), big[100..].as_ptr()));
+        // Past WRITE_BUFFER, what is queued is written; the next piece waits for it.
+        let mut want = [
+            &b"ab"[..],
+            &big[..SMALL_PIECE],
+            &big[100..100 + SMALL_PIECE - 1],
+        ]
+        .concat();
+        while want.len() < WRITE_BUFFER {
+            s.write_bytes(big.clone()).await.unwrap();
+            want.extend_from_slice(&big);
+        }
+        assert_eq!(s.queued_len, 0);
+        s.write_bytes(Bytes::from_static(b"z")).await.unwrap();
+        want.push(b'z');
+        assert_eq!(std::fs::read(&path).unwrap().len(), want.len() - 1);
+        tokio::io::AsyncWriteExt::flush(&mut s).await.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), want);
+        assert!(
+            s.queued.is_empty() && s.small.capacity() == 0,
+            "a flush keeps nothing"
+        );
     }
 
     /// Chunks the page cache does not hold are read on the blocking pool, from where the

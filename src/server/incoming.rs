@@ -7,9 +7,10 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
-use crate::server::blobs::Staged;
+use crate::server::blobs::{IDLE_FLUSH, Staged};
 use crate::server::errors::ApiError;
 use crate::server::fields::Fields;
+use crate::server::multipart::{self, Multipart};
 use crate::server::store::{Store, Upload};
 use crate::size::ByteSize;
 
@@ -17,9 +18,6 @@ use crate::size::ByteSize;
 const FIELDS_CAP: u64 = 64 * 1024;
 /// The most bytes of multipart framing (boundaries, part headers, preamble) in one request.
 const FRAMING_CAP: u64 = 64 * 1024;
-/// The most bytes the multipart parser takes in before it must hand out what it has: its
-/// buffer, kept for the whole request, grew to whatever the socket held (megabytes).
-const ROUND_CAP: u64 = 64 * 1024;
 /// The most parts in one multipart request.
 const MAX_PARTS: usize = 64;
 /// What a request may carry beyond its file: fields and framing.
@@ -209,12 +207,12 @@ impl Receiving {
     }
 
     /// Appends bytes; false when they would pass the cap (nothing is written then).
-    async fn write(&mut self, bytes: &[u8]) -> Result<bool, ApiError> {
+    async fn write(&mut self, bytes: Bytes) -> Result<bool, ApiError> {
         self.size += bytes.len() as u64;
         if self.size > self.cap {
             return Ok(false);
         }
-        self.out.write_all(bytes).await?;
+        self.out.write_bytes(bytes).await?;
         Ok(true)
     }
 
@@ -261,7 +259,7 @@ async fn read_urlencoded(
                         Some(t) => t,
                         None => text.insert(Receiving::create(store, text_cap(limit)).await?),
                     };
-                    if !t.write(&bytes).await? {
+                    if !t.write(Bytes::from(bytes)).await? {
                         return Err(text_too_large(limit));
                     }
                 }
@@ -410,80 +408,6 @@ fn malformed(e: impl std::fmt::Display) -> ApiError {
     ))
 }
 
-/// Counts what a multipart body brings in against what the form yields, so that framing
-/// (boundaries, part headers, a preamble) cannot grow without bound inside the parser.
-#[derive(Default)]
-struct Meter {
-    /// Bytes taken from the body.
-    fed: std::sync::atomic::AtomicU64,
-    /// Bytes of field contents handed out by the parser.
-    yielded: std::sync::atomic::AtomicU64,
-    /// Set when the meter stopped the stream.
-    tripped: std::sync::atomic::AtomicBool,
-}
-
-impl Meter {
-    fn yielded(&self, n: usize) {
-        self.yielded
-            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-/// The request body as the multipart parser sees it, metered. The parser pulls chunks
-/// until none is ready; bytes pulled in earlier rounds and not yet handed out as field
-/// contents are framing, and more than [`FRAMING_CAP`] of it stops the request.
-struct Metered<S> {
-    inner: S,
-    meter: std::sync::Arc<Meter>,
-    /// Bytes pulled since the body last had nothing ready.
-    round: u64,
-}
-
-impl<S> futures_util::Stream for Metered<S>
-where
-    S: futures_util::Stream<Item = Result<Bytes, axum::Error>> + Unpin,
-{
-    type Item = Result<Bytes, std::io::Error>;
-
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        use std::sync::atomic::Ordering::Relaxed;
-        use std::task::Poll;
-        if self.round >= ROUND_CAP {
-            // The parser takes every chunk that is ready into its own buffer before it
-            // hands any out; a pause (we are woken at once) lets it hand them out first.
-            self.round = 0;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        let polled = std::pin::Pin::new(&mut self.inner).poll_next(cx);
-        match polled {
-            Poll::Pending => {
-                self.round = 0;
-                Poll::Pending
-            }
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(std::io::Error::other(e)))),
-            Poll::Ready(Some(Ok(chunk))) => {
-                let fed = self.meter.fed.fetch_add(chunk.len() as u64, Relaxed);
-                let framing = fed
-                    .saturating_sub(self.meter.yielded.load(Relaxed))
-                    .saturating_sub(self.round);
-                if framing > FRAMING_CAP {
-                    self.meter.tripped.store(true, Relaxed);
-                    return Poll::Ready(Some(Err(std::io::Error::other(
-                        "too much multipart framing",
-                    ))));
-                }
-                self.round += chunk.len() as u64;
-                Poll::Ready(Some(Ok(chunk)))
-            }
-        }
-    }
-}
-
 fn framing_too_large() -> ApiError {
     ApiError::new(
         axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -492,6 +416,33 @@ fn framing_too_large() -> ApiError {
             ByteSize(FRAMING_CAP)
         ),
     )
+}
+
+fn multipart_error(e: multipart::Error) -> ApiError {
+    match e {
+        multipart::Error::Framing => framing_too_large(),
+        e => malformed(e),
+    }
+}
+
+/// The next piece of a file's contents. A piece that keeps the client waiting for
+/// [`IDLE_FLUSH`] first sends what the upload holds to the disk, so that a stalled upload
+/// holds no more than hyper's read buffer.
+async fn next_piece<S, E>(
+    mp: &mut Multipart<S>,
+    recv: &mut Receiving,
+) -> Result<Option<Bytes>, ApiError>
+where
+    S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    match tokio::time::timeout(IDLE_FLUSH, mp.chunk()).await {
+        Ok(piece) => piece.map_err(multipart_error),
+        Err(_) => {
+            recv.out.flush().await?;
+            mp.chunk().await.map_err(multipart_error)
+        }
+    }
 }
 
 async fn read_multipart(
@@ -505,29 +456,16 @@ async fn read_multipart(
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| multer::parse_boundary(v).ok())
+        .and_then(multipart::boundary)
         .ok_or_else(|| malformed("no boundary in its Content-Type"))?;
-    let meter = std::sync::Arc::new(Meter::default());
-    let body = Metered {
-        inner: req.into_body().into_data_stream(),
-        meter: meter.clone(),
-        round: 0,
-    };
-    let mut mp = multer::Multipart::new(body, boundary);
-    let fail = |e: multer::Error| {
-        if meter.tripped.load(std::sync::atomic::Ordering::Relaxed) {
-            framing_too_large()
-        } else {
-            malformed(e)
-        }
-    };
+    let mut mp = Multipart::new(req.into_body().into_data_stream(), &boundary, FRAMING_CAP);
     let mut incoming = Incoming {
         fields,
         upload: None,
     };
     let mut parts = 0;
     let mut fields_size: u64 = 0;
-    while let Some(mut field) = mp.next_field().await.map_err(fail)? {
+    while let Some(head) = mp.next_part().await.map_err(multipart_error)? {
         parts += 1;
         if parts > MAX_PARTS {
             return Err(ApiError::too_large(format!(
@@ -535,17 +473,16 @@ async fn read_multipart(
             ))
             .with_code("FORM_TOO_LARGE"));
         }
-        let name = field.name().unwrap_or("").to_string();
-        let file_name = field.file_name().map(str::to_string);
-        let is_file = name == "file" || (file_name.is_some() && name != "text");
+        let name = head.name.unwrap_or_default();
+        let is_file = name == "file" || (head.file_name.is_some() && name != "text");
         if is_file || name == "text" {
             if incoming.upload.is_some() {
                 return Err(two_files());
             }
             check(&incoming.fields)?;
             let (stored_name, mime, cap) = if is_file {
-                let n = sanitize_name(file_name.as_deref().unwrap_or("file"));
-                let m = mime_for(&n, field.content_type().map(|m| m.as_ref()));
+                let n = sanitize_name(head.file_name.as_deref().unwrap_or("file"));
+                let m = mime_for(&n, head.content_type.as_deref());
                 (n, m, limit.map_or(u64::MAX, |l| l.bytes))
             } else {
                 (
@@ -555,9 +492,8 @@ async fn read_multipart(
                 )
             };
             let mut recv = Receiving::create(store, cap).await?;
-            while let Some(chunk) = field.chunk().await.map_err(fail)? {
-                meter.yielded(chunk.len());
-                if !recv.write(&chunk).await? {
+            while let Some(piece) = next_piece(&mut mp, &mut recv).await? {
+                if !recv.write(piece).await? {
                     return Err(if is_file {
                         limit.map_or_else(|| ApiError::internal("no limit"), |l| l.error())
                     } else {
@@ -569,13 +505,12 @@ async fn read_multipart(
         } else {
             let mut value = Vec::new();
             fields_size += name.len() as u64;
-            while let Some(chunk) = field.chunk().await.map_err(fail)? {
-                meter.yielded(chunk.len());
-                fields_size += chunk.len() as u64;
+            while let Some(piece) = mp.chunk().await.map_err(multipart_error)? {
+                fields_size += piece.len() as u64;
                 if fields_size > FIELDS_CAP {
                     return Err(fields_too_large());
                 }
-                value.extend_from_slice(&chunk);
+                value.extend_from_slice(&piece);
             }
             if fields_size > FIELDS_CAP {
                 return Err(fields_too_large());

@@ -45,6 +45,7 @@ pub mod incoming;
 pub mod limits;
 pub mod meta;
 pub mod migrate;
+pub mod multipart;
 pub mod pg;
 pub mod response;
 pub mod s3;
@@ -177,9 +178,14 @@ async fn serve(config: Options) -> Result<()> {
     Ok(())
 }
 
-/// The most a connection buffers in hyper, each way. A request head must fit in it (nginx
-/// by default allows lines of 8 KiB, 32 KiB in all; our clients send well under 1 KiB).
-const HYPER_BUFFER: usize = 16 * 1024;
+/// The most a connection buffers in hyper, each way, and so the most one read of a body
+/// takes. A request head must fit in it (nginx by default allows lines of 8 KiB, 32 KiB in
+/// all; our clients send well under 1 KiB). Each read is a trip through hyper, the form
+/// parser and the writer, and the kernel acknowledges each: 64 KiB reads made 64 MiB
+/// uploads 13-21% faster than 16 KiB ones (BENCHMARKS.md, round six). With uploads' pieces
+/// written as they came and a stalled upload's flushed, a stalled upload holds ~165-220 KiB
+/// at 64 KiB (~110-160 at 16 KiB).
+const HYPER_BUFFER: usize = 64 * 1024;
 
 /// Open files kept for the database, blobs being read or written, the small blobs kept
 /// open, and the listener.
@@ -219,8 +225,9 @@ async fn accept_loop(
         .timer(TokioTimer::new())
         .header_read_timeout(app.config.header_timeout)
         // hyper's read buffer grows to 400 KiB by default, and it queues as much of a
-        // response: the largest share of what a stalled upload held (measured with 100
-        // stalled uploads: 1,320 KiB each at 400 KiB, 523 at 64 KiB, 226 at 16 KiB).
+        // response: with the upload's own copies, the largest share of what a stalled
+        // upload held (100 stalled uploads: 1,320 KiB each at 400 KiB, 523 at 64 KiB, 226
+        // at 16 KiB, before uploads were written without a copy).
         .max_buf_size(HYPER_BUFFER);
     builder.http2().timer(TokioTimer::new());
     let stall = conn::Stall {

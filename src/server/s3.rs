@@ -1002,6 +1002,8 @@ impl Appending for S3Appending {
     }
 }
 
+impl crate::server::blobs::Sink for S3Appending {}
+
 impl AsyncWrite for S3Appending {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -1078,6 +1080,8 @@ impl Staged for S3Finished {
         Some(self.state.name.clone())
     }
 }
+
+impl crate::server::blobs::Sink for S3Finished {}
 
 impl AsyncWrite for S3Finished {
     fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, _: &[u8]) -> Poll<io::Result<usize>> {
@@ -1322,6 +1326,8 @@ impl Drop for S3Staged {
         }
     }
 }
+
+impl crate::server::blobs::Sink for S3Staged {}
 
 impl AsyncWrite for S3Staged {
     fn poll_write(

@@ -789,7 +789,17 @@ impl TusHold {
             .await?;
         let mut got: u64 = 0;
         let mut end = BodyEnd::Done;
-        while let Some(chunk) = body.next().await {
+        loop {
+            let next =
+                match tokio::time::timeout(crate::server::blobs::IDLE_FLUSH, body.next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        // A stalled PATCH holds nothing of its own while it waits.
+                        out.flush().await?;
+                        body.next().await
+                    }
+                };
+            let Some(chunk) = next else { break };
             let bytes = match chunk {
                 Ok(b) => b,
                 Err(e) => {
@@ -798,7 +808,7 @@ impl TusHold {
                 }
             };
             let fits = (room - got).min(bytes.len() as u64) as usize;
-            out.write_all(&bytes[..fits]).await?;
+            out.write_bytes(bytes.slice(..fits)).await?;
             got += fits as u64;
             if fits < bytes.len() {
                 end = BodyEnd::TooLong;

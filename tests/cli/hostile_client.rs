@@ -365,6 +365,36 @@ fn a_stalled_upload_is_abandoned_and_its_partial_file_removed() {
     }
 }
 
+/// An upload whose client stops sending keeps nothing back in memory: within about a
+/// second every byte of the file that came is in its staging file (pieces wait only while
+/// more keep coming).
+#[test]
+fn a_stalled_upload_has_written_what_it_sent() {
+    let env = Env::new();
+    let s = Serve::start(&env, &[]);
+    // Not a multiple of the 128 KiB the writer gathers.
+    let sent: u64 = 300_000;
+    let mut c = s.connect();
+    c.write_all(multipart_head(&s.addr, Some(10_000_000)).as_bytes())
+        .unwrap();
+    c.write_all(format!("{FILE_PART}{}", "a".repeat(sent as usize)).as_bytes())
+        .unwrap();
+    let written = || -> u64 {
+        std::fs::read_dir(s.data.join("tmp"))
+            .unwrap()
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .max()
+            .unwrap_or(0)
+    };
+    let t = Instant::now();
+    while written() < sent && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(written(), sent);
+    drop(c);
+}
+
 #[test]
 fn a_downloader_that_stops_reading_gives_the_one_time_file_back() {
     let env = Env::new();

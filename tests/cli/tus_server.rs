@@ -49,6 +49,7 @@ on_both_backends!(
     expired_partial_uploads_are_swept_with_their_bytes,
     one_patch_at_a_time_others_get_423,
     a_patch_cut_off_mid_body_keeps_what_arrived,
+    a_stalled_patch_has_written_what_it_sent,
     a_deferred_length_is_declared_once_in_a_later_patch,
     a_deferred_upload_stays_within_max_size_and_the_quota,
     a_body_that_does_not_match_its_checksum_records_nothing,
@@ -611,6 +612,52 @@ async fn a_patch_cut_off_mid_body_keeps_what_arrived(backend: Backend) {
     assert!(got[..200_000].iter().all(|b| *b == b'a'));
     assert!(got[200_000..300_000].iter().all(|b| *b == b'b'));
     assert!(got[300_000..].iter().all(|b| *b == b'c'));
+}
+
+/// A PATCH whose client stops sending keeps nothing back in memory: within about a second
+/// every byte that came is in the partial file (pieces wait only while more keep coming).
+async fn a_stalled_patch_has_written_what_it_sent(backend: Backend) {
+    let api = Api::new(backend, |_| {}).await;
+    let path = create(&api, None, 1 << 20, &[]).await;
+    // The first piece is written at once (past the 128 KiB the writer gathers), the second
+    // waits for more; then nothing comes, for ever.
+    let sent: usize = 300_000;
+    let pieces =
+        [200_000, 100_000].map(|n| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'a'; n])));
+    let body = futures_util::StreamExt::chain(
+        futures_util::stream::iter(pieces),
+        futures_util::stream::pending(),
+    );
+    let r = Request::builder()
+        .method("PATCH")
+        .uri(&path)
+        .header("host", "files.test")
+        .header("tus-resumable", "1.0.0")
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .header("content-length", (1u64 << 20).to_string())
+        .body(Body::from_stream(body))
+        .unwrap();
+    let call = api.call(r);
+    let written = || -> u64 {
+        std::fs::read_dir(api.data.join("partial"))
+            .unwrap()
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .max()
+            .unwrap_or(0)
+    };
+    let watch = async {
+        let t = std::time::Instant::now();
+        while written() < sent as u64 && t.elapsed() < std::time::Duration::from_secs(5) {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::select! {
+        a = call => panic!("the PATCH ended: {}", a.text()),
+        () = watch => {}
+    }
+    assert_eq!(written(), sent as u64);
 }
 
 // Interop: the tus clients written by others, against the real server process.
