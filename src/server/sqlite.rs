@@ -1383,12 +1383,19 @@ mod tests {
                 assert_eq!(rows_in_main_file(&db), 0, "a commit checkpointed");
                 continue;
             }
+            // Folded in each time the WAL passes 200 pages (~60 inserts): the inserts after
+            // the last time may stay in the WAL (which starts over after a complete
+            // checkpoint, so it may end below the mark), whatever the timing.
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            while rows_in_main_file(&db) < 300 {
-                assert!(std::time::Instant::now() < deadline, "not folded in");
+            while rows_in_main_file(&db) < 200 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "not folded in: {} rows",
+                    rows_in_main_file(&db)
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            // Folded in, and nothing is lost for a reader of the database either way.
+            // Nothing is lost for a reader of the database either way.
             assert_eq!(meta.blob_names().await.unwrap().len(), 300);
         }
     }
