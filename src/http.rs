@@ -90,6 +90,7 @@ impl Http {
             .read_timeout(settings.timeout)
             // Redirects are looked at, not followed blindly: a moved API is news for the user.
             .redirect(reqwest::redirect::Policy::none())
+            .connector_layer(crate::tcp::NotSentLowat)
             .build()
             .map_err(|e| Failure::new(Kind::Other, format!("cannot set up HTTP: {e}")))?;
         Ok(Http {
@@ -785,6 +786,40 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each connection the client makes keeps at most `tcp::NOTSENT_LOWAT` unsent.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_client_sets_the_unsent_limit_on_the_connections_it_makes() {
+        use crate::tcp::{NOTSENT_LOWAT, tests::ONE_AT_A_TIME, tests::lowat_of_socket_to};
+        let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let http = Http::new(&HttpOptions {
+                timeout: Duration::from_secs(10),
+                retries: 0,
+                verbose: false,
+                quiet: true,
+            })
+            .unwrap();
+            let client = http.client.clone();
+            let request = tokio::spawn(async move {
+                let _ = client.get(format!("http://{addr}/")).send().await;
+            });
+            let (_held, _) = listener.accept().await.unwrap();
+            let t = std::time::Instant::now();
+            while lowat_of_socket_to(addr) != Some(NOTSENT_LOWAT) && t.elapsed().as_secs() < 5 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(lowat_of_socket_to(addr), Some(NOTSENT_LOWAT));
+            request.abort();
+        });
+    }
 
     #[test]
     fn redacts_keys_in_urls_and_headers() {

@@ -31,6 +31,7 @@ pub mod secret;
 pub mod server;
 pub mod services;
 pub mod size;
+pub mod tcp;
 pub mod terminal_text;
 pub mod tls;
 

@@ -46,7 +46,7 @@ const LAYERS: &[(u32, &[&str])] = &[
         20,
         &[
             "activity", "progress", "tls", "filename", "record", "expires", "size", "clock", "qr",
-            "local_db",
+            "local_db", "tcp",
         ],
     ),
     (10, &["error"]),
