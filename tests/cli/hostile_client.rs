@@ -379,14 +379,7 @@ fn a_stalled_upload_has_written_what_it_sent() {
         .unwrap();
     c.write_all(format!("{FILE_PART}{}", "a".repeat(sent as usize)).as_bytes())
         .unwrap();
-    let written = || -> u64 {
-        std::fs::read_dir(s.data.join("tmp"))
-            .unwrap()
-            .filter_map(|e| e.ok()?.metadata().ok())
-            .map(|m| m.len())
-            .max()
-            .unwrap_or(0)
-    };
+    let written = || crate::support::largest_file(&s.data.join("tmp"));
     let t = Instant::now();
     while written() < sent && t.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(50));

@@ -494,6 +494,16 @@ fn a_panic_in_a_test_server_fails_the_test_that_used_it() {
     drop(server);
 }
 
+/// The size of the largest file in `dir` (a server's staging or partial uploads), 0 if none.
+pub fn largest_file(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .max()
+        .unwrap_or(0)
+}
+
 /// Whether the program `name` can be run here. A test that needs one and does not find it
 /// says so and is skipped in a plain `cargo test`; in CI (`CI` set), where .ci/run installs
 /// every such tool before the tests, a missing one fails the test instead.

@@ -570,6 +570,23 @@ async fn one_patch_at_a_time_others_get_423(backend: Backend) {
     );
 }
 
+/// A PATCH from offset 0 that says it holds `len` bytes, its body `body` as it streams.
+fn streamed_patch<S>(path: &str, len: u64, body: S) -> Request<Body>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
+{
+    Request::builder()
+        .method("PATCH")
+        .uri(path)
+        .header("host", "files.test")
+        .header("tus-resumable", "1.0.0")
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .header("content-length", len.to_string())
+        .body(Body::from_stream(body))
+        .unwrap()
+}
+
 async fn a_patch_cut_off_mid_body_keeps_what_arrived(backend: Backend) {
     let api = Api::new(backend, |_| {}).await;
     let path = create(&api, None, 1 << 20, &[]).await;
@@ -582,17 +599,13 @@ async fn a_patch_cut_off_mid_body_keeps_what_arrived(backend: Backend) {
             "reset",
         )),
     ];
-    let r = Request::builder()
-        .method("PATCH")
-        .uri(&path)
-        .header("host", "files.test")
-        .header("tus-resumable", "1.0.0")
-        .header("upload-offset", "0")
-        .header("content-type", "application/offset+octet-stream")
-        .header("content-length", (1u64 << 20).to_string())
-        .body(Body::from_stream(futures_util::stream::iter(chunks)))
-        .unwrap();
-    let a = api.call(r).await;
+    let a = api
+        .call(streamed_patch(
+            &path,
+            1 << 20,
+            futures_util::stream::iter(chunks),
+        ))
+        .await;
     assert_error(&a, 400, "BAD_REQUEST");
     let h = head(&api, None, &path).await;
     assert_eq!(h.header("upload-offset"), Some("300000"));
@@ -628,25 +641,8 @@ async fn a_stalled_patch_has_written_what_it_sent(backend: Backend) {
         futures_util::stream::iter(pieces),
         futures_util::stream::pending(),
     );
-    let r = Request::builder()
-        .method("PATCH")
-        .uri(&path)
-        .header("host", "files.test")
-        .header("tus-resumable", "1.0.0")
-        .header("upload-offset", "0")
-        .header("content-type", "application/offset+octet-stream")
-        .header("content-length", (1u64 << 20).to_string())
-        .body(Body::from_stream(body))
-        .unwrap();
-    let call = api.call(r);
-    let written = || -> u64 {
-        std::fs::read_dir(api.data.join("partial"))
-            .unwrap()
-            .filter_map(|e| e.ok()?.metadata().ok())
-            .map(|m| m.len())
-            .max()
-            .unwrap_or(0)
-    };
+    let call = api.call(streamed_patch(&path, 1 << 20, body));
+    let written = || crate::support::largest_file(&api.data.join("partial"));
     let watch = async {
         let t = std::time::Instant::now();
         while written() < sent as u64 && t.elapsed() < std::time::Duration::from_secs(5) {
