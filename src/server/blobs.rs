@@ -150,7 +150,23 @@ const WRITE_BUFFER: usize = 128 * 1024;
 
 /// How long an upload may wait for its next bytes before what it holds goes to the disk:
 /// a stalled upload then holds only hyper's read buffer.
-pub const IDLE_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
+const IDLE_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// `next` (an upload's next bytes), but if it keeps the upload waiting for [`IDLE_FLUSH`],
+/// what `out` holds is written first: a stalled upload then holds nothing of its own.
+pub async fn next_or_flush<W, T>(out: &mut W, next: impl Future<Output = T>) -> io::Result<T>
+where
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    tokio::pin!(next);
+    match tokio::time::timeout(IDLE_FLUSH, &mut next).await {
+        Ok(got) => Ok(got),
+        Err(_) => {
+            tokio::io::AsyncWriteExt::flush(out).await?;
+            Ok(next.await)
+        }
+    }
+}
 
 /// Pieces smaller than this are copied into a buffer of the upload's own rather than kept:
 /// a small slice of what hyper read would keep all of hyper's buffer alive.

@@ -5,9 +5,8 @@ use axum::extract::Request;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
 
-use crate::server::blobs::{IDLE_FLUSH, Staged};
+use crate::server::blobs::{Staged, next_or_flush};
 use crate::server::errors::ApiError;
 use crate::server::fields::Fields;
 use crate::server::multipart::{self, Multipart};
@@ -425,26 +424,6 @@ fn multipart_error(e: multipart::Error) -> ApiError {
     }
 }
 
-/// The next piece of a file's contents. A piece that keeps the client waiting for
-/// [`IDLE_FLUSH`] first sends what the upload holds to the disk, so that a stalled upload
-/// holds no more than hyper's read buffer.
-async fn next_piece<S, E>(
-    mp: &mut Multipart<S>,
-    recv: &mut Receiving,
-) -> Result<Option<Bytes>, ApiError>
-where
-    S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
-    E: std::fmt::Display,
-{
-    match tokio::time::timeout(IDLE_FLUSH, mp.chunk()).await {
-        Ok(piece) => piece.map_err(multipart_error),
-        Err(_) => {
-            recv.out.flush().await?;
-            mp.chunk().await.map_err(multipart_error)
-        }
-    }
-}
-
 async fn read_multipart(
     store: &Store,
     req: Request,
@@ -492,7 +471,10 @@ async fn read_multipart(
                 )
             };
             let mut recv = Receiving::create(store, cap).await?;
-            while let Some(piece) = next_piece(&mut mp, &mut recv).await? {
+            while let Some(piece) = next_or_flush(&mut recv.out, mp.chunk())
+                .await?
+                .map_err(multipart_error)?
+            {
                 if !recv.write(piece).await? {
                     return Err(if is_file {
                         limit.map_or_else(|| ApiError::internal("no limit"), |l| l.error())

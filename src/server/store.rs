@@ -776,7 +776,6 @@ impl TusHold {
         E: std::fmt::Display,
     {
         use futures_util::StreamExt;
-        use tokio::io::AsyncWriteExt;
         let room = self
             .row
             .length
@@ -790,16 +789,10 @@ impl TusHold {
         let mut got: u64 = 0;
         let mut end = BodyEnd::Done;
         loop {
-            let next =
-                match tokio::time::timeout(crate::server::blobs::IDLE_FLUSH, body.next()).await {
-                    Ok(next) => next,
-                    Err(_) => {
-                        // A stalled PATCH holds nothing of its own while it waits.
-                        out.flush().await?;
-                        body.next().await
-                    }
-                };
-            let Some(chunk) = next else { break };
+            let Some(chunk) = crate::server::blobs::next_or_flush(&mut out, body.next()).await?
+            else {
+                break;
+            };
             let bytes = match chunk {
                 Ok(b) => b,
                 Err(e) => {
