@@ -378,23 +378,27 @@ const OPEN_INLINE: u64 = 64 * 1024;
 /// (or the system cannot tell): the blocking pool reads them, and reports any real error.
 #[cfg(target_os = "linux")]
 fn read_cached(file: &std::fs::File, at: u64, want: usize) -> Option<Bytes> {
-    use rustix::io::{ReadWriteFlags, preadv2};
-    let mut buf = vec![0u8; want];
-    let mut got = 0;
-    while got < want {
-        match preadv2(
-            file,
-            &mut [io::IoSliceMut::new(&mut buf[got..])],
-            at + got as u64,
-            ReadWriteFlags::NOWAIT,
-        ) {
+    use std::os::fd::AsRawFd;
+    // Read into capacity never zeroed: zeroing each chunk first was 4% of the server's CPU
+    // sending a large file. rustix's preadv2 takes initialized slices only.
+    let mut buf = Vec::<u8>::with_capacity(want);
+    while buf.len() < want {
+        let spare = buf.spare_capacity_mut();
+        let iov = libc::iovec {
+            iov_base: spare.as_mut_ptr().cast(),
+            iov_len: spare.len(),
+        };
+        let offset = libc::off_t::try_from(at + buf.len() as u64).ok()?;
+        // SAFETY: the one iovec is `buf`'s spare capacity, which preadv2 only writes into.
+        let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset, libc::RWF_NOWAIT) };
+        match usize::try_from(n) {
             Ok(0) => break,
-            Ok(n) => got += n,
-            Err(_) if got > 0 => break,
+            // SAFETY: preadv2 wrote these `n` bytes just past the initialized ones.
+            Ok(n) => unsafe { buf.set_len(buf.len() + n) },
+            Err(_) if !buf.is_empty() => break,
             Err(_) => return None,
         }
     }
-    buf.truncate(got);
     Some(Bytes::from(buf))
 }
 
@@ -416,18 +420,18 @@ fn read_blocking(file: &std::fs::File, want: usize) -> io::Result<Bytes> {
 /// read by several downloads at once); fewer only at its end.
 #[cfg(unix)]
 fn read_blocking_at(file: &std::fs::File, at: u64, want: usize) -> io::Result<Bytes> {
-    use std::os::unix::fs::FileExt;
-    let mut buf = vec![0u8; want];
-    let mut got = 0;
-    while got < want {
-        match file.read_at(&mut buf[got..], at + got as u64) {
+    use rustix::{buffer::spare_capacity, io::Errno};
+    // Into capacity never zeroed, as in `read_cached`.
+    let mut buf = Vec::with_capacity(want);
+    while buf.len() < want {
+        let from = at + buf.len() as u64;
+        match rustix::io::pread(file, spare_capacity(&mut buf), from) {
             Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Ok(_) => {}
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
-    buf.truncate(got);
     Ok(Bytes::from(buf))
 }
 
@@ -1180,6 +1184,34 @@ mod tests {
             let want = &data[from as usize..(from + len) as usize];
             assert!(got.concat() == want, "from {from}, {len} bytes");
             let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed);
+        }
+    }
+
+    /// Both reads fill buffers that were never zeroed: each returns exactly the file's
+    /// bytes, fewer only where the file ends, and nothing past it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn reads_into_unzeroed_buffers_return_the_files_bytes_and_stop_at_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        for (at, want) in [
+            (0, 300_000),
+            (1, 4095),
+            (77_777, 160 * 1024),
+            (299_990, 64),
+            (300_000, 10),
+        ] {
+            let end = (at + want).min(data.len());
+            let expect = &data[at.min(data.len())..end];
+            let read = read_blocking_at(&file, at as u64, want).unwrap();
+            assert!(read[..] == *expect, "blocking read at {at}, {want} bytes");
+            // Just written, so cached; a page cache that cannot say answers None.
+            if let Some(read) = read_cached(&file, at as u64, want) {
+                assert!(read[..] == *expect, "cached read at {at}, {want} bytes");
+            }
         }
     }
 

@@ -1048,10 +1048,10 @@ async fn downloads_without_a_lease_count_up_to_the_last(backend: Backend) {
     assert_eq!(api.blobs(), 0);
 }
 
-/// Larger than one chunk of a download (128 KiB): sent as a stream, counted just before its
+/// Larger than one chunk of a download (160 KiB): sent as a stream, counted just before its
 /// last chunk goes out (a smaller file read at once is counted before the answer).
 fn streamed(word: &str) -> String {
-    word.repeat(200 * 1024 / word.len())
+    word.repeat(256 * 1024 / word.len())
 }
 
 /// Downloads that start together near the end: on SQLite with no headroom the first two go
