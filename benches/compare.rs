@@ -813,7 +813,11 @@ fn verdicts(rows: &[Row]) -> String {
     let mut v = String::new();
     let find = |name: &str| rows.iter().find(|r| r.name == name);
     for r in rows {
-        if r.name.starts_with("upload") || r.name.starts_with("download") {
+        // Every row that times uploads or downloads, the parallel and in-a-row ones too.
+        if ["upload", "download"]
+            .iter()
+            .any(|w| r.name.starts_with(w) || r.name.contains(&format!("{w}s")))
+        {
             let (f, c) = (summarize(&r.fileio), summarize(&r.curl));
             let ok = |b: bool| if b { "met" } else { "MISSED" };
             let _ = writeln!(
