@@ -704,6 +704,10 @@ fn busy_disk_rows(b: &Bench, label: &str, len: u64, runs: usize, smoke: bool) ->
         }
     }
     let written = busy.stop();
+    // The writer leaves ~2 GiB dirty: written back now, or the rows after these (the
+    // server's, whose uploads write files) would run under its write-back.
+    // SAFETY: sync(2) takes nothing and cannot fail.
+    unsafe { libc::sync() };
     let note = format!(
         " (writer: {:.1} GiB written, dirty + write-back median {})",
         written as f64 / GIB as f64,
