@@ -90,7 +90,11 @@ fn entry_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
 
 /// Opens the history, or says why it cannot and goes on: history never fails an upload.
 pub fn open_or_warn(quiet: bool) -> Option<History> {
-    match History::open_default() {
+    usable(History::open_default(), quiet)
+}
+
+fn usable(opened: Result<History>, quiet: bool) -> Option<History> {
+    match opened {
         Ok(h) => Some(h),
         Err(e) => {
             if !quiet {
@@ -100,6 +104,36 @@ pub fn open_or_warn(quiet: bool) -> Option<History> {
             }
             None
         }
+    }
+}
+
+/// The history, opened on a blocking thread while the uploads get under way: an open
+/// reads the file, and now and then folds a long WAL into it (three syncs), and a busy
+/// disk can make either wait. An upload's first result waits for it, not its first byte.
+pub struct Opening {
+    task: Option<tokio::task::JoinHandle<Result<History>>>,
+    opened: Option<History>,
+    quiet: bool,
+}
+
+impl Opening {
+    pub fn start(quiet: bool) -> Opening {
+        Opening {
+            task: Some(tokio::task::spawn_blocking(History::open_default)),
+            opened: None,
+            quiet,
+        }
+    }
+
+    /// The history once open; None, after one warning, when it cannot be used.
+    pub async fn get(&mut self) -> Option<&History> {
+        if let Some(task) = self.task.take() {
+            let opened = task
+                .await
+                .unwrap_or_else(|e| Err(anyhow::anyhow!("opening it failed: {e}")));
+            self.opened = usable(opened, self.quiet);
+        }
+        self.opened.as_ref()
     }
 }
 

@@ -143,11 +143,9 @@ pub async fn run(args: UploadArgs, settings: &Settings) -> Result<()> {
     let progress = Progress::new(settings.progress);
     let total = (sources.len() > 1).then(|| progress.bar("total", total_len(&sources)));
 
-    let history = if settings.history {
-        history::open_or_warn(settings.quiet)
-    } else {
-        None
-    };
+    let mut history = settings
+        .history
+        .then(|| history::Opening::start(settings.quiet));
     let recording = Recording {
         server: &settings.server,
         tokens: api.capabilities().tokens,
@@ -205,7 +203,11 @@ pub async fn run(args: UploadArgs, settings: &Settings) -> Result<()> {
         let Some((source, result)) = next else { break };
         match result {
             Ok(up) => {
-                if let Some(h) = &history {
+                let opened = match &mut history {
+                    Some(opening) => opening.get().await,
+                    None => None,
+                };
+                if let Some(h) = opened {
                     history::remember(h, &up.record, up.token.clone(), &recording);
                 } else {
                     note_lost_token(&up, settings);

@@ -42,3 +42,59 @@ fn an_upload_recorded_without_a_checkpoint_is_read_by_the_next_process() {
         assert_eq!(got, want, "after uploading {f}");
     }
 }
+
+/// Opening the history is off the upload's path: while another process holds the history,
+/// the file still reaches the server, and it is recorded once the history is free.
+#[test]
+fn an_upload_does_not_wait_for_the_history_to_open() {
+    use std::time::{Duration, Instant};
+    let env = Env::new();
+    let s = Server::start(&env, &[]);
+    env.write("a.txt", "first file");
+    env.write("b.txt", "second file");
+    env.cmd()
+        .args(["--server", &s.url, "upload", "a.txt"])
+        .assert()
+        .success();
+    let blobs = || std::fs::read_dir(s.data.join("blobs")).unwrap().count();
+    assert_eq!(blobs(), 1);
+
+    let holder = rusqlite::Connection::open(env.path("data/fileio/history.db")).unwrap();
+    holder
+        .execute_batch("PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE;")
+        .unwrap();
+    let mut child = env
+        .std_cmd()
+        .args(["--server", &s.url, "upload", "b.txt"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while blobs() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the upload waited for the history"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the upload finished without waiting to record its link"
+    );
+
+    drop(holder);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+    let link = text(&out.stdout).trim().to_string();
+    let listed = env.cmd().args(["--json", "history"]).assert().success();
+    let v: serde_json::Value = serde_json::from_slice(&listed.get_output().stdout).unwrap();
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["link"] == link.as_str()),
+        "{link} is not in the history"
+    );
+}
