@@ -431,19 +431,30 @@ mod tests {
         vec.iter().map(|b| b & 1 == 1).collect()
     }
 
+    /// A temporary file holding `data`.
+    fn written(data: &[u8]) -> tempfile::NamedTempFile {
+        let mut tmp = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut tmp, data).unwrap();
+        tmp
+    }
+
+    /// Runs `f` on a runtime like the client's: one thread.
+    fn on_client_runtime<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
     /// Pieces are read into a reused buffer that is never zeroed: each is at most
     /// [`FILE_CHUNK`], those still held keep their bytes while later ones are read, and
     /// together they are the file.
     #[test]
     fn pieces_are_the_files_bytes_whether_held_or_let_go() {
         let len = 5 * FILE_CHUNK + 777;
-        let mut tmp = tempfile::NamedTempFile::new().unwrap();
         let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
-        std::io::Write::write_all(&mut tmp, &data).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        let tmp = written(&data);
+        on_client_runtime(async {
             let mut chunks = FileChunks::new(tmp.reopen().unwrap(), 0);
             let (mut held, mut all) = (Vec::new(), Vec::new());
             while let Some(piece) = chunks.next().await {
@@ -469,13 +480,8 @@ mod tests {
     /// held, and the pool keeps at most [`POOL_MAX`] of them.
     #[test]
     fn a_sent_pieces_buffer_is_read_into_again_and_the_pool_is_bounded() {
-        let mut tmp = tempfile::NamedTempFile::new().unwrap();
-        let data = vec![7u8; (POOL_MAX + 4) * FILE_CHUNK];
-        std::io::Write::write_all(&mut tmp, &data).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        let tmp = written(&vec![7u8; (POOL_MAX + 4) * FILE_CHUNK]);
+        on_client_runtime(async {
             let mut chunks = FileChunks::new(tmp.reopen().unwrap(), 0);
             let first = chunks.next().await.unwrap().unwrap();
             let at = first.as_ptr();
